@@ -1,0 +1,13 @@
+"""nertag.net: a small layer framework with one flat parameter buffer and analytic gradients."""
+from .dense import Dense
+from .dropout import Dropout
+from .embedding import Embedding
+from .layer import Layer, OutputLayer, sequence_mask
+from .losses import SoftmaxCrossEntropy, SquaredError
+from .params import ParamBuffer
+from .sequential import Sequential
+
+__all__ = [
+    "Dense", "Dropout", "Embedding", "Layer", "OutputLayer", "ParamBuffer", "Sequential",
+    "SoftmaxCrossEntropy", "SquaredError", "sequence_mask",
+]

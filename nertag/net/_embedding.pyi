@@ -1,0 +1,3 @@
+import numpy as np
+
+def scatter_add_rows(table: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None: ...

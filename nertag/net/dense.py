@@ -1,0 +1,57 @@
+"""Dense (affine) layer with an elementwise activation: ``Y = act(X @ W + b)``."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import init
+from .layer import Layer
+
+# Each activation: forward f(Z), and f'(Z) written in terms of Y = f(Z) so Z need not be kept.
+ACTIVATIONS = {
+    "identity": (lambda Z: Z, None),
+    "tanh": (np.tanh, lambda Y: 1.0 - Y * Y),
+    "sigmoid": (lambda Z: 0.5 * (1.0 + np.tanh(0.5 * Z)), lambda Y: Y * (1.0 - Y)),
+    "relu": (lambda Z: np.maximum(Z, 0), lambda Y: (Y > 0).astype(Y.dtype)),
+}
+
+
+class Dense(Layer):
+    """Affine map plus activation, applied to the last axis of any ``(..., n_in)`` input.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+    activation : {"identity", "tanh", "sigmoid", "relu"}
+
+    Notes
+    -----
+    Parameters: ``W (n_in, n_out)`` (Glorot uniform) and ``b (n_out,)`` (zeros, no weight decay).
+    Backward: ``dZ = dY * f'(Y)``, ``dW += X^T dZ``, ``db += sum(dZ)``, ``dX = dZ W^T``.
+    Padding positions are transformed like any others; losses and recurrent layers ignore them.
+    """
+
+    def __init__(self, n_in: int, n_out: int, activation: str = "identity"):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.n_in, self.n_out, self.activation = n_in, n_out, activation
+        self.param("W", (n_in, n_out), init.glorot_uniform)
+        self.param("b", (n_out,), init.zeros, decay=False)
+
+    def forward(self, X, lengths=None, rng=None):
+        if X.shape[-1] != self.n_in:
+            raise ValueError(f"Dense expects inputs with last axis {self.n_in}, got shape {X.shape}")
+        f, df = ACTIVATIONS[self.activation]
+        W, b = self.p["W"], self.p["b"]
+        X2 = X.reshape(-1, self.n_in)                    # (N, n_in)
+        Y2 = f(X2 @ W + b)                               # (N, n_out)
+
+        def backprop(dY):
+            dZ = dY.reshape(-1, self.n_out)
+            if df is not None:
+                dZ = dZ * df(Y2)
+            self.g["W"] += X2.T @ dZ
+            self.g["b"] += dZ.sum(axis=0)
+            return (dZ @ W.T).reshape(X.shape)
+
+        return Y2.reshape(X.shape[:-1] + (self.n_out,)), backprop

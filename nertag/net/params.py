@@ -1,0 +1,102 @@
+"""One contiguous buffer for all parameters of a network, one for all gradients.
+
+The buffer is laid out as ``[dense parameters | sparse parameters]``: the dense part is one slice that
+optimisers update with a handful of vectorised in-place operations; sparse parameters (embedding
+tables) follow, and are updated only on the rows a batch touched.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layer import Layer, ParamSpec
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Where one parameter of one layer lives in the flat buffers."""
+
+    layer: Layer
+    spec: ParamSpec
+    offset: int
+
+    @property
+    def slice(self) -> slice:
+        return slice(self.offset, self.offset + self.spec.size)
+
+
+class ParamBuffer:
+    """Allocate and bind the parameters of ``root`` and all its descendant layers.
+
+    Parameters
+    ----------
+    root : Layer
+        The network; every layer under it gets views ``layer.p[name]`` / ``layer.g[name]``.
+    dtype : numpy dtype, float32 or float64
+    seed : int or numpy Generator
+        Random source of the initialisers.
+
+    Attributes
+    ----------
+    data, grad : ndarray, shape (n,)
+        The flat parameter and gradient buffers.
+    n_dense : int
+        ``data[:n_dense]`` holds every dense parameter.
+    decay_mask : ndarray of bool, shape (n_dense,)
+        Which dense entries take weight decay (False for biases and other ``decay=False`` params).
+    """
+
+    def __init__(self, root: Layer, dtype=np.float32, seed=0):
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"parameters must be float32 or float64, got {dtype}")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.root = root
+        pairs = [(layer, spec) for layer in root.walk() for spec in layer.specs]
+        ordered = [pair for pair in pairs if not pair[1].sparse] + [pair for pair in pairs if pair[1].sparse]
+        self.bindings: list[Binding] = []
+        offset = 0
+        for layer, spec in ordered:
+            self.bindings.append(Binding(layer, spec, offset))
+            offset += spec.size
+        self.n_dense = sum(b.spec.size for b in self.bindings if not b.spec.sparse)
+        self.data = np.zeros(offset, dtype=dtype)
+        self.grad = np.zeros(offset, dtype=dtype)
+        self.decay_mask = np.zeros(self.n_dense, dtype=bool)
+        for b in self.bindings:
+            if b.spec.name in b.layer.p:
+                raise ValueError(f"{type(b.layer).__name__} is bound twice: give each ParamBuffer its own layers")
+            b.layer.p[b.spec.name] = self.data[b.slice].reshape(b.spec.shape)
+            b.layer.g[b.spec.name] = self.grad[b.slice].reshape(b.spec.shape)
+            b.layer.p[b.spec.name][...] = b.spec.init(rng, b.spec.shape)
+            if not b.spec.sparse:
+                self.decay_mask[b.slice] = b.spec.decay
+        self.sparse = [b for b in self.bindings if b.spec.sparse]
+
+    def __len__(self) -> int:
+        return self.data.size
+
+    def touched_rows(self, binding: Binding) -> np.ndarray:
+        """Sorted unique rows of a sparse parameter that this step's backward touched."""
+        parts = binding.layer.touched.get(binding.spec.name, [])
+        if not parts:
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(np.concatenate(parts))
+
+    def zero_grad(self) -> None:
+        """Reset the gradients: the dense part outright, sparse tables only on the rows touched."""
+        self.grad[: self.n_dense] = 0
+        for b in self.sparse:
+            rows = self.touched_rows(b)
+            if rows.size:
+                b.layer.g[b.spec.name][rows] = 0
+            b.layer.touched.pop(b.spec.name, None)
+
+    def named(self) -> dict[str, np.ndarray]:
+        """Parameter views keyed by a stable path ``"<index>.<Layer>.<name>"`` (for saving and reading)."""
+        index = {id(layer): i for i, layer in enumerate(self.root.walk())}
+        return {
+            f"{index[id(b.layer)]}.{type(b.layer).__name__}.{b.spec.name}": b.layer.p[b.spec.name]
+            for b in self.bindings
+        }
