@@ -31,7 +31,7 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6,
         Flat indices to check; all entries by default. Others are left 0 in the result.
     """
     flat = x.reshape(-1)
-    assert np.shares_memory(flat, x), "x must be contiguous so it can be perturbed in place"
+    assert x.size == 0 or np.shares_memory(flat, x), "x must be contiguous so it can be perturbed in place"
     grad = np.zeros(flat.shape, dtype=np.float64)
     for i in range(flat.size) if indices is None else indices:
         old = flat[i]

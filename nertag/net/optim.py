@@ -1,0 +1,216 @@
+"""Optimisers over a :class:`~nertag.net.params.ParamBuffer`, updating it strictly in place.
+
+One ``step()``:
+
+1. the learning rate comes from the schedule at the current step;
+2. global-norm gradient clipping scales all gradients if their joint L2 norm exceeds ``clip_norm``;
+3. decoupled weight decay ``p -= lr * weight_decay * p`` (Loshchilov & Hutter 2019) on parameters that
+   declared ``decay=True`` (not biases), and on embedding rows only if ``decay_embeddings``;
+4. the algorithm's update: on the dense part of the buffer as a few vectorised in-place operations, on
+   sparse tables (embeddings) only on the rows the batch touched ("lazy" updates: untouched rows and
+   their optimiser state do not change that step).
+
+Optimiser state (step count, slot arrays the size of the buffer) is saved with :meth:`state_dict` and
+restored with :meth:`load_state_dict`, for resumable training.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .params import ParamBuffer
+from .schedules import Constant
+
+
+class Optimizer:
+    """Base class. Subclasses name their slots and implement :meth:`update`."""
+
+    slots: tuple[str, ...] = ()
+
+    def __init__(self, buffer: ParamBuffer, lr=0.01, *, clip_norm: float | None = None,
+                 weight_decay: float = 0.0, decay_embeddings: bool = False):
+        self.buffer = buffer
+        self.schedule = Constant(float(lr)) if isinstance(lr, (int, float)) else lr
+        self.clip_norm, self.weight_decay, self.decay_embeddings = clip_norm, weight_decay, decay_embeddings
+        self.t = 0  # steps taken
+        self.state = {name: np.zeros_like(buffer.data) for name in self.slots}
+        self._scratch = np.empty(buffer.n_dense, dtype=buffer.data.dtype)
+        self._decay = buffer.decay_mask.astype(buffer.data.dtype)
+        self.last_grad_norm = 0.0
+
+    @property
+    def lr(self) -> float:
+        return self.schedule(self.t)
+
+    def update(self, p: np.ndarray, g: np.ndarray, slots: dict, lr: float, tmp: np.ndarray) -> None:
+        """Apply the algorithm in place to parameters ``p`` given gradients ``g`` (same shapes)."""
+        raise NotImplementedError
+
+    def step(self) -> None:
+        buf, lr = self.buffer, self.lr
+        nd = buf.n_dense
+        sparse = [(b, buf.touched_rows(b)) for b in buf.sparse]
+        self.last_grad_norm = self._global_norm(sparse)
+        scale = 1.0
+        if self.clip_norm is not None and self.last_grad_norm > self.clip_norm:
+            scale = self.clip_norm / (self.last_grad_norm + 1e-12)
+            buf.grad[:nd] *= scale
+        self.t += 1  # before the update: Adam's bias correction counts this step as t
+        p, g = buf.data[:nd], buf.grad[:nd]
+        if self.weight_decay:
+            np.multiply(p, self._decay, out=self._scratch)
+            self._scratch *= lr * self.weight_decay
+            p -= self._scratch
+        self.update(p, g, {k: v[:nd] for k, v in self.state.items()}, lr, self._scratch)
+        for b, rows in sparse:
+            if rows.size:
+                self._update_rows(b, rows, lr, scale)
+
+    def _global_norm(self, sparse) -> float:
+        dense = self.buffer.grad[: self.buffer.n_dense]
+        total = float(np.dot(dense, dense))
+        for b, rows in sparse:
+            if rows.size:
+                g = b.layer.g[b.spec.name][rows]
+                total += float(np.vdot(g, g))
+        return float(np.sqrt(total))
+
+    def _update_rows(self, b, rows: np.ndarray, lr: float, scale: float) -> None:
+        """Lazy update of the touched rows of one sparse table: gather, update, scatter back."""
+        table, grad_table = b.layer.p[b.spec.name], b.layer.g[b.spec.name]
+        p, g = table[rows], grad_table[rows]
+        if scale != 1.0:
+            g *= scale
+            grad_table[rows] = g
+        views = {k: v[b.slice].reshape(b.spec.shape) for k, v in self.state.items()}
+        slots = {k: view[rows] for k, view in views.items()}
+        if self.weight_decay and self.decay_embeddings:
+            p -= lr * self.weight_decay * p
+        self.update(p, g, slots, lr, np.empty_like(p))
+        table[rows] = p
+        for k, view in views.items():
+            view[rows] = slots[k]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Arrays to save (e.g. in an ``.npz``): the step count and every slot."""
+        return {"t": np.array(self.t, dtype=np.int64), **{f"slot.{k}": v for k, v in self.state.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, current in self.state.items():
+            saved = np.asarray(state[f"slot.{name}"])
+            if saved.shape != current.shape:
+                raise ValueError(f"optimiser slot {name!r} has shape {saved.shape}, expected {current.shape}")
+            current[...] = saved
+        self.t = int(state["t"])
+
+
+class SGD(Optimizer):
+    """``p -= lr * g``."""
+
+    def update(self, p, g, slots, lr, tmp):
+        np.multiply(g, lr, out=tmp)
+        p -= tmp
+
+
+class Momentum(Optimizer):
+    """Heavy-ball momentum ``v = mu v + g; p -= lr v``; with ``nesterov``: ``p -= lr (g + mu v)``."""
+
+    slots = ("velocity",)
+
+    def __init__(self, buffer, lr=0.01, momentum: float = 0.9, nesterov: bool = False, **kwargs):
+        super().__init__(buffer, lr, **kwargs)
+        self.momentum, self.nesterov = momentum, nesterov
+
+    def update(self, p, g, slots, lr, tmp):
+        v = slots["velocity"]
+        v *= self.momentum
+        v += g
+        if self.nesterov:
+            np.multiply(v, self.momentum, out=tmp)
+            tmp += g
+        else:
+            tmp[...] = v
+        tmp *= lr
+        p -= tmp
+
+
+def Nesterov(buffer, lr=0.01, momentum: float = 0.9, **kwargs) -> Momentum:
+    """Nesterov accelerated gradient (Sutskever et al. 2013), as momentum with look-ahead."""
+    return Momentum(buffer, lr, momentum, nesterov=True, **kwargs)
+
+
+class AdaGrad(Optimizer):
+    """``G += g^2; p -= lr g / (sqrt(G) + eps)`` (Duchi et al. 2011)."""
+
+    slots = ("sum_sq",)
+
+    def __init__(self, buffer, lr=0.01, eps: float = 1e-8, **kwargs):
+        super().__init__(buffer, lr, **kwargs)
+        self.eps = eps
+
+    def update(self, p, g, slots, lr, tmp):
+        G = slots["sum_sq"]
+        np.multiply(g, g, out=tmp)
+        G += tmp
+        np.sqrt(G, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        tmp *= lr
+        p -= tmp
+
+
+class RMSProp(Optimizer):
+    """``G = rho G + (1 - rho) g^2; p -= lr g / (sqrt(G) + eps)`` (Tieleman & Hinton 2012)."""
+
+    slots = ("mean_sq",)
+
+    def __init__(self, buffer, lr=0.001, rho: float = 0.9, eps: float = 1e-8, **kwargs):
+        super().__init__(buffer, lr, **kwargs)
+        self.rho, self.eps = rho, eps
+
+    def update(self, p, g, slots, lr, tmp):
+        G = slots["mean_sq"]
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - self.rho
+        G *= self.rho
+        G += tmp
+        np.sqrt(G, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        tmp *= lr
+        p -= tmp
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction ``1 - beta^t``, t the 1-based step.
+
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
+    ``p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``.
+    With ``weight_decay`` this is AdamW (decay decoupled from the adaptive step).
+    """
+
+    slots = ("m", "v")
+
+    def __init__(self, buffer, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, **kwargs):
+        super().__init__(buffer, lr, **kwargs)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+
+    def update(self, p, g, slots, lr, tmp):
+        m, v = slots["m"], slots["v"]
+        b1, b2 = self.beta1, self.beta2
+        np.multiply(g, 1.0 - b1, out=tmp)
+        m *= b1
+        m += tmp
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - b2
+        v *= b2
+        v += tmp
+        np.sqrt(v, out=tmp)
+        tmp *= 1.0 / np.sqrt(1.0 - b2 ** self.t)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr / (1.0 - b1 ** self.t)
+        p -= tmp
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
+              "rmsprop": RMSProp, "adam": Adam}

@@ -1,0 +1,166 @@
+"""Optimisers reach known minima, Adam follows its formula exactly, clipping/decay/sparse rows behave."""
+import numpy as np
+import pytest
+
+from nertag.net import Embedding, ParamBuffer, Sequential, Dense
+from nertag.net.layer import Layer
+from nertag.net.optim import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSProp
+from nertag.net.schedules import InverseTimeDecay
+
+
+class Point(Layer):
+    """A bare parameter vector, for optimising plain functions."""
+
+    def __init__(self, x0):
+        super().__init__()
+        self.param("x", (len(x0),), lambda rng, shape: np.array(x0, dtype=float))
+
+
+def rosenbrock(x):
+    f = (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+    g = np.array([-2 * (1 - x[0]) - 400 * x[0] * (x[1] - x[0] ** 2), 200 * (x[1] - x[0] ** 2)])
+    return f, g
+
+
+def quadratic(x):
+    """An ill-conditioned bowl with its minimum at (3, -2)."""
+    d = x - np.array([3.0, -2.0])
+    scales = np.array([1.0, 10.0])
+    return float(np.sum(scales * d * d)), 2 * scales * d
+
+
+def minimise(make, fn, steps, x0=(-1.2, 1.0)):
+    point = Point(x0)
+    buffer = ParamBuffer(point, np.float64)
+    opt = make(buffer)
+    for _ in range(steps):
+        buffer.zero_grad()
+        point.g["x"] += fn(point.p["x"])[1]
+        opt.step()
+    return point.p["x"]
+
+
+OPTIMISERS = {
+    "sgd": (lambda b: SGD(b, 1e-3), 50000),
+    "momentum": (lambda b: Momentum(b, 1e-4, 0.9), 20000),
+    "nesterov": (lambda b: Nesterov(b, 1e-4, 0.9), 20000),
+    "adagrad": (lambda b: AdaGrad(b, 0.5), 20000),
+    "rmsprop": (lambda b: RMSProp(b, InverseTimeDecay(1e-3, decay=1e-3)), 20000),
+    "adam": (lambda b: Adam(b, 0.02), 20000),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMISERS)
+def test_reaches_rosenbrock_minimum(name):
+    make, steps = OPTIMISERS[name]
+    np.testing.assert_allclose(minimise(make, rosenbrock, steps), [1.0, 1.0], atol=1e-2)
+
+
+@pytest.mark.parametrize("name", OPTIMISERS)
+def test_reaches_quadratic_minimum(name):
+    make = {"sgd": lambda b: SGD(b, 0.04), "momentum": lambda b: Momentum(b, 0.01),
+            "nesterov": lambda b: Nesterov(b, 0.01), "adagrad": lambda b: AdaGrad(b, 1.0),
+            "rmsprop": lambda b: RMSProp(b, InverseTimeDecay(0.01, decay=0.01)),
+            "adam": lambda b: Adam(b, InverseTimeDecay(0.1, decay=0.01))}[name]
+    np.testing.assert_allclose(minimise(make, quadratic, 3000, x0=(0.0, 0.0)), [3.0, -2.0], atol=1e-3)
+
+
+def test_adam_first_steps_equal_the_formula():
+    rng = np.random.default_rng(0)
+    point = Point(rng.normal(size=5))
+    buffer = ParamBuffer(point, np.float64)
+    opt = Adam(buffer, lr=0.01, beta1=0.8, beta2=0.95, eps=1e-7)
+    x = point.p["x"].copy()
+    m = np.zeros(5)
+    v = np.zeros(5)
+    for t in range(1, 6):
+        g = rng.normal(size=5)
+        buffer.zero_grad()
+        point.g["x"] += g
+        opt.step()
+        m = 0.8 * m + 0.2 * g
+        v = 0.95 * v + 0.05 * g * g
+        x = x - 0.01 * (m / (1 - 0.8 ** t)) / (np.sqrt(v / (1 - 0.95 ** t)) + 1e-7)
+        np.testing.assert_allclose(point.p["x"], x, rtol=0, atol=1e-12)
+
+
+def test_updates_happen_in_place_on_the_one_buffer():
+    net = Sequential(Embedding(7, 3), Dense(3, 2))
+    buffer = ParamBuffer(net, np.float64)
+    data_before = buffer.data
+    opt = Adam(buffer, 0.1)
+    Y, backprop = net.forward(np.array([[1, 2], [3, 0]]), np.array([2, 1]))
+    backprop(np.ones_like(Y))
+    opt.step()
+    assert buffer.data is data_before
+    for layer in net.walk():
+        for view in layer.p.values():
+            assert np.shares_memory(view, buffer.data)
+
+
+def test_global_norm_clipping():
+    point = Point([0.0, 0.0])
+    buffer = ParamBuffer(point, np.float64)
+    opt = SGD(buffer, 1.0, clip_norm=1.0)
+    point.g["x"] += [30.0, 40.0]
+    opt.step()
+    assert opt.last_grad_norm == pytest.approx(50.0)
+    np.testing.assert_allclose(point.p["x"], [-0.6, -0.8])
+
+
+def test_weight_decay_skips_biases_and_embeddings():
+    net = Sequential(Embedding(4, 2), Dense(2, 2))
+    buffer = ParamBuffer(net, np.float64, seed=1)
+    emb, dense = net.children
+    dense.p["b"][...] = 1.0
+    emb.touch("W", np.array([0, 1, 2, 3]))
+    W, b, E = dense.p["W"].copy(), dense.p["b"].copy(), emb.p["W"].copy()
+    SGD(buffer, 0.1, weight_decay=0.5).step()  # zero gradients: only decay moves anything
+    np.testing.assert_allclose(dense.p["W"], W * (1 - 0.05))
+    np.testing.assert_allclose(dense.p["b"], b)
+    np.testing.assert_allclose(emb.p["W"], E)
+
+
+def test_sparse_update_touches_only_used_rows_and_their_state():
+    emb = Embedding(6, 3)
+    buffer = ParamBuffer(emb, np.float64)
+    opt = Adam(buffer, 0.1)
+    before = emb.p["W"].copy()
+    ids = np.array([[1, 4], [4, 5]])
+    Y, backprop = emb.forward(ids, np.array([2, 1]))   # position (1, 1) = id 5 is padding
+    backprop(np.ones_like(Y))
+    opt.step()
+    changed = np.flatnonzero(np.any(emb.p["W"] != before, axis=1))
+    np.testing.assert_array_equal(changed, [1, 4])
+    m = opt.state["m"][buffer.n_dense:].reshape(6, 3)
+    np.testing.assert_array_equal(np.flatnonzero(np.any(m != 0, axis=1)), [1, 4])
+    buffer.zero_grad()
+    assert not emb.g["W"].any() and not emb.touched
+
+
+@pytest.mark.parametrize("make", [lambda b: Momentum(b, 0.1), lambda b: Adam(b, 0.1), lambda b: AdaGrad(b, 0.1)])
+def test_state_save_and_restore_continues_identically(make):
+    rng = np.random.default_rng(3)
+    grads = rng.normal(size=(6, 4))
+
+    def run(split):
+        point = Point(np.zeros(4))
+        buffer = ParamBuffer(point, np.float64)
+        opt = make(buffer)
+        for i, g in enumerate(grads):
+            if i == split:  # rebuild the optimiser from saved state mid-run
+                state = {k: v.copy() for k, v in opt.state_dict().items()}
+                opt = make(buffer)
+                opt.load_state_dict(state)
+            buffer.zero_grad()
+            point.g["x"] += g
+            opt.step()
+        return point.p["x"]
+
+    np.testing.assert_array_equal(run(split=None), run(split=3))
+
+
+def test_load_state_rejects_wrong_shapes():
+    opt = Adam(ParamBuffer(Point([0.0, 0.0]), np.float64))
+    with pytest.raises(ValueError, match="optimiser slot 'm' has shape \\(3,\\), expected \\(2,\\)"):
+        opt.load_state_dict({"t": 1, "slot.m": np.zeros(3), "slot.v": np.zeros(2)})
