@@ -1,4 +1,5 @@
 """nertag.net: a small layer framework with one flat parameter buffer and analytic gradients."""
+from .crf import CRF, Constraints
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
@@ -8,6 +9,6 @@ from .params import ParamBuffer
 from .sequential import Sequential
 
 __all__ = [
-    "Dense", "Dropout", "Embedding", "Layer", "OutputLayer", "ParamBuffer", "Sequential",
+    "CRF", "Constraints", "Dense", "Dropout", "Embedding", "Layer", "OutputLayer", "ParamBuffer", "Sequential",
     "SoftmaxCrossEntropy", "SquaredError", "sequence_mask",
 ]

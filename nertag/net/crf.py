@@ -1,0 +1,468 @@
+"""Linear-chain CRF output layer: batched loss, Viterbi and k-best decoding, marginals and span confidence.
+
+Notation
+--------
+E[t, b, j]   emission score of tag j at position t of sequence b (the layer input X), time-major ``(T, B, K)``
+A[i, j]      transition score of tag i -> tag j, ``(K, K)``
+s[j], e[j]   score of starting, ending a sequence with tag j, ``(K,)`` (parameters ``start``, ``end``)
+L_b          ``lengths[b]``; position t of sequence b is real iff ``t < L_b``
+score(y)     s[y_0] + sum_{t<L} E[t, y_t] + sum_{0<t<L} A[y_{t-1}, y_t] + e[y_{L-1}]
+alpha, beta  forward and backward log-scores (see :mod:`nertag.net.crf_numpy` for the recursions)
+log Z        log sum_y exp(score(y)), the log partition function of one sequence
+P(y | E)     exp(score(y) - log Z)
+
+This module validates input and dispatches to the Cython kernels of ``_crf.pyx`` (or, with
+``use_kernels=False``, to their NumPy twins in :mod:`nertag.net.crf_numpy`). Forbidden transitions are
+scores of ``-inf``: :func:`apply_constraints` turns boolean masks (from the tag scheme, e.g. BIOES: an
+``I-X`` only after ``B-X`` or ``I-X``) into such scores.
+
+References
+----------
+Lafferty, McCallum and Pereira (2001), "Conditional Random Fields: Probabilistic Models for Segmenting
+and Labeling Sequence Data", ICML.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import crf_numpy
+from . import init as initializers
+from ._crf import forward_backward as _forward_backward_kernel
+from ._crf import viterbi as _viterbi_kernel
+from .layer import OutputLayer, check_lengths, sequence_mask
+
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Input validation
+# ----------------------------------------------------------------------------------------------------------
+
+def _check_scores(E, A, start, end):
+    """Validate emissions and transition scores; return them as C-contiguous arrays."""
+    E = np.asarray(E)
+    if E.ndim != 3:
+        raise ValueError(f"CRF emissions must be time-major with shape (T, B, K), got a {E.ndim}-D array "
+                         f"of shape {E.shape}")
+    if E.dtype not in FLOATS:
+        raise ValueError(f"CRF emissions must be float32 or float64, got {E.dtype}")
+    K = E.shape[2]
+    if K < 1:
+        raise ValueError(f"CRF emissions need at least one tag (K >= 1), got shape {E.shape}")
+    checked = []
+    for name, x, shape in (("transitions A", A, (K, K)), ("start scores", start, (K,)), ("end scores", end, (K,))):
+        x = np.asarray(x)
+        if x.shape != shape:
+            raise ValueError(f"CRF {name} must have shape {shape} for emissions of shape {E.shape}, got {x.shape}")
+        if x.dtype != E.dtype:
+            raise ValueError(f"CRF {name} have dtype {x.dtype} but the emissions have dtype {E.dtype}: "
+                             f"pass every score in one dtype")
+        if np.isnan(x).any() or np.isposinf(x).any():
+            raise ValueError(f"CRF {name} must be finite or -inf (a forbidden transition), got NaN or +inf")
+        checked.append(np.ascontiguousarray(x))
+    return (np.ascontiguousarray(E), *checked)
+
+
+def _check_lengths(lengths, T: int, B: int) -> np.ndarray:
+    """``lengths (B,)`` as contiguous int64 in 1..T; ``None`` means every sequence fills the batch."""
+    if lengths is None:
+        return np.full(B, T, dtype=np.int64)
+    raw = np.asarray(lengths)
+    if raw.size and not np.issubdtype(raw.dtype, np.integer):
+        raise ValueError(f"lengths must be integers, got dtype {raw.dtype}")
+    return np.ascontiguousarray(check_lengths(raw, T, B))
+
+
+def _check_tags(tags, lengths: np.ndarray, shape: tuple, K: int, what: str = "tags") -> np.ndarray:
+    """Integer tags ``(T, B)`` in 0..K-1 at real positions; returned as int64 with 0 at padding."""
+    tags = np.asarray(tags)
+    if tags.shape != shape:
+        raise ValueError(f"CRF {what} must have shape (T, B) = {shape} for emissions (T, B, K), got {tags.shape}")
+    if tags.size and not np.issubdtype(tags.dtype, np.integer):
+        raise ValueError(f"CRF {what} must be integer tag ids, got dtype {tags.dtype}")
+    real = sequence_mask(lengths, shape[0])
+    tags = np.where(real, tags, 0).astype(np.int64)
+    if tags.size and (tags.min() < 0 or tags.max() >= K):
+        got = tags[real]
+        raise ValueError(f"CRF {what} must lie in 0..{K - 1} at real positions, got {got.min()}..{got.max()}")
+    return tags
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Constraints from a tag scheme
+# ----------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Constraints:
+    """Which tag transitions a tag scheme allows (``nertag.data.schemes.allowed_transitions`` makes them).
+
+    Attributes
+    ----------
+    allowed : ndarray of bool, shape (K, K)
+        ``allowed[i, j]``: tag j may follow tag i.
+    allowed_start, allowed_end : ndarray of bool, shape (K,)
+        Tags a sequence may start, end with.
+    """
+
+    allowed: np.ndarray
+    allowed_start: np.ndarray
+    allowed_end: np.ndarray
+
+    @property
+    def n_tags(self) -> int:
+        return self.allowed.shape[0]
+
+    @classmethod
+    def coerce(cls, value, n_tags: int) -> "Constraints":
+        """Accept a :class:`Constraints`, a tuple ``(allowed, allowed_start, allowed_end)`` or a bare
+        ``allowed (K, K)`` mask (every start and end tag then allowed); check shapes and dtype."""
+        if isinstance(value, Constraints):
+            parts = (value.allowed, value.allowed_start, value.allowed_end)
+        elif isinstance(value, tuple):
+            if len(value) != 3:
+                raise ValueError(f"CRF constraints must be (allowed, allowed_start, allowed_end), "
+                                 f"got a tuple of {len(value)}")
+            parts = value
+        else:
+            parts = (value, np.ones(n_tags, bool), np.ones(n_tags, bool))
+        K = n_tags
+        checked = []
+        for name, x, shape in zip(("allowed", "allowed_start", "allowed_end"), parts, ((K, K), (K,), (K,))):
+            x = np.asarray(x)
+            if x.dtype != np.bool_:
+                raise ValueError(f"CRF constraint mask {name} must be boolean, got dtype {x.dtype}")
+            if x.shape != shape:
+                raise ValueError(f"CRF constraint mask {name} must have shape {shape} for {K} tags, got {x.shape}")
+            checked.append(x.copy())
+        return cls(*checked)
+
+
+def apply_constraints(A, start, end, constraints: Constraints):
+    """Transition, start and end scores with every forbidden entry set to ``-inf`` (dtypes kept)."""
+    A, start, end = np.asarray(A), np.asarray(start), np.asarray(end)
+    return (np.where(constraints.allowed, A, -np.inf).astype(A.dtype),
+            np.where(constraints.allowed_start, start, -np.inf).astype(start.dtype),
+            np.where(constraints.allowed_end, end, -np.inf).astype(end.dtype))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Functions on explicit scores
+# ----------------------------------------------------------------------------------------------------------
+
+def forward_backward(E, lengths, A, start, end, *, use_kernels: bool = True):
+    """Log partition function and marginals of a padded batch.
+
+    Parameters
+    ----------
+    E : ndarray, shape (T, B, K), float32 or float64
+    lengths : ndarray of int, shape (B,), values in 1..T, or None (all T)
+    A : ndarray, shape (K, K), dtype of E; ``-inf`` forbids a transition
+    start, end : ndarray, shape (K,), dtype of E
+    use_kernels : bool
+        Cython kernel (default) or its NumPy twin.
+
+    Returns
+    -------
+    logZ : ndarray of float64, shape (B,)
+    marginals : ndarray, shape (T, B, K), dtype of E
+        ``P(y_t = j | E)``, 0 at padding.
+    pair_sum : ndarray of float64, shape (K, K)
+        ``sum_b sum_{t+1 < L_b} P(y_t = i, y_{t+1} = j | E)``, the expected transition counts.
+    """
+    E, A, start, end = _check_scores(E, A, start, end)
+    lengths = _check_lengths(lengths, E.shape[0], E.shape[1])
+    marginals = np.empty_like(E)
+    pair_sum = np.empty((E.shape[2], E.shape[2]), dtype=np.float64)
+    kernel = _forward_backward_kernel if use_kernels else crf_numpy.forward_backward
+    logZ = kernel(E, lengths, A, start, end, marginals, pair_sum)
+    return np.asarray(logZ), marginals, pair_sum
+
+
+def viterbi(E, lengths, A, start, end, *, use_kernels: bool = True):
+    """Best tag sequence of each sequence of a padded batch.
+
+    Parameters
+    ----------
+    E, lengths, A, start, end : as in :func:`forward_backward`
+
+    Returns
+    -------
+    paths : ndarray of int64, shape (T, B)
+        0 at padding; ties go to the lowest tag index.
+    scores : ndarray of float64, shape (B,)
+        ``score(path)``; ``-inf`` if every tag sequence is forbidden.
+    """
+    E, A, start, end = _check_scores(E, A, start, end)
+    lengths = _check_lengths(lengths, E.shape[0], E.shape[1])
+    kernel = _viterbi_kernel if use_kernels else crf_numpy.viterbi
+    paths, scores = kernel(E, lengths, A, start, end)
+    return np.asarray(paths), np.asarray(scores)
+
+
+def kbest_viterbi(E, lengths, A, start, end, k: int):
+    """The k best tag sequences of each sequence (NumPy list Viterbi; k-best is not a hot path).
+
+    Parameters
+    ----------
+    E, lengths, A, start, end : as in :func:`forward_backward`
+    k : int, >= 1
+
+    Returns
+    -------
+    paths : ndarray of int64, shape (k, T, B)
+    scores : ndarray of float64, shape (k, B)
+        Best first. Where a sequence has fewer than k allowed tag sequences the rest score ``-inf``
+        with path 0.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    E, A, start, end = _check_scores(E, A, start, end)
+    lengths = _check_lengths(lengths, E.shape[0], E.shape[1])
+    return crf_numpy.kbest_viterbi(E, lengths, A, start, end, int(k))
+
+
+def sequence_score(E, lengths, A, start, end, tags) -> np.ndarray:
+    """``score(tags_b)`` of given tag sequences ``tags (T, B)``, as float64 ``(B,)`` (vectorised NumPy)."""
+    E, A, start, end = _check_scores(E, A, start, end)
+    T, B, K = E.shape
+    lengths = _check_lengths(lengths, T, B)
+    tags = _check_tags(tags, lengths, (T, B), K)
+    return _sequence_score(E, lengths, A, start, end, tags)
+
+
+def _sequence_score(E, lengths, A, start, end, tags):
+    T, B, _ = E.shape
+    if B == 0:
+        return np.zeros(0)
+    real = sequence_mask(lengths, T)                                             # (T, B)
+    emit = np.take_along_axis(E, tags[:, :, None], axis=2)[:, :, 0]              # (T, B)
+    score = np.where(real, emit.astype(np.float64), 0.0).sum(axis=0)             # (B,)
+    trans = A.astype(np.float64)[tags[:-1], tags[1:]]                            # (T-1, B)
+    score += np.where(real[1:], trans, 0.0).sum(axis=0)
+    score += start.astype(np.float64)[tags[0]] + end.astype(np.float64)[tags[lengths - 1, np.arange(B)]]
+    return score
+
+
+def span_log_probability(E, lengths, A, start, end, tags, spans) -> np.ndarray:
+    """Exact log-probability that the tags over each span equal the given tags.
+
+    Parameters
+    ----------
+    E, lengths, A, start, end : as in :func:`forward_backward`
+    tags : ndarray of int, shape (T, B)
+        Usually the Viterbi paths.
+    spans : ndarray of int, shape (n, 3)
+        Rows ``(b, first, stop)``: positions ``first <= t < stop`` of sequence b, ``stop <= L_b``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+
+    Notes
+    -----
+    With ``i = first`` and ``j = stop - 1``, the probability that ``y_i..y_j`` equal ``tags_i..tags_j``
+    whatever the other tags is the forward score of the prefixes ending in ``tags_i``, times the scores
+    inside the span, times the backward score of the suffixes after ``tags_j``, over Z:
+
+        log P = alpha[i, y_i] + sum_{t=i+1}^{j} (A[y_{t-1}, y_t] + E[t, y_t]) + beta[j, y_j] - log Z
+
+    This equals a forward pass with the span's tags clamped, minus log Z, and is exact; the product of
+    the token marginals of the span would only approximate it (it ignores their correlation). Computed
+    with the NumPy forward-backward (alpha and beta are needed, not only marginals).
+    """
+    E, A, start, end = _check_scores(E, A, start, end)
+    T, B, K = E.shape
+    lengths = _check_lengths(lengths, T, B)
+    tags = _check_tags(tags, lengths, (T, B), K)
+    spans = np.asarray(spans)
+    if spans.size == 0:
+        return np.zeros(0)
+    if spans.ndim != 2 or spans.shape[1] != 3 or not np.issubdtype(spans.dtype, np.integer):
+        raise ValueError(f"spans must be integer rows (b, first, stop) of shape (n, 3), got {spans.dtype} "
+                         f"of shape {spans.shape}")
+    b, first, stop = spans.T.astype(np.int64)
+    if b.min() < 0 or b.max() >= B:
+        raise ValueError(f"span sequence indices must lie in 0..{B - 1}, got {b.min()}..{b.max()}")
+    bad = (first < 0) | (stop <= first) | (stop > lengths[b])
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(f"span {tuple(int(v) for v in spans[row])} must satisfy 0 <= first < stop <= "
+                         f"length {lengths[b[row]]} of its sequence")
+    alpha, beta, logZ = crf_numpy.alpha_beta(E, lengths, A, start, end)
+    A64 = A.astype(np.float64)
+    inc = np.zeros((T, B))                                                       # (T, B)
+    if T > 1:
+        inc[1:] = A64[tags[:-1], tags[1:]] + np.take_along_axis(E[1:], tags[1:, :, None], 2)[:, :, 0]
+    cum = np.cumsum(inc, axis=0)                                                 # (T, B)
+    last = stop - 1
+    inside = cum[last, b] - cum[first, b]
+    return alpha[first, b, tags[first, b]] + inside + beta[last, b, tags[last, b]] - logZ[b]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The layer
+# ----------------------------------------------------------------------------------------------------------
+
+class CRF(OutputLayer):
+    """Linear-chain conditional random field over per-token tag scores.
+
+    Parameters
+    ----------
+    n_tags : int
+        K, the number of tags; the layer input is the emission scores ``X (T, B, K)``.
+    constraints : Constraints, tuple (allowed, allowed_start, allowed_end) or ndarray (K, K), optional
+        Boolean masks of the transitions the tag scheme allows. When given, decoding (``predict``,
+        ``viterbi``, ``kbest``, ``marginals``, ``span_confidence``) forbids the others by default.
+    train_constrained : bool
+        Also forbid them in the loss (allennlp-style training with constraints): Z then sums only over
+        allowed sequences and gold sequences must be allowed. Default False.
+    use_kernels : bool
+        Cython kernels (default) or their NumPy twins.
+
+    Notes
+    -----
+    Parameters: ``A (K, K)`` transitions (zeros, weight decay), ``start (K,)`` and ``end (K,)`` (zeros,
+    no decay). The loss of a batch is ``sum_b (log Z_b - score(gold_b))`` and its gradients are
+
+        dL/dE[t, b, j] = P(y_t = j) - [gold_t = j]                 (real positions; 0 at padding)
+        dL/dA[i, j]    = sum_{b,t} P(y_t = i, y_t+1 = j) - #{gold transitions i -> j}
+        dL/ds[j]       = sum_b P(y_0 = j) - #{gold_0 = j},   dL/de[j] likewise at t = L_b - 1.
+
+    Under constraints the forbidden entries are -inf constants, so their gradient is 0.
+
+    References
+    ----------
+    Lafferty, McCallum and Pereira (2001), ICML.
+    """
+
+    def __init__(self, n_tags: int, constraints=None, *, train_constrained: bool = False, use_kernels: bool = True):
+        super().__init__()
+        if n_tags < 1:
+            raise ValueError(f"a CRF needs at least one tag, got n_tags={n_tags}")
+        self.n_tags = int(n_tags)
+        self.constraints = None if constraints is None else Constraints.coerce(constraints, self.n_tags)
+        if train_constrained and self.constraints is None:
+            raise ValueError("train_constrained=True needs constraints")
+        self.train_constrained = bool(train_constrained)
+        self.use_kernels = bool(use_kernels)
+        self.param("A", (n_tags, n_tags), initializers.zeros)
+        self.param("start", (n_tags,), initializers.zeros, decay=False)
+        self.param("end", (n_tags,), initializers.zeros, decay=False)
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def _emissions(self, X, lengths):
+        X = np.asarray(X)
+        K = self.n_tags
+        if X.ndim != 3 or X.shape[2] != K:
+            raise ValueError(f"CRF with {K} tags expects emissions of shape (T, B, {K}), got {X.shape}")
+        if X.dtype != self.p["A"].dtype:
+            raise ValueError(f"CRF emissions have dtype {X.dtype} but its parameters are {self.p['A'].dtype}")
+        return X, _check_lengths(lengths, X.shape[0], X.shape[1])
+
+    def _transitions(self, constrained):
+        """(A, start, end), with forbidden entries at -inf when ``constrained``."""
+        A, start, end = self.p["A"], self.p["start"], self.p["end"]
+        if not constrained:
+            return A, start, end
+        if self.constraints is None:
+            raise ValueError("constrained decoding was asked for but this CRF has no constraints")
+        return apply_constraints(A, start, end, self.constraints)
+
+    def _decode_constrained(self, constrained):
+        return self.constraints is not None if constrained is None else bool(constrained)
+
+    # -- training --------------------------------------------------------------------------------------
+    def loss(self, X, target, lengths=None):
+        """Summed negative log-likelihood of the gold tags and dL/dX; accumulates into ``self.g``.
+
+        Parameters
+        ----------
+        X : ndarray, shape (T, B, K)
+            Emission scores, dtype of the parameters.
+        target : ndarray of int, shape (T, B)
+            Gold tags; padding entries are ignored.
+        lengths : ndarray of int, shape (B,), optional
+
+        Returns
+        -------
+        loss : float
+        dX : ndarray, shape (T, B, K)
+        """
+        E, lengths = self._emissions(X, lengths)
+        T, B, K = E.shape
+        gold = _check_tags(target, lengths, (T, B), K, what="targets")
+        A, start, end = self._transitions(self.train_constrained)
+        # 1. log Z, marginals and expected transition counts.
+        logZ, dE, pair_sum = forward_backward(E, lengths, A, start, end, use_kernels=self.use_kernels)
+        # 2. Gold scores.
+        gold_score = _sequence_score(E, lengths, A, start, end, gold)              # (B,)
+        if not np.isfinite(gold_score).all():
+            bad = np.flatnonzero(~np.isfinite(gold_score)).tolist()
+            raise ValueError(f"gold tags of sequences {bad} use transitions the constraints forbid")
+        loss = float(np.sum(logZ - gold_score))
+        # 3. dE = marginals - onehot(gold) at real positions (marginals are already 0 at padding).
+        real = sequence_mask(lengths, T)                                            # (T, B)
+        t_idx, b_idx = np.nonzero(real)
+        dE[t_idx, b_idx, gold[t_idx, b_idx]] -= 1.0
+        # 4. dA = expected - gold transition counts; dstart, dend likewise at the first and last tags.
+        pairs = (gold[:-1] * K + gold[1:])[real[1:]]
+        self.g["A"] += pair_sum - np.bincount(pairs, minlength=K * K).reshape(K, K)
+        #    dE already holds P(y_t = j) - [gold_t = j], so its rows at t = 0 and t = L_b - 1 are those terms.
+        self.g["start"] += dE[0].sum(axis=0)
+        self.g["end"] += dE[lengths - 1, np.arange(B)].sum(axis=0)
+        return loss, dE
+
+    # -- decoding --------------------------------------------------------------------------------------
+    def predict(self, X, lengths=None):
+        """Viterbi paths ``(T, B)`` int64, 0 at padding (constrained when the layer has constraints)."""
+        return self.viterbi(X, lengths)[0]
+
+    def viterbi(self, X, lengths=None, constrained=None):
+        """Best paths ``(T, B)`` int64 and their scores ``(B,)`` float64.
+
+        ``constrained``: None forbids the scheme's impossible transitions iff the layer has constraints.
+        """
+        E, lengths = self._emissions(X, lengths)
+        A, start, end = self._transitions(self._decode_constrained(constrained))
+        return viterbi(E, lengths, A, start, end, use_kernels=self.use_kernels)
+
+    def kbest(self, X, lengths=None, k: int = 1, constrained=None):
+        """The k best paths ``(k, T, B)`` int64 and scores ``(k, B)`` float64, best first."""
+        E, lengths = self._emissions(X, lengths)
+        A, start, end = self._transitions(self._decode_constrained(constrained))
+        return kbest_viterbi(E, lengths, A, start, end, k)
+
+    def marginals(self, X, lengths=None, constrained=None):
+        """Token marginals ``P(y_t = j | X)``, shape ``(T, B, K)`` in the dtype of X, 0 at padding."""
+        E, lengths = self._emissions(X, lengths)
+        A, start, end = self._transitions(self._decode_constrained(constrained))
+        return forward_backward(E, lengths, A, start, end, use_kernels=self.use_kernels)[1]
+
+    def log_partition(self, X, lengths=None, constrained=None):
+        """log Z of each sequence, ``(B,)`` float64."""
+        E, lengths = self._emissions(X, lengths)
+        A, start, end = self._transitions(self._decode_constrained(constrained))
+        return forward_backward(E, lengths, A, start, end, use_kernels=self.use_kernels)[0]
+
+    def span_confidence(self, X, lengths, paths, spans, constrained=None):
+        """Probability of each predicted span's tags, shape ``(n,)``.
+
+        Parameters
+        ----------
+        X : ndarray, shape (T, B, K)
+        lengths : ndarray of int, shape (B,), or None
+        paths : ndarray of int, shape (T, B)
+            Predicted tags (e.g. from :meth:`predict`).
+        spans : ndarray of int, shape (n, 3)
+            Rows ``(b, first, stop)``, ``stop`` exclusive: the tokens of each predicted entity.
+
+        Notes
+        -----
+        Exact: ``P(y_first..y_stop-1 = paths[first:stop, b] | X)``, marginalising the tags outside the span
+        (see :func:`span_log_probability`), under the same constraints as decoding.
+        """
+        E, lengths = self._emissions(X, lengths)
+        A, start, end = self._transitions(self._decode_constrained(constrained))
+        return np.exp(span_log_probability(E, lengths, A, start, end, paths, spans))
