@@ -1,0 +1,202 @@
+"""Encode sentences to id arrays and group them into padded, time-major batches.
+
+Arrays are time-major, ``(T, B)``, because the network runs over time steps; padding is 0 everywhere
+(``<pad>`` in word and character vocabularies; for tags, padded positions must be masked with
+`Batch.lengths` / `Batch.mask`).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nertag.data.conll import Sentence
+from nertag.data.schemes import convert
+from nertag.data.vocab import Vocab
+from nertag.errors import DataError
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One sentence as ids.
+
+    Attributes
+    ----------
+    words : np.ndarray of int64, shape (n,)
+    chars : np.ndarray of int64, shape (sum of word lengths,), or None
+        The characters of all words, concatenated.
+    char_lengths : np.ndarray of int64, shape (n,), or None
+        Number of characters of each word.
+    tags : np.ndarray of int64, shape (n,), or None
+    """
+
+    words: np.ndarray
+    chars: np.ndarray | None = None
+    char_lengths: np.ndarray | None = None
+    tags: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+
+def encode_sentences(
+    sentences: Iterable[Sentence],
+    words: Vocab,
+    chars: Vocab | None = None,
+    tags: Vocab | None = None,
+    *,
+    schemes: tuple[str, str] | None = None,
+    path: str | None = None,
+) -> list[Encoded]:
+    """Turn sentences into id arrays.
+
+    Parameters
+    ----------
+    sentences : iterable of Sentence
+    words : Vocab
+        Word vocabulary (unknown words become its unk id).
+    chars : Vocab, optional
+        Character vocabulary; without it `Encoded.chars` is None.
+    tags : Vocab, optional
+        Tag vocabulary; without it (or for untagged sentences) `Encoded.tags` is None.
+    schemes : (str, str), optional
+        ``(source, target)`` scheme conversion applied to the tags first, e.g. ``("IOB1", "BIOES")``.
+    path : str, optional
+        The file the sentences came from, for error messages.
+
+    Raises
+    ------
+    DataError
+        For a tag the tag vocabulary does not know, located by file and line.
+    """
+    encoded = []
+    for sentence in sentences:
+        char_ids = char_lengths = tag_ids = None
+        if chars is not None:
+            char_ids = chars.encode("".join(sentence.words))
+            char_lengths = np.fromiter(map(len, sentence.words), dtype=np.int64, count=len(sentence.words))
+        if tags is not None and sentence.tags is not None:
+            sequence = sentence.tags if schemes is None else convert(sentence.tags, *schemes)
+            try:
+                tag_ids = tags.encode(sequence)
+            except DataError as error:
+                i = next(i for i, tag in enumerate(sequence) if tag not in tags)
+                raise DataError(error.message, path, sentence.line + i if sentence.line else None) from None
+        encoded.append(Encoded(words.encode(sentence.words), char_ids, char_lengths, tag_ids))
+    return encoded
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Padded, time-major arrays for B sentences of at most T tokens and words of at most C characters.
+
+    Attributes
+    ----------
+    words : np.ndarray of int64, shape (T, B)
+    chars : np.ndarray of int64, shape (T, B, C), or None
+        Character ids of each word, 0-padded; C is the longest word in the batch.
+    char_lengths : np.ndarray of int64, shape (T, B), or None
+        Characters per word, 0 at padded positions.
+    tags : np.ndarray of int64, shape (T, B), or None
+    lengths : np.ndarray of int64, shape (B,)
+        Tokens per sentence.
+    index : np.ndarray of int64, shape (B,)
+        Position of each sentence in the list given to `make_batches`, to put results back in order.
+    """
+
+    words: np.ndarray
+    chars: np.ndarray | None
+    char_lengths: np.ndarray | None
+    tags: np.ndarray | None
+    lengths: np.ndarray
+    index: np.ndarray
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Bool (T, B): True at real tokens, False at padding."""
+        return np.arange(self.words.shape[0])[:, None] < self.lengths[None, :]
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+
+def collate(encoded: Sequence[Encoded], index: Sequence[int] | np.ndarray) -> Batch:
+    """Pad the sentences ``encoded[i] for i in index`` into one `Batch`."""
+    items = [encoded[i] for i in index]
+    b = len(items)
+    lengths = np.array([len(item) for item in items], dtype=np.int64)
+    t = int(lengths.max(initial=0))
+    words = np.zeros((t, b), dtype=np.int64)
+    has_tags = b > 0 and all(item.tags is not None for item in items)
+    tags = np.zeros((t, b), dtype=np.int64) if has_tags else None
+    has_chars = b > 0 and all(item.chars is not None for item in items)
+    chars = char_lengths = None
+    if has_chars:
+        c = max((int(item.char_lengths.max(initial=0)) for item in items), default=0)
+        chars = np.zeros((t, b, c), dtype=np.int64)
+        char_lengths = np.zeros((t, b), dtype=np.int64)
+    for j, item in enumerate(items):
+        n = len(item)
+        words[:n, j] = item.words
+        if tags is not None:
+            tags[:n, j] = item.tags
+        if chars is not None:
+            char_lengths[:n, j] = item.char_lengths
+            # Scatter the concatenated characters into the (n, C) block of this sentence in one step.
+            inside = np.arange(chars.shape[2])[None, :] < item.char_lengths[:, None]  # (n, C)
+            block = chars[:n, j]  # (n, C) view
+            block[inside] = item.chars
+    return Batch(words, chars, char_lengths, tags, lengths, np.asarray(index, dtype=np.int64))
+
+
+def make_batches(
+    encoded: Sequence[Encoded],
+    batch_size: int,
+    rng: np.random.Generator | None = None,
+    bucket: bool = True,
+    bucket_batches: int = 50,
+) -> Iterator[Batch]:
+    """Group sentences into batches.
+
+    Parameters
+    ----------
+    encoded : sequence of Encoded
+    batch_size : int
+        Sentences per batch (the last batch of a chunk may hold fewer).
+    rng : np.random.Generator, optional
+        Shuffles for training. Without it, batches are consecutive slices in input order (for tagging
+        and evaluation), whatever `bucket` says.
+    bucket : bool, default True
+        When shuffling, sort sentences by length within chunks of ``bucket_batches * batch_size``
+        shuffled sentences, so each batch holds similar lengths and carries little padding; the order
+        of the batches is then shuffled.
+    bucket_batches : int, default 50
+        Batches per bucketing chunk: larger means less padding but less randomness.
+
+    Yields
+    ------
+    Batch
+        Every sentence exactly once; the same `rng` state gives the same batches.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    n = len(encoded)
+    if rng is None:
+        for start in range(0, n, batch_size):
+            yield collate(encoded, np.arange(start, min(start + batch_size, n)))
+        return
+    order = rng.permutation(n)
+    if bucket:
+        lengths = np.array([len(item) for item in encoded], dtype=np.int64)
+        chunk = batch_size * bucket_batches
+        groups = []
+        for start in range(0, n, chunk):
+            part = order[start : start + chunk]
+            part = part[np.argsort(lengths[part], kind="stable")]
+            groups += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    else:
+        groups = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    for g in rng.permutation(len(groups)):
+        yield collate(encoded, groups[g])
