@@ -1,14 +1,17 @@
 """nertag.net: a small layer framework with one flat parameter buffer and analytic gradients."""
+from .bidirectional import Bidirectional
 from .crf import CRF, Constraints
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
+from .gru import GRU
 from .layer import Layer, OutputLayer, sequence_mask
 from .losses import SoftmaxCrossEntropy, SquaredError
 from .params import ParamBuffer
+from .rnn import RNN, Recurrent
 from .sequential import Sequential
 
 __all__ = [
-    "CRF", "Constraints", "Dense", "Dropout", "Embedding", "Layer", "OutputLayer", "ParamBuffer", "Sequential",
+    "Bidirectional", "GRU", "RNN", "Recurrent", "CRF", "Constraints", "Dense", "Dropout", "Embedding", "Layer", "OutputLayer", "ParamBuffer", "Sequential",
     "SoftmaxCrossEntropy", "SquaredError", "sequence_mask",
 ]

@@ -50,6 +50,8 @@ class Optimizer:
         nd = buf.n_dense
         sparse = [(b, buf.touched_rows(b)) for b in buf.sparse]
         self.last_grad_norm = self._global_norm(sparse)
+        if not np.isfinite(self.last_grad_norm):
+            raise FloatingPointError(f"non-finite gradient at step {self.t + 1}; parameters left unchanged")
         scale = 1.0
         if self.clip_norm is not None and self.last_grad_norm > self.clip_norm:
             scale = self.clip_norm / (self.last_grad_norm + 1e-12)

@@ -1,0 +1,6 @@
+import numpy as np
+
+def gru_step_forward(a: np.ndarray, g: np.ndarray, c_n: np.ndarray, h_prev: np.ndarray,
+                     rzn: np.ndarray, gn: np.ndarray, h: np.ndarray) -> None: ...
+def gru_step_backward(dh: np.ndarray, dy: np.ndarray, rzn: np.ndarray, gn: np.ndarray,
+                      h_prev: np.ndarray, dg: np.ndarray, da: np.ndarray) -> None: ...

@@ -1,0 +1,117 @@
+"""Bidirectional wrapper: one recurrent layer reads each sequence forwards, another reads it backwards.
+
+Notation
+--------
+T, B, L_b      padded length, batch size, length of sequence b
+rev[t, b]      L_b - 1 - t where t < L_b, else t: reverses each sequence within its own length and leaves
+               padding in place; an involution, so the same (T, B) gather index also reverses back
+Y_f, h_f       outputs (T, B, H_f) and final states (B, H_f) of the forward layer on X
+Y_b, h_b       outputs and final states of the backward layer on X[rev]; h_b summarises each sequence
+               read from its last real position down to position 0
+Y = [Y_f ; Y_b[rev]]   (T, B, H_f + H_b),   h_last = [h_f ; h_b]   (B, H_f + H_b)
+
+Backward:
+  1. split dY and dh_last at H_f
+  2. the backward layer gets dY_b[rev] and dh_b;  the forward layer gets dY_f and dh_f
+  3. dX = dX_f + dX_b[rev],  dh0 = [dh0_f ; dh0_b]
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .layer import Layer, check_lengths
+from .rnn import Recurrent
+
+
+def reverse_index(lengths: np.ndarray, T: int) -> np.ndarray:
+    """``rev`` (T, B): ``X[rev, arange(B)]`` reverses each sequence within its own length."""
+    t = np.arange(T)[:, None]                                      # (T, 1)
+    return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # (T, B)
+
+
+class Bidirectional(Layer):
+    """Run two recurrent layers in opposite directions and concatenate their outputs on the feature axis.
+
+    Parameters
+    ----------
+    fwd : Recurrent, or a callable returning one
+        The layer reading forwards; when ``bwd`` is omitted, ``fwd`` must be a factory and is called
+        twice, e.g. ``Bidirectional(lambda: GRU(100, 100))``.
+    bwd : Recurrent, optional
+        The layer reading backwards; it must take the same input size as ``fwd``.
+
+    Notes
+    -----
+    The parameters are those of the two layers (``2 *`` those of one when both are alike).
+    Use :meth:`run` for ``h_last = [h_fwd_last ; h_bwd_last]`` and its gradient, e.g. for a word summary
+    from a character BiGRU.
+    """
+
+    def __init__(self, fwd: Recurrent | Callable[[], Recurrent], bwd: Recurrent | None = None):
+        super().__init__()
+        if bwd is None:
+            if isinstance(fwd, Layer):
+                raise ValueError("Bidirectional needs two layers, or one factory that makes a layer")
+            fwd, bwd = fwd(), fwd()
+        if not (isinstance(fwd, Recurrent) and isinstance(bwd, Recurrent)):
+            raise ValueError(f"Bidirectional wraps recurrent layers, got {type(fwd).__name__} "
+                             f"and {type(bwd).__name__}")
+        if fwd.n_in != bwd.n_in:
+            raise ValueError(f"both directions must read the same input size, got {fwd.n_in} and {bwd.n_in}")
+        if fwd is bwd:
+            raise ValueError("the two directions must be distinct layers")
+        self.fwd, self.bwd = self.add(fwd), self.add(bwd)
+        self.n_in = fwd.n_in
+        self.n_out = fwd.n_out + bwd.n_out
+
+    def run(self, X, lengths=None, h0=None):
+        """Both directions over a padded batch.
+
+        Parameters
+        ----------
+        X : ndarray, shape (T, B, D)
+        lengths : ndarray of int, shape (B,), optional
+        h0 : ndarray, shape (B, H_f + H_b), optional
+            Initial states ``[h0_fwd ; h0_bwd]``; zeros when omitted.
+
+        Returns
+        -------
+        Y : ndarray, shape (T, B, H_f + H_b)
+            0 at padding.
+        h_last : ndarray, shape (B, H_f + H_b)
+            ``[h_fwd_last ; h_bwd_last]``: the forward state after the last real position and the
+            backward state after position 0.
+        backprop : callable ``backprop(dY, dh_last=None) -> (dX, dh0)``
+            As for :meth:`Recurrent.run`; ``dY`` may be None when only ``h_last`` is used.
+        """
+        X = np.asarray(X)
+        if X.ndim != 3:
+            raise ValueError(f"Bidirectional expects inputs of shape (T, B, {self.n_in}), got {X.shape}")
+        T, B, _ = X.shape
+        lengths = np.full(B, T, dtype=np.int64) if lengths is None else check_lengths(lengths, T, B)
+        Hf = self.fwd.n_out
+        if h0 is not None and np.shape(h0) != (B, self.n_out):
+            raise ValueError(f"h0 must have shape ({B}, {self.n_out}), got {np.shape(h0)}")
+        h0_f, h0_b = (None, None) if h0 is None else (h0[:, :Hf], h0[:, Hf:])
+        rev, cols = reverse_index(lengths, T), np.arange(B)
+        Y_f, h_f, back_f = self.fwd.run(X, lengths, h0_f)
+        Y_b, h_b, back_b = self.bwd.run(X[rev, cols], lengths, h0_b)
+        Y = np.concatenate([Y_f, Y_b[rev, cols]], axis=2)          # (T, B, H_f + H_b)
+        h_last = np.concatenate([h_f, h_b], axis=1)                # (B, H_f + H_b)
+
+        def backprop(dY, dh_last=None):
+            dY_f, dY_b = (None, None) if dY is None else (dY[:, :, :Hf], dY[:, :, Hf:][rev, cols])  # 1., 2.
+            dh_f, dh_b = (None, None) if dh_last is None else (dh_last[:, :Hf], dh_last[:, Hf:])
+            dX_f, dh0_f = back_f(dY_f, dh_f)
+            dX_b, dh0_b = back_b(dY_b, dh_b)
+            dX_f += dX_b[rev, cols]                                # 3.
+            return dX_f, np.concatenate([dh0_f, dh0_b], axis=1)
+
+        return Y, h_last, backprop
+
+    def forward(self, X, lengths=None, rng=None, h0=None):
+        """The layer contract: ``(Y, backprop)`` with ``backprop(dY) -> dX``; see :meth:`run` for the rest."""
+        Y, _, backprop = self.run(X, lengths, h0)
+        return Y, lambda dY: backprop(dY)[0]
