@@ -1,0 +1,115 @@
+"""The tagger network: word embedding + char-BiGRU summary -> dropout -> BiGRU -> dropout -> dense -> CRF.
+
+Notation
+--------
+T, B          padded sentence length, batch size (time-major batches, see ``nertag.data.batches``)
+N             number of real words in the batch;  C the longest word in characters
+w_t           word embedding (T, B, Dw)
+c_t           [h_fwd_last ; h_bwd_last] of a BiGRU over the word's characters (T, B, 2Hc), 0 at padding
+x_t           dropout([w_t ; c_t])        (T, B, Dw + 2Hc)
+h_t           dropout(BiGRU(x)_t)         (T, B, 2H)
+E             h W + b                      (T, B, K) emission scores of the CRF
+
+Backward runs the same steps in reverse: dE -> dh -> dx -> (dw, dc) -> char BiGRU -> char embeddings.
+
+References
+----------
+Lample et al. (2016), Neural architectures for named entity recognition (the architecture, with LSTMs).
+Cho et al. (2014) for the GRU; Lafferty et al. (2001) for the CRF.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .config import Config
+from .data.batches import Batch
+from .net.bidirectional import Bidirectional
+from .net.crf import CRF
+from .net.dense import Dense
+from .net.dropout import Dropout
+from .net.embedding import Embedding
+from .net.gru import GRU
+from .net.layer import Layer
+
+
+class TaggerNet(Layer):
+    """The whole tagging network as one layer tree, so one :class:`ParamBuffer` holds all of it.
+
+    Parameters
+    ----------
+    config : Config
+    n_words, n_chars, n_tags : int
+        Vocabulary sizes.
+    constraints : tuple of bool arrays (allowed (K, K), allowed_start (K,), allowed_end (K,)), optional
+        Transitions the tag scheme allows; decoding forbids the rest.
+    """
+
+    def __init__(self, config: Config, n_words: int, n_chars: int, n_tags: int, constraints=None):
+        super().__init__()
+        self.config = config
+        self.words = self.add(Embedding(n_words, config.word_dim))
+        features = config.word_dim
+        self.use_chars = config.char_dim > 0
+        if self.use_chars:
+            self.chars = self.add(Embedding(n_chars, config.char_dim))
+            self.char_rnn = self.add(Bidirectional(lambda: GRU(config.char_dim, config.char_hidden)))
+            features += 2 * config.char_hidden
+        self.dropout = Dropout(config.dropout)
+        self.rnn = self.add(Bidirectional(lambda: GRU(features, config.hidden)))
+        self.project = self.add(Dense(2 * config.hidden, n_tags))
+        self.crf = self.add(CRF(n_tags, constraints))
+
+    def _char_features(self, batch: Batch, rng):
+        """[h_fwd_last ; h_bwd_last] of the char BiGRU per real word, scattered to (T, B, 2Hc)."""
+        t_idx, b_idx = np.nonzero(batch.mask)                               # N real words
+        char_ids = np.ascontiguousarray(batch.chars[t_idx, b_idx].T)        # (C, N)
+        char_lengths = batch.char_lengths[t_idx, b_idx]                     # (N,)
+        embedded, back_embed = self.chars.forward(char_ids, char_lengths, rng)   # (C, N, Dc)
+        _, summary, back_rnn = self.char_rnn.run(embedded, char_lengths)    # (N, 2Hc)
+        T, B = batch.words.shape
+        features = np.zeros((T, B, summary.shape[1]), dtype=summary.dtype)  # (T, B, 2Hc)
+        features[t_idx, b_idx] = summary
+
+        def backprop(d_features):
+            d_embedded, _ = back_rnn(None, d_features[t_idx, b_idx])
+            back_embed(d_embedded)
+
+        return features, backprop
+
+    def emissions(self, batch: Batch, rng=None, words: np.ndarray | None = None):
+        """Emission scores ``E (T, B, K)`` and ``backprop(dE)``.
+
+        ``words`` replaces ``batch.words`` (training replaces singletons by <unk>); ``rng=None`` predicts.
+        """
+        lengths = batch.lengths
+        w, back_words = self.words.forward(batch.words if words is None else words, lengths, rng)  # (T, B, Dw)
+        if self.use_chars:
+            c, back_chars = self._char_features(batch, rng)
+            x = np.concatenate([w, c], axis=2)                              # (T, B, Dw + 2Hc)
+        else:
+            x = w
+        x, back_drop_x = self.dropout.forward(x, lengths, rng)
+        h, back_rnn = self.rnn.forward(x, lengths, rng)                     # (T, B, 2H)
+        h, back_drop_h = self.dropout.forward(h, lengths, rng)
+        E, back_project = self.project.forward(h, lengths, rng)             # (T, B, K)
+
+        def backprop(dE):
+            dx = back_drop_x(back_rnn(back_drop_h(back_project(dE))))
+            Dw = self.config.word_dim
+            back_words(dx[:, :, :Dw])
+            if self.use_chars:
+                back_chars(dx[:, :, Dw:])
+
+        return E, backprop
+
+    def loss(self, batch: Batch, rng=None, words: np.ndarray | None = None) -> float:
+        """CRF negative log-likelihood summed over the batch; accumulates all gradients."""
+        E, backprop = self.emissions(batch, rng, words)
+        loss, dE = self.crf.loss(E, batch.tags, batch.lengths)
+        backprop(dE)
+        return loss
+
+    def decode(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        """Viterbi tag ids ``(T, B)`` and the emission scores they came from."""
+        E, _ = self.emissions(batch)
+        return self.crf.predict(E, batch.lengths), E

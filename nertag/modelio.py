@@ -1,0 +1,126 @@
+"""Model directories: plain JSON and ``.npz`` files, loaded without pickle.
+
+A model directory holds::
+
+    config.json    the Config the network was built from
+    vocab.json     word, character and tag vocabularies
+    meta.json      format version, nertag version, tag schemes, scores
+    weights.npz    the parameters, one array per named parameter (the best epoch's)
+    checkpoint.npz training state of the last finished step (parameters, optimiser, RNGs), for --resume
+    metrics.jsonl  one line of scores per epoch
+
+Loading never executes anything from the files: ``np.load(..., allow_pickle=False)`` and ``json``.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .config import Config
+from .errors import ModelError, NertagError
+from .files import write_json, write_npz
+
+FORMAT = "nertag-model"
+FORMAT_VERSION = 1
+
+
+def read_json(path: Path, what: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: missing {what}; is {path.parent} a nertag model directory?") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{path}: damaged {what}, not valid JSON ({e})") from None
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read {what}: {e.strerror}") from None
+    if not isinstance(value, dict):
+        raise ModelError(f"{path}: damaged {what}, expected a JSON object")
+    return value
+
+
+def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    """All arrays of an ``.npz``, refusing pickled objects and damaged archives."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise ModelError(f"{path}: missing {what}") from None
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise ModelError(f"{path}: {what} holds pickled Python objects, which nertag never loads") from None
+        raise ModelError(f"{path}: damaged {what} ({e})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+        raise ModelError(f"{path}: damaged or truncated {what} ({type(e).__name__}: {e})") from None
+
+
+def check_model_dir(model_dir: Path) -> Path:
+    model_dir = Path(model_dir)
+    if not model_dir.exists():
+        raise ModelError(f"{model_dir}: no such model directory")
+    if not model_dir.is_dir():
+        raise ModelError(f"{model_dir}: not a directory; a model is a directory with config.json and weights.npz")
+    return model_dir
+
+
+def read_meta(model_dir: Path) -> dict:
+    meta = read_json(model_dir / "meta.json", "model metadata")
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{model_dir / 'meta.json'}: not a nertag model (format {meta.get('format')!r})")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelError(f"{model_dir / 'meta.json'}: model format version {version!r} is newer than this "
+                         f"nertag {__version__} reads ({FORMAT_VERSION}); upgrade nertag")
+    return meta
+
+
+def read_config(model_dir: Path) -> Config:
+    path = model_dir / "config.json"
+    try:
+        return Config.from_dict(read_json(path, "model configuration"), source=str(path))
+    except NertagError as e:
+        raise ModelError(str(e) if str(e).startswith(str(path)) else f"{path}: {e}") from None
+    except TypeError as e:
+        raise ModelError(f"{path}: bad configuration ({e})") from None
+
+
+def write_model_files(model_dir: Path, config: Config, vocab: dict, meta: dict) -> None:
+    """The files fixed for a whole training run: configuration, vocabularies, metadata."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    write_json(model_dir / "config.json", config.to_dict())
+    write_json(model_dir / "vocab.json", vocab)
+    write_meta(model_dir, meta)
+
+
+def write_meta(model_dir: Path, meta: dict) -> None:
+    write_json(model_dir / "meta.json", {"format": FORMAT, "format_version": FORMAT_VERSION,
+                                         "nertag_version": __version__, **meta})
+
+
+def save_weights(path: Path, named: dict[str, np.ndarray], extra: dict[str, np.ndarray] | None = None) -> None:
+    write_npz(path, {**{f"param/{k}": v for k, v in named.items()}, **(extra or {})})
+
+
+def load_weights(path: Path, named: dict[str, np.ndarray], what: str = "model weights") -> dict[str, np.ndarray]:
+    """Copy the saved parameters into the views ``named``; return the file's other arrays."""
+    arrays = read_npz(path, what)
+    saved = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    missing, unexpected = sorted(set(named) - set(saved)), sorted(set(saved) - set(named))
+    if missing or unexpected:
+        raise ModelError(f"{path}: {what} do not match the configuration: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+    for name, view in named.items():
+        array = saved[name]
+        if array.shape != view.shape:
+            raise ModelError(f"{path}: parameter {name} has shape {array.shape}, the configuration "
+                             f"expects {view.shape}")
+        if not np.issubdtype(array.dtype, np.floating):
+            raise ModelError(f"{path}: parameter {name} has dtype {array.dtype}, expected floating point")
+        if not np.all(np.isfinite(array)):
+            raise ModelError(f"{path}: parameter {name} holds NaN or infinite values")
+        view[...] = array
+    return {k: v for k, v in arrays.items() if not k.startswith("param/")}

@@ -1,0 +1,191 @@
+"""The public tagging API: load a model directory, tag tokens, raw text or many sentences in batches.
+
+>>> tagger = Tagger.load("models/wikigold")
+>>> tagger.tag_text("John lives in Berlin .")
+[Entity(text='John', type='PER', start=0, end=4, ...), Entity(text='Berlin', type='LOC', ...)]
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import modelio
+from .config import Config
+from .data.batches import encode_sentences, make_batches
+from .data.conll import Sentence
+from .data.schemes import allowed_end, allowed_start, allowed_transitions, convert, tags_to_spans
+from .data.text import tokenize
+from .data.vocab import Vocab
+from .errors import DataError, ModelError
+from .evaluate import entity_scores
+from .model import TaggerNet
+from .net.params import ParamBuffer
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A predicted entity: tokens ``[token_start, token_end)``; characters ``[start, end)`` of the line
+    when the tokens came from text (else None); ``confidence`` is the CRF probability of its tags."""
+
+    text: str
+    type: str
+    token_start: int
+    token_end: int
+    start: int | None
+    end: int | None
+    confidence: float
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "type": self.type, "start": self.start, "end": self.end,
+                "token_start": self.token_start, "token_end": self.token_end,
+                "confidence": round(self.confidence, 4)}
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """One tagged sentence: its tokens, tags (in the output scheme) and entities."""
+
+    words: list[str]
+    tags: list[str]
+    entities: list[Entity]
+
+
+class Tagger:
+    """A network with its vocabularies and configuration.
+
+    Parameters
+    ----------
+    config : Config
+    words, chars, tags : Vocab
+        ``tags`` holds the tags of ``config.scheme`` the CRF predicts.
+    meta : dict
+        ``input_scheme`` (the scheme of the training data, used for output), ``scores`` and so on.
+    seed : int
+        Initialisation of a new network (training starts from it).
+    """
+
+    def __init__(self, config: Config, words: Vocab, chars: Vocab, tags: Vocab, meta: dict | None = None,
+                 seed: int | None = None):
+        self.config, self.words, self.chars, self.tags = config, words, chars, tags
+        self.meta = dict(meta or {})
+        tag_list = tags.tokens
+        constraints = None
+        if config.constrained:
+            constraints = (allowed_transitions(tag_list, config.scheme), allowed_start(tag_list, config.scheme),
+                           allowed_end(tag_list, config.scheme))
+        self.net = TaggerNet(config, len(words), len(chars), len(tags), constraints)
+        self.buffer = ParamBuffer(self.net, np.dtype(config.dtype), seed=config.seed if seed is None else seed)
+
+    @property
+    def output_scheme(self) -> str:
+        return self.meta.get("input_scheme", self.config.scheme)
+
+    # -- files -----------------------------------------------------------------------------------------
+    def vocab_json(self) -> dict:
+        return {"words": self.words.to_json(), "chars": self.chars.to_json(), "tags": self.tags.to_json()}
+
+    @classmethod
+    def from_files(cls, model_dir) -> "Tagger":
+        """A tagger with the configuration and vocabularies of ``model_dir`` and freshly initialised weights."""
+        model_dir = modelio.check_model_dir(model_dir)
+        meta = modelio.read_meta(model_dir)
+        config = modelio.read_config(model_dir)
+        vocab = modelio.read_json(model_dir / "vocab.json", "vocabularies")
+        try:
+            words, chars, tags = (Vocab.from_json(vocab[k]) for k in ("words", "chars", "tags"))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ModelError(f"{model_dir / 'vocab.json'}: damaged vocabularies ({type(e).__name__}: {e})") from None
+        return cls(config, words, chars, tags, meta)
+
+    @classmethod
+    def load(cls, model_dir) -> "Tagger":
+        """Load a trained model directory (see :mod:`nertag.modelio` for its files)."""
+        tagger = cls.from_files(model_dir)
+        modelio.load_weights(Path(model_dir) / "weights.npz", tagger.buffer.named())
+        return tagger
+
+    def save_weights(self, model_dir) -> None:
+        modelio.save_weights(Path(model_dir) / "weights.npz", self.buffer.named())
+
+    # -- tagging ---------------------------------------------------------------------------------------
+    def _check_length(self, n: int, where: str) -> None:
+        if n > self.config.max_length:
+            raise DataError(f"sentence of {n} tokens is longer than the model's limit of "
+                            f"{self.config.max_length} (config max_length)", where)
+
+    def tag_sentences(self, sentences: Iterable[Sequence[str]], batch_size: int = 64,
+                      offsets: Iterable[Sequence[tuple[int, int]] | None] | None = None,
+                      scheme: str | None = None, source: str = "<input>") -> Iterator[Tagged]:
+        """Tag token lists lazily, ``batch_size`` sentences at a time, keeping input order.
+
+        Parameters
+        ----------
+        sentences : iterable of token lists (may be empty lists)
+        offsets : iterable of per-token (start, end) character offsets, optional, for entity offsets
+        scheme : output tag scheme, default the training data's
+        """
+        scheme = scheme or self.output_scheme
+        offsets = iter(offsets) if offsets is not None else None
+        chunk: list[tuple[list[str], object]] = []
+        for tokens in sentences:
+            chunk.append((list(tokens), next(offsets) if offsets is not None else None))
+            if len(chunk) == batch_size:
+                yield from self._tag_chunk(chunk, scheme, source)
+                chunk = []
+        if chunk:
+            yield from self._tag_chunk(chunk, scheme, source)
+
+    def _tag_chunk(self, chunk, scheme: str, source: str) -> list[Tagged]:
+        real = [i for i, (tokens, _) in enumerate(chunk) if tokens]
+        for i in real:
+            self._check_length(len(chunk[i][0]), source)
+        results = {i: Tagged([], [], []) for i in range(len(chunk)) if not chunk[i][0]}
+        if real:
+            sentences = [Sentence(chunk[i][0], None, [[w] for w in chunk[i][0]]) for i in real]
+            encoded = encode_sentences(sentences, self.words, self.chars)
+            batch = next(make_batches(encoded, len(encoded)))
+            paths, E = self.net.decode(batch)
+            spans_per_sentence, rows = [], []
+            for b, i in enumerate(real):
+                n = int(batch.lengths[b])
+                learned = self.tags.decode(paths[:n, b])
+                spans = tags_to_spans(learned, self.config.scheme)
+                spans_per_sentence.append((learned, spans))
+                rows += [(b, first, stop) for first, stop, _ in spans]
+            confidence = (self.net.crf.span_confidence(E, batch.lengths, paths, np.array(rows, dtype=np.int64))
+                          if rows else np.zeros(0))
+            k = 0
+            for b, i in enumerate(real):
+                tokens, token_offsets = chunk[i]
+                learned, spans = spans_per_sentence[b]
+                entities = []
+                for first, stop, type_ in spans:
+                    start = end = None
+                    if token_offsets is not None:
+                        start, end = token_offsets[first][0], token_offsets[stop - 1][1]
+                    entities.append(Entity(" ".join(tokens[first:stop]), type_, first, stop, start, end,
+                                           float(confidence[k])))
+                    k += 1
+                results[i] = Tagged(tokens, convert(learned, self.config.scheme, scheme), entities)
+        return [results[i] for i in range(len(chunk))]
+
+    def tag(self, tokens: Sequence[str]) -> list[str]:
+        """Tags of one tokenised sentence, in the output scheme."""
+        return next(self.tag_sentences([tokens])).tags
+
+    def tag_text(self, line: str, tokenizer: str = "whitespace") -> list[Entity]:
+        """Entities of one line of raw text, with character offsets into it."""
+        tokens = tokenize(line, tokenizer)
+        tagged = next(self.tag_sentences([[t.text for t in tokens]], offsets=[[(t.start, t.end) for t in tokens]]))
+        return tagged.entities
+
+    def evaluate(self, sentences: Sequence[Sentence], gold_scheme: str, strict: bool = False,
+                 batch_size: int = 64, source: str = "<input>") -> tuple[dict, list[list[str]]]:
+        """Entity-level scores against the gold tags of ``sentences`` and the predicted tags (gold scheme)."""
+        predicted = [t.tags for t in self.tag_sentences((s.words for s in sentences), batch_size,
+                                                         scheme=gold_scheme, source=source)]
+        gold = [s.tags for s in sentences]
+        return entity_scores(gold, predicted, gold_scheme, strict), predicted
