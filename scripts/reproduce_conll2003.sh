@@ -26,7 +26,7 @@ run() {  # variant seed
   [ -f "$dir/model/checkpoint.npz" ] && resume=(--resume "$dir/model")
   local start=$SECONDS
   "$nertag" train --conll "$data/eng.train" --dev "$data/eng.testa" --model-dir "$dir/model" \
-    --seed "$seed" --epochs 50 --patience 8 --no-progress "${extra[@]}" "${resume[@]}" >>"$dir/train.log" 2>&1
+    --seed "$seed" --epochs 40 --patience 6 --no-progress "${extra[@]}" "${resume[@]}" >>"$dir/train.log" 2>&1
   echo $((SECONDS - start)) >>"$dir/seconds"
   "$nertag" eval --conll "$data/eng.testb" --model "$dir/model" --json >"$dir/test.json.tmp"
   mv "$dir/test.json.tmp" "$dir/test.json"
