@@ -1,20 +1,44 @@
-"""Writes that never leave a half-written file: temp file in the same directory, fsync, rename."""
+"""Writes that never leave a half-written file: temp file in the same directory, fsync, rename.
+
+``.npz`` archives are written byte for byte reproducibly (fixed entry times, sorted-as-given entries,
+no pickle), so the same parameters always give the same file.
+"""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import tempfile
+import secrets
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+TMP_SUFFIX = ".tmp"
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry; numpy >= 2 uses it too
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new file beside ``path``, created with mode 0666 so that the umask applies (mkstemp uses 0600)."""
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: cannot create a temporary file for {path.name}")
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
-    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``."""
+    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+
+    The file gets the permissions a plain ``open`` would give it (0666 less the umask), not the
+    owner-only 0600 of a temporary file. On any exception the temporary file is removed and ``path``
+    is left as it was.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
@@ -26,6 +50,15 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def stale_temporary_files(directory: str | os.PathLike) -> list[Path]:
+    """Temporary files `atomic_open` left in ``directory`` when its process was killed mid-write."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)
+                  and p.is_file())
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -44,6 +77,15 @@ def write_json(path, obj) -> None:
 
 
 def write_npz(path, arrays: dict[str, np.ndarray]) -> None:
-    """Save arrays uncompressed (fast to load) without pickle, atomically."""
-    with atomic_open(path, "wb") as f:
-        np.savez(f, **arrays)
+    """Save arrays as an uncompressed ``.npz`` (fast to load), without pickle, atomically and reproducibly.
+
+    Each array becomes the entry ``<name>.npy`` in the given order, with a fixed time stamp, so equal
+    arrays give equal bytes whatever the clock or the numpy version. ``np.load`` reads the result.
+    """
+    with atomic_open(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o644 << 16
+            with archive.open(info, "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, np.asanyarray(array), allow_pickle=False)

@@ -14,7 +14,9 @@ Loading never executes anything from the files: ``np.load(..., allow_pickle=Fals
 from __future__ import annotations
 
 import json
+import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -43,19 +45,71 @@ def read_json(path: Path, what: str) -> dict:
     return value
 
 
+_SAFE_KINDS = "biufU"  # bool, integers, floats, unicode text: nothing that needs pickle to rebuild
+
+
 def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
-    """All arrays of an ``.npz``, refusing pickled objects and damaged archives."""
+    """All arrays of an ``.npz``, refusing pickled objects and damaged archives.
+
+    The archive is read entry by entry with :mod:`zipfile`; each ``.npy`` header is parsed (numpy parses
+    it as a Python literal, never executing it) and checked before any data is read: the dtype must be
+    boolean, numeric or text, and the shape must fit in the bytes the entry holds. Nothing in the file
+    is ever unpickled or executed.
+    """
+    path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
+        if not zipfile.is_zipfile(path):
+            if not path.exists():
+                raise FileNotFoundError
+            if path.is_dir():
+                raise ModelError(f"{path}: is a directory, expected the {what} file")
+            raise ModelError(f"{path}: damaged {what}: not an .npz archive (truncated, or another kind of file)")
+        arrays = {}
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.is_dir():
+                    continue
+                if not info.filename.endswith(".npy"):
+                    raise ModelError(f"{path}: damaged {what}: unexpected entry {info.filename!r} (expected .npy arrays)")
+                with archive.open(info) as entry:
+                    arrays[info.filename[:-len(".npy")]] = _read_npy(entry, info, path, what)
+        return arrays
     except FileNotFoundError:
         raise ModelError(f"{path}: missing {what}") from None
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise ModelError(f"{path}: {what} holds pickled Python objects, which nertag never loads") from None
-        raise ModelError(f"{path}: damaged {what} ({e})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+    except ModelError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError, TypeError,
+            SyntaxError, NotImplementedError, RuntimeError, zlib.error, MemoryError) as e:
         raise ModelError(f"{path}: damaged or truncated {what} ({type(e).__name__}: {e})") from None
+
+
+def _read_npy(entry, info: zipfile.ZipInfo, path: Path, what: str) -> np.ndarray:
+    name = info.filename
+    version = np.lib.format.read_magic(entry)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(entry)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(entry)
+    else:
+        raise ModelError(f"{path}: {what}: array {name} has .npy format version {version}, expected 1.0 or 2.0")
+    if dtype.hasobject:
+        raise ModelError(f"{path}: {what} holds pickled Python objects (array {name}), which nertag never "
+                         f"loads; a model saved by nertag has only numeric arrays")
+    if dtype.kind not in _SAFE_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise ModelError(f"{path}: {what}: array {name} has dtype {dtype}, expected numbers or text")
+    count = math.prod(shape)
+    size = count * dtype.itemsize
+    if size > info.file_size:
+        raise ModelError(f"{path}: damaged {what}: array {name} of shape {shape} needs {size} bytes, "
+                         f"the archive holds {info.file_size}")
+    flat = np.empty(count, dtype=dtype)
+    raw, done = flat.view(np.uint8), 0
+    while done < size:
+        n = entry.readinto(raw[done:])
+        if not n:
+            raise ModelError(f"{path}: truncated {what}: array {name} ends after {done} of {size} bytes")
+        done += n
+    return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
 
 
 def check_model_dir(model_dir: Path) -> Path:

@@ -12,6 +12,7 @@ from .rnn import RNN, Recurrent
 from .sequential import Sequential
 
 __all__ = [
-    "Bidirectional", "GRU", "RNN", "Recurrent", "CRF", "Constraints", "Dense", "Dropout", "Embedding", "Layer", "OutputLayer", "ParamBuffer", "Sequential",
-    "SoftmaxCrossEntropy", "SquaredError", "sequence_mask",
+    "CRF", "GRU", "RNN", "Bidirectional", "Constraints", "Dense", "Dropout", "Embedding", "Layer",
+    "OutputLayer", "ParamBuffer", "Recurrent", "Sequential", "SoftmaxCrossEntropy", "SquaredError",
+    "sequence_mask",
 ]
