@@ -16,8 +16,8 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 run() {  # variant seed
   local variant=$1 seed=$2 dir="$out/$1/seed$2" extra=()
   case $variant in
-    full)   extra=(--embeddings "$emb") ;;                 # GloVe 50d + char BiGRU
-    nochar) extra=(--embeddings "$emb" --char-dim 0) ;;    # GloVe 50d, no character features
+    full)   extra=(--embeddings "$emb" --embeddings-vocab all) ;;                 # GloVe 50d + char BiGRU
+    nochar) extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 0) ;;    # GloVe 50d, no chars
     random) extra=(--word-dim 100) ;;                      # random 100d word vectors + char BiGRU
   esac
   if [ -f "$dir/test.json" ]; then return 0; fi

@@ -1,5 +1,4 @@
 """Encoding and batching: time-major shapes, zero padding, characters per word, bucketing, determinism."""
-import time
 
 import numpy as np
 import pytest
@@ -102,15 +101,3 @@ def test_shuffled_bucketed_batches_cover_every_sentence_and_repeat_with_the_seed
     padding = sum(b.words.size - b.n_tokens for b in first)
     unbucketed = list(make_batches(encoded, 16, rng=np.random.default_rng(7), bucket=False))
     assert padding < 0.25 * sum(b.words.size - b.n_tokens for b in unbucketed)
-
-
-def test_batching_is_fast(vocabs):
-    rng = np.random.default_rng(0)
-    words = ["".join(rng.choice(list("abcdefgh"), int(rng.integers(1, 12)))) for _ in range(2000)]
-    sentences = [sentence([words[i] for i in rng.integers(0, 2000, int(rng.integers(1, 40)))]) for _ in range(2500)]
-    word_vocab, char_vocab = Vocab.build(s.words for s in sentences), Vocab.build(words)
-    start = time.perf_counter()
-    encoded = encode_sentences(sentences, word_vocab, char_vocab)
-    n_tokens = sum(b.n_tokens for b in make_batches(encoded, 32, rng=rng))
-    rate = n_tokens / (time.perf_counter() - start)
-    assert rate > 200_000  # tokens/s: far above the ~50k tokens/s training needs

@@ -2,7 +2,6 @@
 
 Nothing of CoNLL-2003 is copied here: the tests read the shared files and compare counts.
 """
-import time
 from pathlib import Path
 
 import pytest
@@ -81,13 +80,6 @@ def test_scheme_conversions_round_trip(shared_data, name):
         back = convert(convert(s.tags, source, "BIOES"), "BIOES", source)
         changed += [s.line + i for i, (a, b) in enumerate(zip(s.tags, back)) if a != b]
     assert changed == NON_CANONICAL.get(name, [])
-
-
-def test_conll2003_train_reads_in_well_under_two_seconds(shared_data):
-    start = time.perf_counter()
-    sentences = load_conll(shared_data / "conll2003" / "eng.train")
-    assert len(sentences) == 14041
-    assert time.perf_counter() - start < 2.0
 
 
 def test_wikigold_split_is_a_partition_of_whole_documents(shared_data):

@@ -1,7 +1,7 @@
 """Vocabularies: token <-> id maps for words, characters and tags, saved as plain JSON.
 
 Word and character vocabularies reserve id 0 for padding (``<pad>``) and id 1 for unknown tokens
-(``<unk>``); every token the vocabulary does not know encodes as 1. Tag vocabularies have neither
+(``<unk>``); a token the vocabulary does not know, in its own form or lowercased, encodes as 1. Tag vocabularies have neither
 (``Vocab.for_tags``): an unknown tag is an error, and padded positions of a tag batch hold id 0, which
 is an ordinary tag (``O`` when present) that callers must mask out using the sentence lengths.
 
@@ -195,8 +195,11 @@ class Vocab:
         return self._counts.copy()
 
     def index(self, token: str) -> int:
-        """The id of `token`, or `unk_id` (a DataError if there is no unknown symbol)."""
+        """The id of `token` (or of its lowercased form, when only that is known), or `unk_id`
+        (a DataError if there is no unknown symbol)."""
         i = self._index.get(self.normalise(token), self.unk_id)
+        if i == self.unk_id and self.unk_id is not None:
+            i = self._index.get(self.normalise(token.lower()), i)
         if i is None:
             raise DataError(self._unknown_message(token))
         return i
@@ -212,6 +215,10 @@ class Vocab:
             ids = [index.get(self.normalise(token), unk) for token in tokens]
         if unk is None and None in ids:
             raise DataError(self._unknown_message(tokens[ids.index(None)]))
+        if unk is not None and not isinstance(tokens, str):
+            # An unknown form falls back to its lowercased form ("Germany" -> "germany", from lowercased
+            # pretrained vectors); unknown tokens are rare, so this second pass is cheap.
+            ids = [index.get(self.normalise(tokens[k].lower()), unk) if i == unk else i for k, i in enumerate(ids)]
         return np.array(ids, dtype=np.int64)
 
     def decode(self, ids: Iterable[int]) -> list[str]:
