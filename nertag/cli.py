@@ -5,6 +5,7 @@ Every error a user can fix is one line on stderr, ``nertag: error: ...``, and ex
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import itertools
 import json
@@ -16,10 +17,10 @@ import typer
 
 from . import __version__
 from .config import Config
-from .data.conll import Sentence, load_conll, read_conll, write_conll
-from .data.schemes import check_scheme, convert, detect_scheme
+from .data.conll import Sentence, load_conll, read_conll, sniff_delimiter, write_conll
+from .data.schemes import check_scheme, convert, detect_scheme, split_tag, tags_to_spans
 from .data.text import TOKENIZERS, read_text
-from .errors import NertagError
+from .errors import DataError, NertagError
 from .modelio import read_json
 from .tagger import Tagger
 
@@ -27,6 +28,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="nertag: a fast named-entity tagger for CPUs.")
 
 PACKAGED_MODELS = Path(__file__).resolve().parent / "models"
+# Paths are checked by the commands, which say in one line what is wrong; typer's own check would not.
+path_option = functools.partial(typer.Option, readable=False)
 
 
 def default_model() -> Path:
@@ -56,7 +59,7 @@ def errors_for_people():
     except IsADirectoryError as e:
         raise fail(f"{e.filename}: is a directory, expected a file") from None
     except OSError as e:
-        raise fail(f"{e.filename or ''}: {e.strerror}") from None
+        raise fail(f"{e.filename}: {e.strerror}" if e.filename else f"{e.strerror or e}") from None
 
 
 def _existing_file(path: Path, what: str) -> Path:
@@ -67,60 +70,110 @@ def _existing_file(path: Path, what: str) -> Path:
     return path
 
 
-def _load_corpus(path: Path, what: str, word_col: int, tag_col: int) -> list[Sentence]:
-    return load_conll(_existing_file(path, what), word_col=word_col, tag_col=tag_col)
+def _output_file(path: Path, what: str) -> Path:
+    """A file we may create or replace: not a directory, in a directory that exists."""
+    if path.is_dir():
+        raise NertagError(f"{path}: is a directory, expected a file name for the {what}")
+    parent = path.parent
+    if not parent.exists():
+        raise NertagError(f"{path}: cannot write the {what}, the directory {parent} does not exist")
+    if not parent.is_dir():
+        raise NertagError(f"{path}: cannot write the {what}, {parent} is a file, not a directory")
+    return path
+
+
+def _load_corpus(path: Path, what: str, word_col: int, tag_col: int, scheme: Optional[str] = None) -> list[Sentence]:
+    return load_conll(_existing_file(path, what), word_col=word_col, tag_col=tag_col, scheme=scheme)
 
 
 # ----------------------------------------------------------------------------------------------------------
 @app.command()
 def train(
-    conll: Path = typer.Option(..., "--conll", help="Training data, CoNLL format (word first, tag last)."),
-    dev: Optional[Path] = typer.Option(None, help="Development data for model selection and early stopping."),
-    embeddings: Optional[Path] = typer.Option(None, help="Pretrained word vectors (GloVe or word2vec text, .gz ok)."),
-    model_dir: Path = typer.Option(Path("model"), "--model-dir", help="Where to write the model."),
-    resume: Optional[Path] = typer.Option(None, help="Continue the interrupted run in this model directory."),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="JSON file of configuration values."),
+    conll: Path = path_option(..., "--conll", help="Training data, CoNLL format (word first, tag last)."),
+    dev: Optional[Path] = path_option(None, help="Development data for model selection and early stopping."),
+    embeddings: Optional[Path] = path_option(None, help="Pretrained word vectors (GloVe or word2vec text, .gz ok)."),
+    model_dir: Optional[Path] = path_option(None, "--model-dir", help="Where to write the model (default: model)."),
+    resume: Optional[Path] = path_option(None, help="Continue the interrupted run in this model directory (its "
+                                                    "configuration is kept; --epochs and --patience may change)."),
+    config_file: Optional[Path] = path_option(None, "--config", help="JSON file of configuration values."),
     epochs: Optional[int] = typer.Option(None, help="Maximum number of epochs."),
     batch_size: Optional[int] = typer.Option(None, help="Sentences per batch."),
     optimizer: Optional[str] = typer.Option(None, help="sgd, momentum, nesterov, adagrad, rmsprop or adam."),
     lr: Optional[float] = typer.Option(None, help="Initial learning rate."),
     lr_decay: Optional[float] = typer.Option(None, help="Inverse-time decay per epoch: lr / (1 + d * epoch)."),
+    momentum: Optional[float] = typer.Option(None, help="Momentum of the momentum and nesterov optimisers."),
     clip: Optional[float] = typer.Option(None, help="Global gradient-norm clipping (0 disables)."),
+    weight_decay: Optional[float] = typer.Option(None, help="Decoupled weight decay (not on biases or embeddings)."),
     dropout: Optional[float] = typer.Option(None, help="Dropout rate."),
     hidden: Optional[int] = typer.Option(None, help="Sentence GRU units per direction."),
     word_dim: Optional[int] = typer.Option(None, help="Word embedding size (without --embeddings)."),
     char_dim: Optional[int] = typer.Option(None, help="Character embedding size; 0 disables character features."),
     char_hidden: Optional[int] = typer.Option(None, help="Character GRU units per direction."),
+    scheme: Optional[str] = typer.Option(None, help="Tag scheme the CRF learns: bioes, iob2 or iob1."),
+    constrained: Optional[bool] = typer.Option(None, "--constrained/--unconstrained",
+                                               help="Forbid transitions the tag scheme does not allow when decoding."),
+    lowercase: Optional[bool] = typer.Option(None, "--lowercase/--no-lowercase", help="Lowercase words for lookup."),
+    embeddings_vocab: Optional[str] = typer.Option(
+        None, help="Words given pretrained vectors: data (train + dev words) or all (every word of the file)."),
+    normalise_digits: Optional[bool] = typer.Option(None, "--normalise-digits/--keep-digits",
+                                                    help="Map digits to 0 for word lookup."),
+    min_count: Optional[int] = typer.Option(None, help="Words seen fewer times map to <unk>."),
+    singleton_unk: Optional[float] = typer.Option(None, help="Probability of replacing a training singleton by <unk>."),
+    max_length: Optional[int] = typer.Option(None, help="Longest sentence, in tokens, the model accepts."),
+    dtype: Optional[str] = typer.Option(None, help="float32 or float64 parameters."),
     patience: Optional[int] = typer.Option(None, help="Early stopping: epochs without a better dev F1."),
     seed: Optional[int] = typer.Option(None, help="Random seed."),
-    lowercase: Optional[bool] = typer.Option(None, "--lowercase/--no-lowercase", help="Lowercase words for lookup."),
     word_col: int = typer.Option(0, help="Column of the word (0-based; negative counts from the end)."),
     tag_col: int = typer.Option(-1, help="Column of the tag."),
+    checkpoint_seconds: float = typer.Option(300.0, help="Also checkpoint within an epoch after this many seconds."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ):
-    """Train a tagger on CoNLL data; keep the best model (by dev F1) in --model-dir."""
-    from .train import train as run_training
+    """Train a tagger on CoNLL data; keep the best model (by dev F1) in --model-dir.
+
+    A checkpoint is written atomically every epoch and every --checkpoint-seconds.
+
+    Ctrl-C or SIGTERM finishes the batch, saves and exits (code 130 or 143); --resume DIR continues.
+    """
+    from .train import check_resumable, train as run_training
 
     with errors_for_people():
-        config = Config()
+        if resume is not None and model_dir is not None and model_dir.resolve() != resume.resolve():
+            raise NertagError(f"--model-dir {model_dir} and --resume {resume} differ; --resume continues the run "
+                              f"in its own directory, give just one of them")
+        values = {}
         if config_file is not None:
-            config = Config.from_dict(read_json(_existing_file(config_file, "configuration"), "configuration"),
-                                      source=str(config_file))
-        config = config.replace(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                                lr_decay=lr_decay, clip=clip, dropout=dropout, hidden=hidden, word_dim=word_dim,
-                                char_dim=char_dim, char_hidden=char_hidden, patience=patience, seed=seed,
-                                lowercase=lowercase)
+            values = read_json(_existing_file(config_file, "configuration"), "configuration")
+            Config.from_dict(values, source=str(config_file))  # unknown keys and bad values, named by file
+        given = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, lr_decay=lr_decay,
+                     momentum=momentum, clip=clip, weight_decay=weight_decay, dropout=dropout, hidden=hidden,
+                     word_dim=word_dim, char_dim=char_dim, char_hidden=char_hidden,
+                     scheme=check_scheme(scheme) if scheme is not None else None, constrained=constrained,
+                     lowercase=lowercase, embeddings_vocab=embeddings_vocab, normalise_digits=normalise_digits,
+                     min_count=min_count, singleton_unk=singleton_unk, max_length=max_length, dtype=dtype,
+                     patience=patience, seed=seed)
+        values.update({k: v for k, v in given.items() if v is not None})
+        if checkpoint_seconds < 0:
+            raise NertagError(f"--checkpoint-seconds must not be negative, got {checkpoint_seconds}")
         if embeddings is not None:
             _existing_file(embeddings, "embeddings")
+        if resume is not None:
+            from .modelio import read_config, read_meta
+            run_dir = check_resumable(resume)
+            config = read_config(run_dir, read_meta(run_dir)).replace(**values)  # what differs is refused
+        else:
+            config = Config().replace(**values)
         train_data = _load_corpus(conll, "training data", word_col, tag_col)
         dev_data = _load_corpus(dev, "dev data", word_col, tag_col) if dev is not None else None
-        result = run_training(config, train_data, dev_data, model_dir=resume or model_dir, embeddings=embeddings,
-                              resume=resume is not None, progress=progress, train_path=str(conll))
+        result = run_training(config, train_data, dev_data, model_dir=resume or model_dir or Path("model"),
+                              embeddings=embeddings, resume=resume is not None, progress=progress,
+                              train_path=str(conll), checkpoint_seconds=checkpoint_seconds)
         best = result.best_dev
         summary = f"{result.status} after {result.epochs} epochs; model in {result.model_dir}"
         if best:
             summary += f" (best dev F1 {best['f1']:.2f} at epoch {result.best_epoch})"
         typer.echo(summary)
+    if result.signal is not None:
+        raise typer.Exit(128 + result.signal)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -138,29 +191,42 @@ def _score_table(scores: dict) -> str:
 
 @app.command(name="eval")
 def evaluate(
-    conll: Path = typer.Option(..., "--conll", help="Gold CoNLL data."),
-    model: Optional[Path] = typer.Option(None, help="Model directory (default: the bundled model)."),
-    strict: bool = typer.Option(False, help="Strict BIOES chunks instead of conlleval-compatible scoring."),
-    output: Optional[Path] = typer.Option(None, help="Also write the data with a predicted-tag column here."),
+    conll: Path = path_option(..., "--conll", help="Gold CoNLL data."),
+    model: Optional[Path] = path_option(None, help="Model directory (default: the bundled model)."),
+    strict: bool = typer.Option(False, help="Count only chunks well formed in the scheme (no conlleval repairs)."),
+    output: Optional[Path] = path_option(None, help="Also write the data with a predicted-tag column here."),
     as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
     word_col: int = typer.Option(0, help="Column of the word."),
     tag_col: int = typer.Option(-1, help="Column of the gold tag."),
 ):
-    """Entity-level precision, recall and F1 per type and overall (seqeval; conlleval-compatible by default)."""
+    """Entity-level precision, recall and F1 per type and overall (seqeval; conlleval-compatible by default).
+
+    Gold entity types the model does not know are scored (as missed) and named on standard error.
+    """
     with errors_for_people():
+        if output is not None:
+            _output_file(output, "predictions")
         tagger = _model(model)
         sentences = _load_corpus(conll, "evaluation data", word_col, tag_col)
         gold_scheme = detect_scheme(s.tags for s in sentences)
+        unknown = sorted({t for s in sentences for _, _, t in tags_to_spans(s.tags, gold_scheme)} - _types(tagger))
+        if unknown:
+            typer.echo(f"nertag: note: {conll} has entity types the model does not know: {', '.join(unknown)} "
+                       f"(it knows {', '.join(sorted(_types(tagger))) or 'none'}); they count as missed", err=True)
         scores, predicted = tagger.evaluate(sentences, gold_scheme, strict=strict, source=str(conll))
         if output is not None:
             from .files import atomic_open
             with atomic_open(output) as f:
-                write_conll(sentences, f, predicted)
+                write_conll(sentences, f, predicted, delimiter="\t" if sniff_delimiter(conll) == "\t" else " ")
         if as_json:
             typer.echo(json.dumps({**scores, "scheme": gold_scheme, "file": str(conll)}, indent=2))
         else:
             typer.echo(f"{conll}: {len(sentences)} sentences, {gold_scheme} tags, {scores['mode']} scoring")
             typer.echo(_score_table(scores))
+
+
+def _types(tagger: Tagger) -> set[str]:
+    return {split_tag(t)[1] for t in tagger.tags.tokens if t != "O"}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -178,17 +244,73 @@ def _batches(iterable, size: int):
         yield chunk
 
 
+class _Tap:
+    """Iterate the lines of a stream (bytes or text) and remember them until `forget`, under a given name.
+
+    Lets `tag` see the raw first token line of CoNLL on standard input (TAB-separated or not) while
+    the reader streams it.
+    """
+
+    def __init__(self, stream, name: str, record: bool = False):
+        self.stream, self.name, self.lines = stream, name, [] if record else None
+
+    def __iter__(self):
+        for line in self.stream:
+            if self.lines is not None:
+                self.lines.append(line)
+            yield line
+
+    def forget(self) -> list:
+        lines, self.lines = self.lines or [], None
+        return lines
+
+
+class _TextTap(_Tap, io.TextIOBase):
+    """A `_Tap` over a text stream: the readers see it as text."""
+
+    def __init__(self, stream, name: str, record: bool = False):
+        io.TextIOBase.__init__(self)
+        _Tap.__init__(self, stream, name, record)
+
+    __iter__ = _Tap.__iter__
+
+
+def _stdin(record: bool) -> _Tap:
+    """Standard input, read as bytes when possible so that undecodable input is reported by line."""
+    if sys.stdin is None:
+        raise NertagError("<stdin>: standard input is closed; give --input FILE")
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a test harness may give a text stream
+        return _TextTap(sys.stdin, "<stdin>", record)
+    return _Tap(stream, "<stdin>", record)
+
+
+def _text_items(source, name: str, tokenizer: str):
+    """(words, offsets, line, TextLine) per input line; no token at all is an error."""
+    n_lines = n_tokens = 0
+    for line in read_text(source, tokenizer):
+        n_lines, n_tokens = line.line, n_tokens + len(line.tokens)
+        yield line.words, [(t.start, t.end) for t in line.tokens], line.line, line
+    if n_tokens == 0:
+        found = "an empty input" if n_lines == 0 else f"{n_lines} blank line{'s' if n_lines > 1 else ''}"
+        raise DataError(f"expected text to tag, one sentence per line, found {found}", name)
+
+
 @app.command()
 def tag(
-    model: Optional[Path] = typer.Option(None, help="Model directory (default: the bundled model)."),
-    input_path: Optional[Path] = typer.Option(None, "--input", help="Read this file instead of standard input."),
+    model: Optional[Path] = path_option(None, help="Model directory (default: the bundled model)."),
+    input_path: Optional[Path] = path_option(None, "--input", help="Read this file instead of standard input."),
     input_format: str = typer.Option("text", help="text (one sentence per line) or conll (one token per line)."),
     output_format: str = typer.Option("conll", help="conll, inline or jsonl."),
     tokenizer: str = typer.Option("whitespace", help="Tokeniser for text input: whitespace or rules."),
+    word_col: int = typer.Option(0, help="Column of the word in CoNLL input; other columns are kept as they are."),
     scheme: Optional[str] = typer.Option(None, help="Output tag scheme (default: the training data's)."),
     batch_size: int = typer.Option(32, help="Sentences tagged together; output follows each batch."),
 ):
-    """Tag sentences from standard input (one per line), streaming the results to standard output."""
+    """Tag sentences from standard input (one per line), streaming the results to standard output.
+
+    CoNLL input keeps all its columns (gold tags are not read) and gains the predicted tag as a last column.
+    """
     with errors_for_people():
         if input_format not in ("text", "conll"):
             raise NertagError(f"--input-format must be text or conll, got {input_format!r}")
@@ -201,17 +323,18 @@ def tag(
         if scheme is not None:
             scheme = check_scheme(scheme)
         tagger = _model(model)
-        source = _existing_file(input_path, "input") if input_path else _stdin()
+        source = (_existing_file(input_path, "input") if input_path
+                  else _stdin(record=input_format == "conll" and output_format == "conll"))
         name = str(input_path) if input_path else "<stdin>"
         if input_format == "text":
-            items = ((line.words, [(t.start, t.end) for t in line.tokens], line) for line in read_text(source, tokenizer))
+            items = _text_items(source, name, tokenizer)
         else:
-            items = ((s.words, None, s) for s in read_conll(source, tag_col=None))
-        out = sys.stdout
+            items = ((s.words, None, s.line, s) for s in read_conll(source, word_col=word_col, tag_col=None))
+        out, delimiter = sys.stdout, None
         for chunk in _batches(items, batch_size):
             tagged = tagger.tag_sentences([c[0] for c in chunk], batch_size, offsets=[c[1] for c in chunk],
-                                          scheme=scheme, source=name)
-            for (words, _, original), result in zip(chunk, tagged):
+                                          scheme=scheme, source=name, lines=[c[2] for c in chunk])
+            for (words, _, _, original), result in zip(chunk, tagged):
                 if output_format == "jsonl":
                     record = {"tokens": words, "tags": result.tags, "entities": [e.to_dict() for e in result.entities]}
                     if input_format == "text":
@@ -220,24 +343,28 @@ def tag(
                 elif output_format == "inline":
                     out.write(_format_inline(words, result) + "\n")
                 elif input_format == "conll":
-                    write_conll([original], out, [result.tags], docstart=None)
+                    if delimiter is None:
+                        delimiter = _input_delimiter(source, original.line)
+                    out.write("".join(delimiter.join([*row, t]) + "\n" for row, t in zip(original.columns, result.tags))
+                              + "\n")
                 else:
                     out.write("".join(f"{w} {t}\n" for w, t in zip(words, result.tags)) + "\n")
             out.flush()
 
 
-def _stdin():
-    """Standard input as bytes, so undecodable input is reported by line rather than crashing."""
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:  # a test harness may give a text stream
-        return sys.stdin
-    return io.BufferedReader(stream) if not isinstance(stream, io.BufferedReader) else stream
+def _input_delimiter(source, first_line: int) -> str:
+    """The column separator of CoNLL input, as the reader chose it: TAB if its first token line has one."""
+    if isinstance(source, _Tap):
+        lines = source.forget()
+        raw = lines[first_line - 1] if 0 < first_line <= len(lines) else ""
+        return "\t" if ("\t" if isinstance(raw, str) else b"\t") in raw else " "
+    return "\t" if sniff_delimiter(source) == "\t" else " "
 
 
 # ----------------------------------------------------------------------------------------------------------
 @app.command(name="convert")
 def convert_command(
-    input_file: Path = typer.Argument(..., help="CoNLL file to convert."),
+    input_file: Path = typer.Argument(..., readable=False, help="CoNLL file to convert."),
     to: str = typer.Option(..., "--to", help="Target scheme: iob1, iob2 (bio) or bioes (iobes)."),
     source_scheme: Optional[str] = typer.Option(None, "--from", help="Source scheme (default: detected)."),
     tag_col: int = typer.Option(-1, help="Column of the tag."),
@@ -245,8 +372,9 @@ def convert_command(
     """Convert the tag column of a CoNLL file to another tag scheme, writing to standard output."""
     with errors_for_people():
         target = check_scheme(to)
-        sentences = _load_corpus(input_file, "input", 0, tag_col)
-        source = check_scheme(source_scheme) if source_scheme else detect_scheme(s.tags for s in sentences)
+        declared = check_scheme(source_scheme) if source_scheme else None
+        sentences = _load_corpus(input_file, "input", 0, tag_col, scheme=declared)
+        source = declared or detect_scheme(s.tags for s in sentences)
         out = []
         for s in sentences:
             tags = convert(s.tags, source, target)
@@ -280,7 +408,7 @@ def _has_docstart(path: Path) -> bool:
 
 # ----------------------------------------------------------------------------------------------------------
 @app.command()
-def info(model: Optional[Path] = typer.Option(None, help="Model directory (default: the bundled model).")):
+def info(model: Optional[Path] = path_option(None, help="Model directory (default: the bundled model).")):
     """What a model is: configuration, tag set, vocabulary sizes, scores, versions."""
     with errors_for_people():
         tagger = _model(model)

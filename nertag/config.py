@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from .errors import NertagError
 
 
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+_TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+
+
 @dataclass(frozen=True)
 class Config:
     # --- model: word embedding + char-BiGRU summary -> dropout -> BiGRU -> dense -> CRF
@@ -19,6 +23,7 @@ class Config:
     scheme: str = "BIOES"         # tag scheme the CRF learns; output goes back to the input's scheme
     lowercase: bool = False       # lowercase words before lookup (case is still seen by the char GRU)
     normalise_digits: bool = True  # digits -> 0 for word lookup
+    embeddings_vocab: str = "data"  # words given pretrained vectors: "data" (train + dev) or "all" of the file
     min_count: int = 1            # words seen fewer times map to <unk> (unless in the embeddings)
     singleton_unk: float = 0.5    # probability of replacing a training singleton by <unk> (Lample et al.)
     max_length: int = 1000        # longer sentences are an error, not a silent truncation
@@ -38,6 +43,16 @@ class Config:
 
     def __post_init__(self):
         problems = []
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), _TYPES[f.type]
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))  # JSON writes 1.0 as 1 in some tools
+            elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                problems.append(f"{f.name} must be {_TYPE_NAMES[kind]}, got {value!r}")
+        if problems:
+            raise NertagError("bad configuration: " + "; ".join(problems))
+        if self.embeddings_vocab not in ("data", "all"):
+            problems.append(f"embeddings_vocab must be data or all, got {self.embeddings_vocab!r}")
         if self.scheme not in ("IOB1", "IOB2", "BIOES"):
             problems.append(f"scheme must be IOB1, IOB2 or BIOES, got {self.scheme!r}")
         if self.optimizer not in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"):
@@ -53,8 +68,11 @@ class Config:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.char_dim < 0 or self.char_hidden < 1:
             problems.append("char_dim must be >= 0 and char_hidden >= 1")
-        if self.lr <= 0:
-            problems.append(f"lr must be positive, got {self.lr}")
+        if not self.lr > 0 or self.lr == float("inf"):
+            problems.append(f"lr must be a positive number, got {self.lr}")
+        for name in ("momentum", "lr_decay", "clip", "weight_decay", "min_count", "patience", "seed"):
+            if not getattr(self, name) >= 0:
+                problems.append(f"{name} must not be negative, got {getattr(self, name)}")
         if problems:
             raise NertagError("bad configuration: " + "; ".join(problems))
 
@@ -63,11 +81,17 @@ class Config:
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "Config":
+        if not isinstance(values, dict):
+            raise NertagError(f"{source}: expected a JSON object of configuration values, "
+                              f"found {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise NertagError(f"{source}: unknown configuration keys {unknown}")
-        return cls(**values)
+            raise NertagError(f"{source}: unknown configuration keys {unknown}; known keys are {sorted(known)}")
+        try:
+            return cls(**values)
+        except NertagError as e:
+            raise NertagError(f"{source}: {e}") from None
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

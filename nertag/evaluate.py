@@ -1,15 +1,20 @@
 """Entity-level scores with seqeval.
 
 Default mode is conlleval-compatible (seqeval's default: a chunk starts wherever conlleval would start
-one, so IOB1, IOB2 and BIOES tags all score as conlleval scores them). ``strict=True`` uses seqeval's
-strict mode on BIOES, where an ill-formed chunk (an I- without its B-) counts as wrong.
+one, so IOB1, IOB2 and BIOES tags all score as conlleval scores them, ill-formed chunks repaired).
+``strict=True`` uses seqeval's strict mode in the tags' own scheme: a chunk counts only if it is well
+formed there (in IOB2 an ``I-X`` after ``O`` is no entity; in BIOES a ``B-X`` needs its ``E-X``).
 """
 from __future__ import annotations
 
-from seqeval.metrics import classification_report
-from seqeval.scheme import IOBES
+import warnings
 
-from .data.schemes import convert
+from seqeval.metrics import classification_report
+from seqeval.scheme import IOB1, IOB2, IOBES
+
+from .data.schemes import check_scheme, convert
+
+_STRICT_SCHEMES = {"IOB1": IOB1, "IOB2": IOB2, "BIOES": IOBES}
 
 
 def entity_scores(gold: list[list[str]], predicted: list[list[str]], scheme: str, strict: bool = False) -> dict:
@@ -19,24 +24,33 @@ def entity_scores(gold: list[list[str]], predicted: list[list[str]], scheme: str
     ----------
     gold, predicted : list of tag sequences, one per sentence, in ``scheme``.
     scheme : {"IOB1", "IOB2", "BIOES"}
+    strict : bool
+        Score only well-formed chunks of ``scheme`` (seqeval's strict mode), not conlleval's repairs.
 
     Returns
     -------
     dict
-        ``{"overall": {"precision", "recall", "f1", "support"}, "types": {TYPE: {...}}, "mode": ...}``.
+        ``{"overall": {"precision", "recall", "f1", "support"}, "types": {TYPE: {...}}, "mode": ...}``;
+        ``mode`` is "conlleval" or "strict <scheme>".
     """
     if len(gold) != len(predicted) or any(len(g) != len(p) for g, p in zip(gold, predicted)):
         raise ValueError("gold and predicted tag sequences must have the same number of sentences and tokens")
-    # Converting to BIOES first is loss-free and lets both modes read the same tags.
-    y_true = [convert(tags, scheme, "BIOES") for tags in gold]
-    y_pred = [convert(tags, scheme, "BIOES") for tags in predicted]
-    options = {"mode": "strict", "scheme": IOBES} if strict else {}
-    report = classification_report(y_true, y_pred, output_dict=True, zero_division=0, **options)
+    scheme = check_scheme(scheme)
+    if strict:
+        y_true, y_pred = [list(tags) for tags in gold], [list(tags) for tags in predicted]
+        options = {"mode": "strict", "scheme": _STRICT_SCHEMES[scheme]}
+    else:  # conlleval reads the chunks of every scheme alike; BIOES tags are read the same by all
+        y_true = [convert(tags, scheme, "BIOES") for tags in gold]
+        y_pred = [convert(tags, scheme, "BIOES") for tags in predicted]
+        options = {}
+    with warnings.catch_warnings():  # seqeval averages empty arrays when there are no entities at all
+        warnings.simplefilter("ignore", RuntimeWarning)
+        report = classification_report(y_true, y_pred, output_dict=True, zero_division=0, **options)
 
     def row(r: dict) -> dict:
         return {"precision": 100 * float(r["precision"]), "recall": 100 * float(r["recall"]),
                 "f1": 100 * float(r["f1-score"]), "support": int(r["support"])}
 
     types = {name: row(r) for name, r in report.items() if not name.endswith(" avg")}
-    return {"mode": "strict BIOES" if strict else "conlleval", "overall": row(report["micro avg"]),
+    return {"mode": f"strict {scheme}" if strict else "conlleval", "overall": row(report["micro avg"]),
             "types": dict(sorted(types.items()))}

@@ -9,7 +9,8 @@ A model directory holds::
     checkpoint.npz training state of the last finished step (parameters, optimiser, RNGs), for --resume
     metrics.jsonl  one line of scores per epoch
 
-Loading never executes anything from the files: ``np.load(..., allow_pickle=False)`` and ``json``.
+Loading never executes anything from the files: ``json`` for the JSON files, and for ``.npz`` archives
+:func:`read_npz`, which reads each array's header first and refuses anything that would need pickle.
 """
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
                 if info.is_dir():
                     continue
                 if not info.filename.endswith(".npy"):
-                    raise ModelError(f"{path}: damaged {what}: unexpected entry {info.filename!r} (expected .npy arrays)")
+                    raise ModelError(f"{path}: damaged {what}: unexpected entry {info.filename!r} "
+                                     f"(expected .npy arrays)")
                 with archive.open(info) as entry:
                     arrays[info.filename[:-len(".npy")]] = _read_npy(entry, info, path, what)
         return arrays
@@ -84,7 +86,7 @@ def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
 
 
 def _read_npy(entry, info: zipfile.ZipInfo, path: Path, what: str) -> np.ndarray:
-    name = info.filename
+    name = info.filename[:-len(".npy")]
     version = np.lib.format.read_magic(entry)
     if version == (1, 0):
         shape, fortran, dtype = np.lib.format.read_array_header_1_0(entry)
@@ -122,22 +124,38 @@ def check_model_dir(model_dir: Path) -> Path:
 
 
 def read_meta(model_dir: Path) -> dict:
-    meta = read_json(model_dir / "meta.json", "model metadata")
+    path = model_dir / "meta.json"
+    meta = read_json(path, "model metadata")
     if meta.get("format") != FORMAT:
-        raise ModelError(f"{model_dir / 'meta.json'}: not a nertag model (format {meta.get('format')!r})")
+        raise ModelError(f"{path}: not a nertag model (expected format {FORMAT!r}, found {meta.get('format')!r})")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelError(f"{model_dir / 'meta.json'}: model format version {version!r} is newer than this "
-                         f"nertag {__version__} reads ({FORMAT_VERSION}); upgrade nertag")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelError(f"{path}: damaged model metadata: expected a format_version number, found {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelError(f"{path}: model format version {version} (written by nertag "
+                         f"{meta.get('nertag_version', '?')}) is newer than this nertag {__version__} reads "
+                         f"({FORMAT_VERSION}); upgrade nertag")
+    scheme = meta.get("input_scheme")
+    if scheme is not None and scheme not in ("IOB1", "IOB2", "BIOES"):
+        raise ModelError(f"{path}: damaged model metadata: input_scheme must be IOB1, IOB2 or BIOES, "
+                         f"found {scheme!r}")
     return meta
 
 
-def read_config(model_dir: Path) -> Config:
+def read_config(model_dir: Path, meta: dict | None = None) -> Config:
+    """The model's Config; unknown keys or bad values are a ModelError naming ``config.json``."""
     path = model_dir / "config.json"
+    values = read_json(path, "model configuration")
     try:
-        return Config.from_dict(read_json(path, "model configuration"), source=str(path))
+        return Config.from_dict(values, source=str(path))
     except NertagError as e:
-        raise ModelError(str(e) if str(e).startswith(str(path)) else f"{path}: {e}") from None
+        message = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
+        if "unknown configuration keys" in message:
+            written = (meta or {}).get("nertag_version")
+            message += (f" (written by nertag {written}; this is nertag {__version__}: upgrade nertag)"
+                        if written and written != __version__ else
+                        f" (this nertag {__version__} does not know them; was the model made by a newer one?)")
+        raise ModelError(message) from None
     except TypeError as e:
         raise ModelError(f"{path}: bad configuration ({e})") from None
 

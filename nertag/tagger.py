@@ -16,7 +16,8 @@ from . import modelio
 from .config import Config
 from .data.batches import encode_sentences, make_batches
 from .data.conll import Sentence
-from .data.schemes import allowed_end, allowed_start, allowed_transitions, convert, tags_to_spans
+from .data.schemes import (allowed_end, allowed_start, allowed_transitions, check_scheme, convert, tag_error,
+                           tags_to_spans)
 from .data.text import tokenize
 from .data.vocab import Vocab
 from .errors import DataError, ModelError
@@ -92,33 +93,54 @@ class Tagger:
         """A tagger with the configuration and vocabularies of ``model_dir`` and freshly initialised weights."""
         model_dir = modelio.check_model_dir(model_dir)
         meta = modelio.read_meta(model_dir)
-        config = modelio.read_config(model_dir)
-        vocab = modelio.read_json(model_dir / "vocab.json", "vocabularies")
+        config = modelio.read_config(model_dir, meta)
+        path = model_dir / "vocab.json"
+        vocab = modelio.read_json(path, "vocabularies")
         try:
             words, chars, tags = (Vocab.from_json(vocab[k]) for k in ("words", "chars", "tags"))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise ModelError(f"{model_dir / 'vocab.json'}: damaged vocabularies ({type(e).__name__}: {e})") from None
+            raise ModelError(f"{path}: damaged vocabularies ({type(e).__name__}: {e})") from None
+        problem = None
+        if not all(isinstance(t, str) for v in (words, chars, tags) for t in v.tokens):
+            problem = "every token must be a string"
+        elif tags.pad is not None or tags.unk is not None or len(tags) < 1:
+            problem = "the tag vocabulary must list tags only, without padding or unknown symbols"
+        elif None in (words.pad, words.unk, chars.pad, chars.unk):
+            problem = "the word and character vocabularies need padding and unknown symbols"
+        else:
+            for tag in tags.tokens:
+                problem = tag_error(tag, config.scheme)
+                if problem:
+                    problem = f"tags do not fit the configuration's scheme {config.scheme}: {problem}"
+                    break
+        if problem:
+            raise ModelError(f"{path}: damaged vocabularies: {problem}")
         return cls(config, words, chars, tags, meta)
 
     @classmethod
     def load(cls, model_dir) -> "Tagger":
         """Load a trained model directory (see :mod:`nertag.modelio` for its files)."""
         tagger = cls.from_files(model_dir)
-        modelio.load_weights(Path(model_dir) / "weights.npz", tagger.buffer.named())
+        weights = Path(model_dir) / "weights.npz"
+        if not weights.exists() and (Path(model_dir) / "checkpoint.npz").exists():
+            raise ModelError(f"{weights}: missing model weights: the training run in {model_dir} has not finished "
+                             f"an epoch yet; continue it with nertag train --resume {model_dir}")
+        modelio.load_weights(weights, tagger.buffer.named())
         return tagger
 
     def save_weights(self, model_dir) -> None:
         modelio.save_weights(Path(model_dir) / "weights.npz", self.buffer.named())
 
     # -- tagging ---------------------------------------------------------------------------------------
-    def _check_length(self, n: int, where: str) -> None:
+    def _check_length(self, n: int, where: str, line: int | None = None) -> None:
         if n > self.config.max_length:
-            raise DataError(f"sentence of {n} tokens is longer than the model's limit of "
-                            f"{self.config.max_length} (config max_length)", where)
+            raise DataError(f"expected sentences of at most {self.config.max_length} tokens (the model's "
+                            f"max_length), found one of {n} tokens", where, line)
 
     def tag_sentences(self, sentences: Iterable[Sequence[str]], batch_size: int = 64,
                       offsets: Iterable[Sequence[tuple[int, int]] | None] | None = None,
-                      scheme: str | None = None, source: str = "<input>") -> Iterator[Tagged]:
+                      scheme: str | None = None, source: str = "<input>",
+                      lines: Iterable[int | None] | None = None) -> Iterator[Tagged]:
         """Tag token lists lazily, ``batch_size`` sentences at a time, keeping input order.
 
         Parameters
@@ -126,12 +148,17 @@ class Tagger:
         sentences : iterable of token lists (may be empty lists)
         offsets : iterable of per-token (start, end) character offsets, optional, for entity offsets
         scheme : output tag scheme, default the training data's
+        source, lines : file name and per-sentence line numbers, for error messages (a sentence longer than
+            ``config.max_length`` is a DataError)
         """
-        scheme = scheme or self.output_scheme
+        scheme = check_scheme(scheme) if scheme else self.output_scheme
         offsets = iter(offsets) if offsets is not None else None
+        lines = iter(lines) if lines is not None else None
         chunk: list[tuple[list[str], object]] = []
         for tokens in sentences:
-            chunk.append((list(tokens), next(offsets) if offsets is not None else None))
+            tokens = list(tokens)
+            self._check_length(len(tokens), source, next(lines, None) if lines is not None else None)
+            chunk.append((tokens, next(offsets) if offsets is not None else None))
             if len(chunk) == batch_size:
                 yield from self._tag_chunk(chunk, scheme, source)
                 chunk = []
@@ -140,8 +167,6 @@ class Tagger:
 
     def _tag_chunk(self, chunk, scheme: str, source: str) -> list[Tagged]:
         real = [i for i, (tokens, _) in enumerate(chunk) if tokens]
-        for i in real:
-            self._check_length(len(chunk[i][0]), source)
         results = {i: Tagged([], [], []) for i in range(len(chunk)) if not chunk[i][0]}
         if real:
             sentences = [Sentence(chunk[i][0], None, [[w] for w in chunk[i][0]]) for i in real]
@@ -186,6 +211,7 @@ class Tagger:
                  batch_size: int = 64, source: str = "<input>") -> tuple[dict, list[list[str]]]:
         """Entity-level scores against the gold tags of ``sentences`` and the predicted tags (gold scheme)."""
         predicted = [t.tags for t in self.tag_sentences((s.words for s in sentences), batch_size,
-                                                         scheme=gold_scheme, source=source)]
+                                                         scheme=gold_scheme, source=source,
+                                                         lines=(s.line or None for s in sentences))]
         gold = [s.tags for s in sentences]
         return entity_scores(gold, predicted, gold_scheme, strict), predicted

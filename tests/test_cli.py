@@ -1,0 +1,297 @@
+"""The application, driven as a user drives it: `nertag train / eval / tag / convert / info` (issue 6).
+
+A tiny model (8 GRU units, 100 WikiGold sentences) trains in about a second, once per module. Scores of
+such a model depend on the machine's floating point, so the tests check relations (the best epoch is
+the one kept, the scores printed are the scores of the model on disk), never particular numbers.
+Outputs whose content must be known exactly come from a crafted model that tags every token S-PER.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nertag import modelio
+from nertag.cli import app
+from nertag.config import Config
+from nertag.data.conll import load_conll, read_conll
+from nertag.data.schemes import convert, detect_scheme
+from nertag.evaluate import entity_scores
+from nertag.tagger import Tagger
+from nertag.train import build_tagger
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TRAIN = FIXTURES / "wikigold_train100.conll"
+DEV = FIXTURES / "wikigold_dev30.conll"
+TINY = ["--hidden", "8", "--char-dim", "4", "--char-hidden", "4", "--word-dim", "8", "--no-progress"]
+COMMANDS = ["train", "eval", "tag", "convert", "info"]
+
+
+def nertag(*args, input=None):
+    return CliRunner().invoke(app, [str(a) for a in args], input=input)
+
+
+def ok(result):
+    assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr, result.exception)
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, str]:
+    """A model trained by `nertag train` with early stopping (Adam, so that dev F1 moves in a few epochs)."""
+    directory = tmp_path_factory.mktemp("cli") / "model"
+    result = ok(nertag("train", "--conll", TRAIN, "--dev", DEV, "--model-dir", directory, *TINY,
+                       "--optimizer", "adam", "--lr", "0.05", "--epochs", "8", "--patience", "2"))
+    return directory, result.stdout
+
+
+@pytest.fixture(scope="module")
+def model(trained) -> Path:
+    return trained[0]
+
+
+@pytest.fixture(scope="module")
+def per_model(tmp_path_factory) -> Path:
+    """A crafted model that tags every token S-PER (learned scheme BIOES, output scheme IOB1)."""
+    directory = tmp_path_factory.mktemp("per") / "model"
+    config = Config(hidden=4, char_dim=3, char_hidden=2, word_dim=4)
+    tagger = build_tagger(config, load_conll(TRAIN), log=lambda _: None)
+    tagger.net.project.p["W"][...] = 0
+    tagger.net.project.p["b"][tagger.tags.index("S-PER")] = 50.0
+    modelio.write_model_files(directory, tagger.config, tagger.vocab_json(), tagger.meta)
+    tagger.save_weights(directory)
+    return directory
+
+
+# -- help --------------------------------------------------------------------------------------------------
+def test_help_on_every_command():
+    top = ok(nertag("--help")).stdout
+    for command in COMMANDS:
+        assert command in top
+        text = ok(nertag(command, "--help")).stdout
+        assert "Usage:" in text and "--help" in text
+    assert "--resume" in nertag("train", "--help").stdout and "--patience" in nertag("train", "--help").stdout
+    bare = nertag()
+    assert "Usage:" in bare.stdout and isinstance(bare.exception, (SystemExit, type(None)))  # help, no traceback
+
+
+# -- train ---------------------------------------------------------------------------------------------------
+def test_train_writes_model_checkpoint_and_metrics_per_epoch(trained):
+    model, output = trained
+    for name in ("config.json", "vocab.json", "meta.json", "weights.npz", "checkpoint.npz", "metrics.jsonl"):
+        assert (model / name).is_file(), name
+    assert not [p.name for p in model.iterdir() if p.name.endswith(".tmp")]
+    rows = [json.loads(line) for line in (model / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
+    for r in rows:
+        assert set(r["dev"]) == {"precision", "recall", "f1"} and r["loss"] > 0 and r["lr"] > 0
+        assert f"epoch {r['epoch']}: loss {r['loss']:.4f}" in output
+        assert f"dev P/R/F1 {r['dev']['precision']:.2f}/{r['dev']['recall']:.2f}/{r['dev']['f1']:.2f}" in output
+    config = json.loads((model / "config.json").read_text())
+    assert (config["hidden"], config["char_dim"], config["optimizer"]) == (8, 4, "adam")
+    # the checkpoint is that of the last epoch and loads into the model
+    tagger = Tagger.from_files(model)
+    extra = modelio.load_weights(model / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
+    state = json.loads(str(extra["state"]))
+    assert (state["epoch"], state["batch"]) == (len(rows), 0) and state["history"] == rows
+    assert state["data_rng"]["bit_generator"] == state["noise_rng"]["bit_generator"] == "PCG64"
+    assert "opt/t" in extra and int(extra["opt/t"]) == len(rows) * 10  # 100 sentences, batches of 10
+
+
+def test_train_keeps_the_best_epoch_and_stops_early(trained):
+    model, output = trained
+    rows = [json.loads(line) for line in (model / "metrics.jsonl").read_text().splitlines()]
+    f1 = [r["dev"]["f1"] for r in rows]
+    best = f1.index(max(f1)) + 1
+    meta = json.loads((model / "meta.json").read_text())
+    assert meta["best_epoch"] == best and meta["scores"]["dev"] == rows[best - 1]["dev"]
+    if len(rows) < 8:  # stopped early: the last `patience` epochs did not improve
+        assert "early-stopped after" in output and len(rows) - best == 2
+    else:
+        assert "finished after 8 epochs" in output
+    assert f"best dev F1 {max(f1):.2f} at epoch {best}" in output
+    # weights.npz is the best epoch's model: it scores on dev what metrics.jsonl says
+    scores = json.loads(ok(nertag("eval", "--conll", DEV, "--model", model, "--json")).stdout)
+    assert round(scores["overall"]["f1"], 2) == max(f1)
+
+
+def test_train_without_dev_keeps_the_last_epoch_and_shows_progress(tmp_path):
+    args = [a for a in TINY if a != "--no-progress"]
+    result = ok(nertag("train", "--conll", TRAIN, "--model-dir", tmp_path / "m", *args, "--epochs", "2"))
+    assert "finished after 2 epochs" in result.stdout
+    assert "epoch 1:" in result.stderr and "/10 [" in result.stderr and "batch/s" in result.stderr  # a bar
+    assert json.loads((tmp_path / "m" / "meta.json").read_text())["best_epoch"] == 2
+
+
+def test_train_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        ok(nertag("train", "--conll", TRAIN, "--model-dir", tmp_path / "m", *TINY, "--epochs", "1"))
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "m").iterdir():
+        assert path.stat().st_mode & 0o777 == 0o644, path  # not the 0600 of a temporary file
+
+
+def test_train_from_a_config_file(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps({"hidden": 6, "char_dim": 0, "word_dim": 5, "epochs": 1}))
+    ok(nertag("train", "--conll", TRAIN, "--model-dir", tmp_path / "m", "--config", tmp_path / "c.json",
+              "--hidden", "7", "--no-progress"))
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert (config["hidden"], config["char_dim"], config["word_dim"]) == (7, 0, 5)  # options beat the file
+
+
+# -- eval ----------------------------------------------------------------------------------------------------
+def test_eval_table_json_strict_and_predictions(model, tmp_path):
+    gold = load_conll(DEV)
+    table = ok(nertag("eval", "--conll", DEV, "--model", model)).stdout
+    assert f"{DEV}: 30 sentences, IOB1 tags, conlleval scoring" in table
+    lines = table.splitlines()
+    assert lines[1].split() == ["type", "precision", "recall", "f1", "support"]
+    assert [line.split()[0] for line in lines[2:]] == ["LOC", "MISC", "ORG", "PER", "overall"]
+
+    out = tmp_path / "pred.conll"
+    scores = json.loads(ok(nertag("eval", "--conll", DEV, "--model", model, "--json", "--output", out)).stdout)
+    assert scores["mode"] == "conlleval" and scores["scheme"] == "IOB1"
+    assert set(scores["types"]) == {"LOC", "MISC", "ORG", "PER"}
+    assert scores["overall"]["support"] == sum(t["support"] for t in scores["types"].values())
+    predicted = load_conll(out)  # the gold columns plus one of predictions
+    assert [s.words for s in predicted] == [s.words for s in gold]
+    assert [[row[1] for row in s.columns] for s in predicted] == [s.tags for s in gold]
+    assert entity_scores([s.tags for s in gold], [s.tags for s in predicted], "IOB1") == {
+        k: v for k, v in scores.items() if k not in ("scheme", "file")}
+
+    strict = json.loads(ok(nertag("eval", "--conll", out, "--model", model, "--json", "--strict",
+                                  "--tag-col", "1")).stdout)
+    assert strict["mode"] == "strict IOB1" and strict["overall"] == scores["overall"]  # WikiGold is well formed
+
+
+def test_eval_strict_counts_only_well_formed_chunks(per_model, tmp_path):
+    gold = tmp_path / "gold.conll"
+    gold.write_text("Ann B-PER\nKim I-PER\n\nBo B-LOC\n\nlives O\nBob I-PER\n")  # IOB2; Bob's I-PER is ill-formed
+    loose = json.loads(ok(nertag("eval", "--conll", gold, "--model", per_model, "--json")).stdout)
+    strict = json.loads(ok(nertag("eval", "--conll", gold, "--model", per_model, "--json", "--strict")).stdout)
+    assert (loose["mode"], strict["mode"]) == ("conlleval", "strict IOB2")
+    assert loose["types"]["PER"]["support"] == 2 and strict["types"]["PER"]["support"] == 1
+    # predicted B-PER on every token: Bob is found when conlleval reads the gold chunk, not when strict drops it
+    assert loose["types"]["PER"]["recall"] == 50.0 and strict["types"]["PER"]["recall"] == 0.0
+    table = ok(nertag("eval", "--conll", gold, "--model", per_model, "--strict")).stdout
+    assert "IOB2 tags, strict IOB2 scoring" in table
+
+
+# -- tag -----------------------------------------------------------------------------------------------------
+TEXT = "John  lives in Berlin .\n\nSiemens\n"
+
+
+def test_tag_conll_inline_and_jsonl_output(per_model):
+    conll = ok(nertag("tag", "--model", per_model, input=TEXT)).stdout
+    assert conll == "John I-PER\nlives B-PER\nin B-PER\nBerlin B-PER\n. B-PER\n\n\nSiemens I-PER\n\n"
+    inline = ok(nertag("tag", "--model", per_model, "--output-format", "inline", input=TEXT)).stdout
+    assert inline.splitlines() == ["[PER John] [PER lives] [PER in] [PER Berlin] [PER .]", "", "[PER Siemens]"]
+    lines = ok(nertag("tag", "--model", per_model, "--output-format", "jsonl", input=TEXT)).stdout.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["text"] for r in records] == TEXT.splitlines()
+    first = records[0]
+    assert first["tokens"] == ["John", "lives", "in", "Berlin", "."]
+    assert first["entities"][1] == {"text": "lives", "type": "PER", "start": 6, "end": 11, "token_start": 1,
+                                    "token_end": 2, "confidence": 1.0}
+    for r in records:
+        for e in r["entities"]:
+            assert r["text"][e["start"]:e["end"]] == e["text"] and 0 <= e["confidence"] <= 1
+    assert records[1] == {"text": "", "tokens": [], "tags": [], "entities": []}
+
+
+def test_tag_scheme_tokenizer_and_batches(per_model, tmp_path):
+    bioes = ok(nertag("tag", "--model", per_model, "--scheme", "bioes", input="a b\n")).stdout
+    assert bioes == "a S-PER\nb S-PER\n\n"
+    rules = ok(nertag("tag", "--model", per_model, "--tokenizer", "rules", "--output-format", "inline",
+                      input="Germany's U.S. office, 1,000.5\n")).stdout
+    assert rules == "[PER Germany] [PER 's] [PER U.S.] [PER office] [PER ,] [PER 1,000.5]\n"
+    many = "".join(f"w{i} x\n" for i in range(70))
+    (tmp_path / "in.txt").write_text(many)
+    one = ok(nertag("tag", "--model", per_model, "--batch-size", "1", "--input", tmp_path / "in.txt")).stdout
+    assert one == ok(nertag("tag", "--model", per_model, "--batch-size", "64", input=many)).stdout
+    assert one.count("\n\n") == 70
+
+
+def test_tag_conll_input_keeps_columns_and_separator(per_model, tmp_path):
+    spaced = "-DOCSTART- O\n\nJohn NNP I-PER\nlives VBZ O\n\nOK UH O\n"
+    out = ok(nertag("tag", "--model", per_model, "--input-format", "conll", input=spaced)).stdout
+    assert out == "John NNP I-PER I-PER\nlives VBZ O B-PER\n\nOK UH O I-PER\n\n"
+    tabbed = "New York\tB-LOC\t\nis\tO\tx y\n"  # TAB-separated: spaces inside fields, an empty field
+    out = ok(nertag("tag", "--model", per_model, "--input-format", "conll", input=tabbed)).stdout
+    assert out == "New York\tB-LOC\t\tI-PER\nis\tO\tx y\tB-PER\n\n"
+    (tmp_path / "t.conll").write_text(tabbed)
+    from_file = nertag("tag", "--model", per_model, "--input-format", "conll", "--input", tmp_path / "t.conll")
+    assert ok(from_file).stdout == out
+    words = ok(nertag("tag", "--model", per_model, "--input-format", "conll", "--word-col", "1",
+                      "--output-format", "jsonl", input=spaced)).stdout
+    assert [json.loads(line)["tokens"] for line in words.splitlines()] == [["NNP", "VBZ"], ["UH"]]
+
+
+def test_tag_streams_line_by_line(per_model):
+    """With --batch-size 1 each answer comes before the next line is written."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "nertag", "tag", "--model", str(per_model), "--batch-size", "1",
+                                "--output-format", "jsonl"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env)
+    try:
+        for word in ("Alpha", "Beta gamma"):
+            process.stdin.write(f"{word}\n".encode())
+            process.stdin.flush()
+            assert json.loads(process.stdout.readline())["tokens"] == word.split()
+        process.stdin.close()
+        assert process.wait(timeout=60) == 0 and process.stdout.read() == b""
+    finally:
+        process.kill()
+        process.wait()
+
+
+# -- convert, info -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("target", ["bioes", "iob2", "iob1"])
+def test_convert(target, tmp_path):
+    out = ok(nertag("convert", "--to", target, TRAIN)).stdout
+    (tmp_path / "out.conll").write_text(out)
+    original, converted = load_conll(TRAIN), load_conll(tmp_path / "out.conll")
+    canonical = {"bioes": "BIOES", "iob2": "IOB2", "iob1": "IOB1"}[target]
+    assert [s.words for s in converted] == [s.words for s in original]
+    assert [s.tags for s in converted] == [convert(s.tags, "IOB1", canonical) for s in original]
+    assert detect_scheme(s.tags for s in converted) == canonical or canonical == "IOB1"
+    back = ok(nertag("convert", "--to", "iob1", "--from", target, tmp_path / "out.conll")).stdout
+    assert back == TRAIN.read_text()  # IOB1 -> target -> IOB1 gives the file back, byte for byte
+
+
+def test_info(model):
+    info = json.loads(ok(nertag("info", "--model", model)).stdout)
+    tagger = Tagger.load(model)
+    assert info["model"] == str(model) and info["output_scheme"] == "IOB1"
+    assert info["tags"] == tagger.tags.tokens and info["tags"][0] == "O" and "S-PER" in info["tags"]
+    assert info["parameters"] == sum(a.size for a in tagger.buffer.named().values())
+    assert info["config"]["hidden"] == 8
+    assert info["best_epoch"] == json.loads((model / "meta.json").read_text())["best_epoch"]
+    assert info["vocabulary"]["words"] == len(tagger.words)
+
+
+# -- the Python API the CLI uses ------------------------------------------------------------------------------
+def test_python_api(per_model, tmp_path):
+    tagger = Tagger.load(per_model)
+    assert tagger.tag(["John", "lives"]) == ["I-PER", "B-PER"]
+    entities = tagger.tag_text("  John lives")
+    assert [(e.text, e.start, e.end, e.type) for e in entities] == [("John", 2, 6, "PER"), ("lives", 7, 12, "PER")]
+    tagged = list(tagger.tag_sentences([["a"], [], ["b", "c"]] * 3, batch_size=2))
+    assert [t.words for t in tagged] == [["a"], [], ["b", "c"]] * 3
+    assert [len(t.entities) for t in tagged] == [1, 0, 2] * 3
+
+    from nertag.train import train
+    result = train(Config(hidden=4, char_dim=0, word_dim=4, epochs=2), load_conll(TRAIN)[:20], load_conll(DEV)[:5],
+                   model_dir=tmp_path / "py", progress=False, log=lambda _: None)
+    assert result.status == "finished" and result.epochs == 2 and len(result.history) == 2
+    assert Tagger.load(tmp_path / "py").tag(["x"]) in (["O"], ["I-PER"], ["I-LOC"], ["I-ORG"], ["I-MISC"])
+    assert list(read_conll(TRAIN))[0].words[0] == "010"
+    assert np.isfinite(Tagger.load(tmp_path / "py").buffer.data).all()

@@ -1,0 +1,114 @@
+"""The Python API under the CLI: `Tagger` and `entity_scores` (issue 6)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nertag import modelio
+from nertag.config import Config
+from nertag.data.conll import Sentence, load_conll
+from nertag.errors import DataError, NertagError
+from nertag.evaluate import entity_scores
+from nertag.tagger import Tagger
+from nertag.train import build_tagger
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def tagger(tmp_path_factory) -> Tagger:
+    """Tags every token B-LOC (IOB2 training data, BIOES learned, max_length 8), saved and loaded back."""
+    sentences = [Sentence(["Paris", "is", "big"], ["B-LOC", "O", "O"], [["Paris", "B-LOC"], ["is", "O"], ["big", "O"]])]
+    new = build_tagger(Config(hidden=3, char_dim=2, char_hidden=2, word_dim=3, max_length=8), sentences,
+                       log=lambda _: None)
+    new.net.project.p["W"][...] = 0
+    new.net.project.p["b"][new.tags.index("S-LOC")] = 40.0
+    directory = tmp_path_factory.mktemp("tagger") / "model"
+    modelio.write_model_files(directory, new.config, new.vocab_json(), new.meta)
+    new.save_weights(directory)
+    return Tagger.load(directory)
+
+
+def test_tag_tokens_text_and_many_sentences(tagger):
+    assert tagger.output_scheme == "IOB2"
+    assert tagger.tag(["Rome", "and", "Oslo"]) == ["B-LOC", "B-LOC", "B-LOC"]
+    entities = tagger.tag_text("Rome, Oslo", tokenizer="rules")
+    assert [(e.text, e.start, e.end, e.token_start, e.token_end) for e in entities] == [
+        ("Rome", 0, 4, 0, 1), (",", 4, 5, 1, 2), ("Oslo", 6, 10, 2, 3)]
+    assert all(e.type == "LOC" and 0.99 < e.confidence <= 1 for e in entities)
+    tagged = list(tagger.tag_sentences([["a"], [], ["b", "c"]], batch_size=2, scheme="bioes"))
+    assert [t.tags for t in tagged] == [["S-LOC"], [], ["S-LOC", "S-LOC"]]
+    assert [e.start for e in tagged[2].entities] == [None, None]  # no offsets without text
+
+
+def test_tag_sentences_streams(tagger):
+    """Results of a batch come out before later sentences are read."""
+    def sentences():
+        yield ["one"]
+        yield ["two"]
+        raise RuntimeError("read too far")
+
+    results = tagger.tag_sentences(sentences(), batch_size=2)
+    assert next(results).words == ["one"] and next(results).words == ["two"]
+    with pytest.raises(RuntimeError):
+        next(results)
+
+
+def test_length_limit_and_bad_scheme(tagger):
+    with pytest.raises(DataError, match=r"^in\.txt:7: expected sentences of at most 8 tokens "
+                                        r"\(the model's max_length\), found one of 9 tokens$"):
+        list(tagger.tag_sentences([["w"] * 9], source="in.txt", lines=[7]))
+    with pytest.raises(NertagError, match="unknown tag scheme 'bilou'"):
+        list(tagger.tag_sentences([["a"]], scheme="bilou"))
+
+
+def test_evaluate_returns_scores_and_predictions_in_the_gold_scheme(tagger):
+    gold = [Sentence(["Rome", "is"], ["I-LOC", "O"], [["Rome", "I-LOC"], ["is", "O"]])]
+    scores, predicted = tagger.evaluate(gold, "IOB1")
+    assert predicted == [["I-LOC", "B-LOC"]]
+    assert scores == entity_scores([["I-LOC", "O"]], predicted, "IOB1")
+    assert (scores["overall"]["precision"], scores["overall"]["recall"]) == (50.0, 100.0)
+
+
+# -- entity_scores ---------------------------------------------------------------------------------------------------
+def test_conlleval_compatible_scores_by_hand():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    predicted = [["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "B-MISC"]]
+    scores = entity_scores(gold, predicted, "IOB2")
+    # gold: PER, LOC, ORG; predicted: PER, ORG (wrong place), ORG, MISC -> 2 of 4 right, 2 of 3 found
+    assert scores["overall"] == {"precision": 50.0, "recall": pytest.approx(200 / 3), "f1": pytest.approx(400 / 7),
+                                 "support": 3}
+    assert scores["types"]["LOC"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert scores["types"]["ORG"]["precision"] == 50.0 and scores["types"]["MISC"]["support"] == 0
+
+
+@pytest.mark.parametrize("scheme, gold, predicted, loose_f1, strict_f1", [
+    ("IOB2", [["O", "I-PER", "I-PER"]], [["O", "I-PER", "I-PER"]], 100.0, 0.0),  # I- after O: no entity in IOB2
+    ("IOB2", [["B-PER", "I-PER"]], [["I-PER", "I-PER"]], 100.0, 0.0),
+    ("BIOES", [["B-PER", "E-PER"]], [["B-PER", "I-PER"]], 100.0, 0.0),  # B- without its E-
+    ("IOB1", [["I-PER", "B-PER"]], [["I-PER", "B-PER"]], 100.0, 100.0),  # well formed IOB1
+    ("IOB1", [["I-PER", "I-LOC", "O"]], [["I-PER", "I-LOC", "O"]], 100.0, 100.0),
+])
+def test_strict_scores_only_well_formed_chunks(scheme, gold, predicted, loose_f1, strict_f1):
+    assert entity_scores(gold, predicted, scheme)["overall"]["f1"] == loose_f1
+    strict = entity_scores(gold, predicted, scheme, strict=True)
+    assert strict["overall"]["f1"] == strict_f1 and strict["mode"] == f"strict {scheme}"
+
+
+def test_scores_against_a_brute_force_count():
+    """conlleval mode equals counting exact (start, end, type) spans, on real WikiGold tags with noise."""
+    from nertag.data.schemes import tags_to_spans
+    rng = np.random.default_rng(0)
+    gold = [s.tags for s in load_conll(FIXTURES / "wikigold_dev30.conll")]
+    tags = ["O", "I-PER", "I-LOC", "B-LOC", "I-ORG", "I-MISC"]
+    predicted = [[t if rng.random() < 0.7 else tags[rng.integers(len(tags))] for t in s] for s in gold]
+    g = {(i, *span) for i, s in enumerate(gold) for span in tags_to_spans(s, "IOB1")}
+    p = {(i, *span) for i, s in enumerate(predicted) for span in tags_to_spans(s, "IOB1")}
+    overall = entity_scores(gold, predicted, "IOB1")["overall"]
+    assert overall["support"] == len(g)
+    assert overall["precision"] == pytest.approx(100 * len(g & p) / len(p))
+    assert overall["recall"] == pytest.approx(100 * len(g & p) / len(g))
+    with pytest.raises(ValueError, match="same number of sentences and tokens"):
+        entity_scores(gold, predicted[:-1], "IOB1")

@@ -1,0 +1,321 @@
+"""Training that survives interruption: checkpoints, resume, divergence, reproducibility (issues 6 and 9).
+
+The promise under test: same seed, same data, one thread, and a run interrupted anywhere and resumed
+ends with the very bytes of an uninterrupted run. In-process tests interrupt at every file write (and
+with real signals sent to this process); subprocess tests send SIGINT, SIGTERM and SIGKILL to a real
+`python -m nertag train`.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nertag.files
+import nertag.train
+from nertag import modelio
+from nertag.config import Config
+from nertag.data.conll import load_conll
+from nertag.model import TaggerNet
+from nertag.tagger import Tagger
+from nertag.train import TrainingDiverged, train
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TRAIN_PATH = FIXTURES / "wikigold_train100.conll"
+DEV_PATH = FIXTURES / "wikigold_dev30.conll"
+TRAIN, DEV = load_conll(TRAIN_PATH), load_conll(DEV_PATH)
+CONFIG = Config(hidden=8, char_dim=4, char_hidden=4, word_dim=8, epochs=3, seed=7)  # 10 batches an epoch
+TIMING = ("seconds", "tokens_per_s", "epoch_seconds")
+MODEL_FILES = ("config.json", "vocab.json", "meta.json", "weights.npz")
+
+
+def quiet(_message):
+    pass
+
+
+def run(model_dir, config=CONFIG, **options):
+    options.setdefault("checkpoint_seconds", 1e9)
+    return train(config, TRAIN, DEV, model_dir=model_dir, progress=False, log=quiet, **options)
+
+
+def untimed(value):
+    """`value` without wall-clock fields, which no two runs share."""
+    if isinstance(value, dict):
+        return {k: untimed(v) for k, v in value.items() if k not in TIMING}
+    if isinstance(value, list):
+        return [untimed(v) for v in value]
+    return value
+
+
+def outcome(model_dir: Path) -> dict:
+    """Everything a run leaves that must not depend on interruptions: model files byte for byte, the
+    checkpoint's arrays and state, the metrics (all without wall-clock times)."""
+    result = {name: (model_dir / name).read_bytes() for name in MODEL_FILES}
+    arrays = modelio.read_npz(model_dir / "checkpoint.npz", "checkpoint")
+    state = json.loads(str(arrays.pop("state")))
+    result["checkpoint"] = {k: v.tobytes() for k, v in arrays.items()}
+    result["state"] = untimed(state)
+    result["metrics"] = untimed([json.loads(line) for line in (model_dir / "metrics.jsonl").read_text().splitlines()])
+    return result
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key] == b[key], key
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    directory = tmp_path_factory.mktemp("reference") / "model"
+    result = run(directory)
+    assert result.status == "finished" and result.epochs == 3
+    return outcome(directory)
+
+
+def test_checkpoints_within_epochs_change_nothing(reference, tmp_path):
+    run(tmp_path / "m", checkpoint_seconds=0)
+    assert_same(outcome(tmp_path / "m"), reference)
+
+
+# -- interrupted by a signal, in process -------------------------------------------------------------------------
+@contextlib.contextmanager
+def signal_at_step(monkeypatch, step: int, signum=signal.SIGINT):
+    """Send ``signum`` to this process during training step ``step`` (1-based), as Ctrl-C would."""
+    original, calls = TaggerNet.loss, [0]
+
+    def loss(self, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] == step:
+            os.kill(os.getpid(), signum)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TaggerNet, "loss", loss)
+    yield
+    monkeypatch.setattr(TaggerNet, "loss", original)
+
+
+@pytest.mark.parametrize("step, signum", [(1, signal.SIGINT), (7, signal.SIGTERM), (10, signal.SIGINT),
+                                          (11, signal.SIGINT), (26, signal.SIGTERM)])
+def test_resume_after_a_signal_is_bit_identical(reference, tmp_path, monkeypatch, step, signum):
+    directory = tmp_path / "m"
+    with signal_at_step(monkeypatch, step, signum):
+        stopped = run(directory)
+    assert stopped.status == "interrupted" and stopped.signal == signum
+    assert stopped.epochs == (step - 1) // 10  # finished epochs; the batch under way was finished and saved
+    tagger = Tagger.from_files(directory)  # the checkpoint loads
+    state = json.loads(str(modelio.load_weights(directory / "checkpoint.npz", tagger.buffer.named())["state"]))
+    assert (state["epoch"], state["batch"]) == ((step - 1) // 10, (step - 1) % 10 + 1)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    resumed = train(None, TRAIN, DEV, model_dir=directory, resume=True, progress=False, log=quiet)
+    assert resumed.status == "finished" and resumed.epochs == 3 and resumed.signal is None
+    assert_same(outcome(directory), reference)
+
+
+def test_interrupted_twice(reference, tmp_path, monkeypatch):
+    directory = tmp_path / "m"
+    with signal_at_step(monkeypatch, 4):
+        assert run(directory).status == "interrupted"
+    with signal_at_step(monkeypatch, 12):  # step 16 of the run
+        assert train(None, TRAIN, DEV, model_dir=directory, resume=True, progress=False, log=quiet).status == \
+            "interrupted"
+    train(None, TRAIN, DEV, model_dir=directory, resume=True, progress=False, log=quiet)
+    assert_same(outcome(directory), reference)
+
+
+# -- killed at any moment: at every file write -------------------------------------------------------------------
+def test_killed_before_any_write_resumes_bit_identically(reference, tmp_path, monkeypatch):
+    """Snapshot the model directory as it is when each write starts (a kill then loses that write and
+    leaves its temporary file), and finish the run from every snapshot."""
+    directory, snapshots = tmp_path / "m", []
+    original = nertag.files.atomic_open
+
+    @contextlib.contextmanager
+    def spying_open(path, *args, **kwargs):
+        snapshot = tmp_path / f"snapshot{len(snapshots):03d}"
+        shutil.copytree(directory, snapshot) if directory.exists() else snapshot.mkdir()
+        (snapshot / f".{Path(path).name}.0000dead.tmp").write_bytes(b"half a file")
+        snapshots.append(snapshot)
+        with original(path, *args, **kwargs) as f:
+            yield f
+
+    monkeypatch.setattr(nertag.files, "atomic_open", spying_open)
+    monkeypatch.setattr(nertag.train, "atomic_open", spying_open)
+    run(directory, checkpoint_seconds=0)
+    monkeypatch.undo()
+    assert len(snapshots) > 40  # 3 files and a checkpoint to start, then 10 checkpoints and more per epoch
+    for snapshot in snapshots[::3] + [snapshots[-1]]:
+        resume = (snapshot / "checkpoint.npz").exists()
+        run(snapshot, resume=resume)  # no checkpoint yet: the run starts again in the same directory
+        assert_same(outcome(snapshot), reference)
+        assert not list(snapshot.glob(".*.tmp"))
+
+
+# -- changing what may change ------------------------------------------------------------------------------------
+def test_resume_with_more_epochs_equals_a_longer_run(tmp_path):
+    run(tmp_path / "short", CONFIG.replace(epochs=2))
+    result = run(tmp_path / "short", CONFIG.replace(epochs=4), resume=True)
+    assert result.epochs == 4 and json.loads((tmp_path / "short" / "config.json").read_text())["epochs"] == 4
+    run(tmp_path / "long", CONFIG.replace(epochs=4))
+    assert_same(outcome(tmp_path / "short"), outcome(tmp_path / "long"))
+
+
+def test_resume_of_a_finished_or_early_stopped_run(tmp_path):
+    config = CONFIG.replace(patience=1, epochs=5)
+    first = run(tmp_path / "m", config)
+    again = run(tmp_path / "m", config, resume=True)
+    assert again.status == first.status and again.epochs == first.epochs and again.best_epoch == first.best_epoch
+
+
+# -- divergence --------------------------------------------------------------------------------------------------
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    directory, written = tmp_path / "m", []
+    original_checkpoint, original_loss, calls = nertag.train._checkpoint, TaggerNet.loss, [0]
+
+    def checkpoint(model_dir, *args):
+        original_checkpoint(model_dir, *args)
+        written.append((model_dir / "checkpoint.npz").read_bytes())
+
+    def loss(self, *args, **kwargs):
+        calls[0] += 1
+        value = original_loss(self, *args, **kwargs)
+        return float("nan") if calls[0] == 15 else value
+
+    monkeypatch.setattr(nertag.train, "_checkpoint", checkpoint)
+    monkeypatch.setattr(TaggerNet, "loss", loss)
+    with pytest.raises(TrainingDiverged) as caught:
+        run(directory)
+    assert str(caught.value) == (
+        f"training diverged at step 15 (epoch 2, batch 5 of 10): the loss is nan; the last good checkpoint, "
+        f"epoch 1 batch 0, is intact in {directory / 'checkpoint.npz'}; start a new run with a lower --lr or a --clip")
+    assert (directory / "checkpoint.npz").read_bytes() == written[-1]  # as the end of epoch 1 left it
+    monkeypatch.undo()
+    tagger = Tagger.load(directory)
+    state = json.loads(str(modelio.load_weights(directory / "checkpoint.npz", tagger.buffer.named())["state"]))
+    assert (state["epoch"], state["batch"]) == (1, 0)
+    assert not list(directory.glob(".*.tmp"))
+
+
+def test_non_finite_gradient_stops_with_the_step(tmp_path, monkeypatch):
+    original_loss, calls = TaggerNet.loss, [0]
+
+    def loss(self, *args, **kwargs):
+        value = original_loss(self, *args, **kwargs)
+        calls[0] += 1
+        if calls[0] == 3:
+            self.project.g["W"][0, 0] = np.inf
+        return value
+
+    monkeypatch.setattr(TaggerNet, "loss", loss)
+    with pytest.raises(TrainingDiverged, match=r"at step 3 \(epoch 1, batch 3 of 10\): a gradient is not finite; "
+                                                r"the last good checkpoint, epoch 0 batch 0, is intact"):
+        run(tmp_path / "m")
+    monkeypatch.undo()
+    Tagger.from_files(tmp_path / "m")  # and the step-0 checkpoint is there to resume
+    assert run(tmp_path / "m", resume=True).status == "finished"
+
+
+def test_absurd_learning_rate_from_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from nertag.cli import app
+    args = ["train", "--conll", str(TRAIN_PATH), "--model-dir", str(tmp_path / "m"), "--hidden", "8", "--char-dim",
+            "4", "--char-hidden", "4", "--word-dim", "8", "--epochs", "3", "--no-progress", "--clip", "0"]
+    for lr in ("1e38", "1e30"):  # overflowing parameters; huge but finite ones are allowed to train on
+        shutil.rmtree(tmp_path / "m", ignore_errors=True)
+        result = CliRunner().invoke(app, [*args, "--lr", lr])
+        if lr == "1e38":
+            assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, (result.stderr, result.exception)
+            assert "training diverged at step 1 (epoch 1): the parameters are no longer finite" in result.stderr
+            tagger = Tagger.from_files(tmp_path / "m")
+            modelio.load_weights(tmp_path / "m" / "checkpoint.npz", tagger.buffer.named())  # finite, loadable
+        else:
+            assert result.exit_code in (0, 2) and isinstance(result.exception, (SystemExit, type(None)))
+
+
+# -- real processes, real signals ---------------------------------------------------------------------------------
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+ARGS = ["--conll", str(TRAIN_PATH), "--dev", str(DEV_PATH), "--hidden", "8", "--char-dim", "4", "--char-hidden", "4",
+        "--word-dim", "8", "--epochs", "4", "--seed", "5", "--no-progress", "--checkpoint-seconds", "0"]
+
+
+def nertag_train(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "nertag", "train", *ARGS, *map(str, args)], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def wait_for(path: Path, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert process.poll() is None, finish(process)
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def process_reference(tmp_path_factory) -> dict:
+    directory = tmp_path_factory.mktemp("process") / "model"
+    code, out, err = finish(nertag_train("--model-dir", directory))
+    assert code == 0 and "finished after 4 epochs" in out, err
+    return outcome(directory)
+
+
+def test_two_runs_give_identical_model_files(process_reference, tmp_path):
+    code, _, err = finish(nertag_train("--model-dir", tmp_path / "again"))
+    assert code == 0, err
+    again = outcome(tmp_path / "again")
+    for name in MODEL_FILES:  # byte for byte
+        assert (tmp_path / "again" / name).read_bytes() == process_reference[name], name
+    assert_same(again, process_reference)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_saves_exits_cleanly_and_resumes(process_reference, tmp_path, signum, code):
+    directory = tmp_path / "m"
+    process = nertag_train("--model-dir", directory)
+    wait_for(directory / "checkpoint.npz", process)  # the first checkpoint: the signal handlers are in place
+    process.send_signal(signum)
+    returncode, out, err = finish(process)
+    assert returncode == code, (out, err)
+    assert "interrupted: checkpoint saved in" in out and f"continue with --resume {directory}" in out
+    assert err == "" and "Traceback" not in out
+    tagger = Tagger.from_files(directory)
+    modelio.load_weights(directory / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
+    returncode, out, err = finish(nertag_train("--resume", directory, "--model-dir", directory))
+    assert returncode == 0 and "finished after 4 epochs" in out, err
+    assert_same(outcome(directory), process_reference)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sigkill_at_a_random_moment_then_resume(process_reference, tmp_path, seed):
+    directory = tmp_path / "m"
+    process = nertag_train("--model-dir", directory)
+    wait_for(directory / "config.json", process)
+    time.sleep(random.Random(seed).uniform(0, 0.8))
+    process.kill()
+    finish(process)
+    if (directory / "checkpoint.npz").exists():
+        tagger = Tagger.from_files(directory)  # the last checkpoint is whole
+        modelio.load_weights(directory / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
+        returncode, out, err = finish(nertag_train("--resume", directory))
+    else:  # killed before the first checkpoint: --resume says to start again, which works
+        returncode, out, err = finish(nertag_train("--resume", directory))
+        assert returncode == 2 and "start it again without --resume" in err
+        returncode, out, err = finish(nertag_train("--model-dir", directory))
+    assert returncode == 0, err
+    assert_same(outcome(directory), process_reference)
