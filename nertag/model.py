@@ -59,13 +59,13 @@ class TaggerNet(Layer):
         self.project = self.add(Dense(2 * config.hidden, n_tags))
         self.crf = self.add(CRF(n_tags, constraints))
 
-    def _char_features(self, batch: Batch, rng):
+    def _char_features(self, batch: Batch, rng, grad: bool = True):
         """[h_fwd_last ; h_bwd_last] of the char BiGRU per real word, scattered to (T, B, 2Hc)."""
         t_idx, b_idx = np.nonzero(batch.mask)                               # N real words
         char_ids = np.ascontiguousarray(batch.chars[t_idx, b_idx].T)        # (C, N)
         char_lengths = batch.char_lengths[t_idx, b_idx]                     # (N,)
         embedded, back_embed = self.chars.forward(char_ids, char_lengths, rng)   # (C, N, Dc)
-        _, summary, back_rnn = self.char_rnn.run(embedded, char_lengths)    # (N, 2Hc)
+        _, summary, back_rnn = self.char_rnn.run(embedded, char_lengths, grad=grad)   # (N, 2Hc)
         T, B = batch.words.shape
         features = np.zeros((T, B, summary.shape[1]), dtype=summary.dtype)  # (T, B, 2Hc)
         features[t_idx, b_idx] = summary
@@ -76,25 +76,27 @@ class TaggerNet(Layer):
 
         return features, backprop
 
-    def emissions(self, batch: Batch, rng=None, words: np.ndarray | None = None):
+    def emissions(self, batch: Batch, rng=None, words: np.ndarray | None = None, *, grad: bool = True):
         """Emission scores ``E (T, B, K)`` and ``backprop(dE)``.
 
         ``words`` replaces ``batch.words`` (training replaces singletons by <unk>); ``rng=None`` predicts.
+        ``grad=False``: no backward pass will follow, so the recurrent layers keep no caches for one (the
+        returned ``backprop`` then raises).
         """
         lengths = batch.lengths
         w, back_words = self.words.forward(batch.words if words is None else words, lengths, rng)  # (T, B, Dw)
         if self.use_chars:
-            c, back_chars = self._char_features(batch, rng)
+            c, back_chars = self._char_features(batch, rng, grad)
             x = np.concatenate([w, c], axis=2)                              # (T, B, Dw + 2Hc)
         else:
             x = w
         x, back_drop_x = self.dropout.forward(x, lengths, rng)
-        h, back_rnn = self.rnn.forward(x, lengths, rng)                     # (T, B, 2H)
+        h, _, back_rnn = self.rnn.run(x, lengths, grad=grad)                # (T, B, 2H)
         h, back_drop_h = self.dropout.forward(h, lengths, rng)
         E, back_project = self.project.forward(h, lengths, rng)             # (T, B, K)
 
         def backprop(dE):
-            dx = back_drop_x(back_rnn(back_drop_h(back_project(dE))))
+            dx = back_drop_x(back_rnn(back_drop_h(back_project(dE)))[0])
             Dw = self.config.word_dim
             back_words(dx[:, :, :Dw])
             if self.use_chars:
@@ -111,5 +113,5 @@ class TaggerNet(Layer):
 
     def decode(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """Viterbi tag ids ``(T, B)`` and the emission scores they came from."""
-        E, _ = self.emissions(batch)
+        E, _ = self.emissions(batch, grad=False)
         return self.crf.predict(E, batch.lengths), E

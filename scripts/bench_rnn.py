@@ -57,7 +57,7 @@ def bench(B: int, dtype, seconds: float, rng: np.random.Generator, kernel: str =
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per configuration")
-    parser.add_argument("--kernel", choices=["cython", "numpy", "cython-only"], default="cython",
+    parser.add_argument("--kernel", choices=["cython", "numpy", "cython-step", "cython-only"], default="cython",
                         help="GRU step kernels (see nertag.net.gru.GRU)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)

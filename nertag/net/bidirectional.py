@@ -14,6 +14,10 @@ Backward:
   1. split dY and dh_last at H_f
   2. the backward layer gets dY_b[rev] and dh_b;  the forward layer gets dY_f and dh_f
   3. dX = dX_f + dX_b[rev],  dh0 = [dh0_f ; dh0_b]
+
+Layers that read backwards themselves (``runs_reversed``: the GRU) take X as it is and write their halves
+of one preallocated Y; the reversal is then an index inside their kernels, and none of the gathers
+``X[rev]``, ``Y_b[rev]``, ``dY_b[rev]``, ``dX_b[rev]`` nor the concatenation of Y is made.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import numpy as np
 
 from .layer import Layer, check_lengths
 from .rnn import Recurrent
+from .workspace import Workspace
 
 
 def reverse_index(lengths: np.ndarray, T: int) -> np.ndarray:
@@ -65,8 +70,9 @@ class Bidirectional(Layer):
         self.fwd, self.bwd = self.add(fwd), self.add(bwd)
         self.n_in = fwd.n_in
         self.n_out = fwd.n_out + bwd.n_out
+        self._workspace = Workspace()                              # output memory reused across calls
 
-    def run(self, X, lengths=None, h0=None):
+    def run(self, X, lengths=None, h0=None, *, grad: bool = True):
         """Both directions over a padded batch.
 
         Parameters
@@ -75,6 +81,8 @@ class Bidirectional(Layer):
         lengths : ndarray of int, shape (B,), optional
         h0 : ndarray, shape (B, H_f + H_b), optional
             Initial states ``[h0_fwd ; h0_bwd]``; zeros when omitted.
+        grad : bool
+            False: prediction only, for layers that can skip their backward caches (``runs_reversed``).
 
         Returns
         -------
@@ -95,6 +103,8 @@ class Bidirectional(Layer):
         if h0 is not None and np.shape(h0) != (B, self.n_out):
             raise ValueError(f"h0 must have shape ({B}, {self.n_out}), got {np.shape(h0)}")
         h0_f, h0_b = (None, None) if h0 is None else (h0[:, :Hf], h0[:, Hf:])
+        if getattr(self.fwd, "runs_reversed", False) and getattr(self.bwd, "runs_reversed", False):
+            return self._run_in_place(X, lengths, h0_f, h0_b, grad)
         rev, cols = reverse_index(lengths, T), np.arange(B)
         Y_f, h_f, back_f = self.fwd.run(X, lengths, h0_f)
         Y_b, h_b, back_b = self.bwd.run(X[rev, cols], lengths, h0_b)
@@ -107,6 +117,26 @@ class Bidirectional(Layer):
             dX_f, dh0_f = back_f(dY_f, dh_f)
             dX_b, dh0_b = back_b(dY_b, dh_b)
             dX_f += dX_b[rev, cols]                                # 3.
+            return dX_f, np.concatenate([dh0_f, dh0_b], axis=1)
+
+        return Y, h_last, backprop
+
+    def _run_in_place(self, X, lengths, h0_f, h0_b, grad=True):
+        """:meth:`run` for layers that read backwards themselves (``runs_reversed``, e.g. GRU): both write
+        their halves of one output, and no reversed copy of X, Y or their gradients is ever made."""
+        T, B, _ = X.shape
+        Hf = self.fwd.n_out
+        Y = self._workspace.take((T, B, self.n_out), self.fwd.p["W"].dtype)   # (T, B, H_f + H_b)
+        _, h_f, back_f = self.fwd.run(X, lengths, h0_f, out=Y[:, :, :Hf], grad=grad)
+        _, h_b, back_b = self.bwd.run(X, lengths, h0_b, reverse=True, out=Y[:, :, Hf:], grad=grad)
+        h_last = np.concatenate([h_f, h_b], axis=1)                # (B, H_f + H_b)
+
+        def backprop(dY, dh_last=None):
+            dY_f, dY_b = (None, None) if dY is None else (dY[:, :, :Hf], dY[:, :, Hf:])   # 1., 2.
+            dh_f, dh_b = (None, None) if dh_last is None else (dh_last[:, :Hf], dh_last[:, Hf:])
+            dX_f, dh0_f = back_f(dY_f, dh_f)
+            dX_b, dh0_b = back_b(dY_b, dh_b)
+            dX_f += dX_b                                           # 3.
             return dX_f, np.concatenate([dh0_f, dh0_b], axis=1)
 
         return Y, h_last, backprop

@@ -44,7 +44,9 @@ class Dense(Layer):
         f, df = ACTIVATIONS[self.activation]
         W, b = self.p["W"], self.p["b"]
         X2 = X.reshape(-1, self.n_in)                    # (N, n_in)
-        Y2 = f(X2 @ W + b)                               # (N, n_out)
+        Z = X2 @ W                                       # (N, n_out)
+        Z += b                                           # in place: no second (N, n_out) array
+        Y2 = f(Z)
 
         def backprop(dY):
             dZ = dY.reshape(-1, self.n_out)

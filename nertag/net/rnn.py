@@ -87,16 +87,9 @@ class Recurrent(Layer):
             Entries of ``dY`` at padding are ignored.
         """
         W = self.p["W"]
-        X = np.asarray(X, dtype=W.dtype)
-        if X.ndim != 3 or X.shape[2] != self.n_in:
-            raise ValueError(f"{type(self).__name__} expects inputs of shape (T, B, {self.n_in}), got {X.shape}")
+        X, lengths, h0 = self._check_inputs(X, lengths, h0)
         T, B, _ = X.shape
         H = self.n_hidden
-        lengths = np.full(B, T, dtype=np.int64) if lengths is None else check_lengths(lengths, T, B)
-        if h0 is not None:
-            h0 = np.asarray(h0, dtype=W.dtype)
-            if h0.shape != (B, H):
-                raise ValueError(f"h0 must have shape ({B}, {H}), got {h0.shape}")
 
         order = np.argsort(-lengths, kind="stable")                 # longest first: real rows are a prefix
         if np.array_equal(order, np.arange(B)):
@@ -134,6 +127,20 @@ class Recurrent(Layer):
             return dX, dh0
 
         return Y, h_last, backprop
+
+    def _check_inputs(self, X, lengths, h0):
+        """``X`` (T, B, D) in the parameters' dtype, ``lengths`` (B,) int64 (all T when None), ``h0`` or None."""
+        dtype = self.p["W"].dtype
+        X = np.asarray(X, dtype=dtype)
+        if X.ndim != 3 or X.shape[2] != self.n_in:
+            raise ValueError(f"{type(self).__name__} expects inputs of shape (T, B, {self.n_in}), got {X.shape}")
+        T, B, _ = X.shape
+        lengths = np.full(B, T, dtype=np.int64) if lengths is None else check_lengths(lengths, T, B)
+        if h0 is not None:
+            h0 = np.asarray(h0, dtype=dtype)
+            if h0.shape != (B, self.n_hidden):
+                raise ValueError(f"h0 must have shape ({B}, {self.n_hidden}), got {h0.shape}")
+        return X, lengths, h0
 
     def forward(self, X, lengths=None, rng=None, h0=None):
         """The layer contract: ``(Y, backprop)`` with ``backprop(dY) -> dX``; see :meth:`run` for dh0."""

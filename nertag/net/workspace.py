@@ -1,0 +1,73 @@
+"""Scratch memory reused across calls, so the big per-batch arrays of a layer cost no fresh pages.
+
+A freshly allocated array of a few megabytes comes from the operating system as untouched pages; the first
+write to each page faults and zero-fills it. For a BiGRU tagging batches of 256 sentences that is about a
+third of the run time (measured: 155k -> 210k tokens/s with the allocator told to keep freed memory). A
+:class:`Workspace` keeps the buffers and hands them out again once nothing refers to them any more.
+
+When is a buffer free? Every array a layer takes from its workspace is a view of one pooled buffer, and a
+view holds a reference to that buffer. While a backprop closure keeps forward caches, or a caller keeps an
+output, the buffer's reference count says so; once they are gone, the buffer is reused. Nothing is freed or
+recycled by hand, so a forgotten closure can only cost memory, never corrupt a result.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+# References to a free pooled buffer, as sys.getrefcount sees it inside Workspace.take: the pool list, the
+# local name ``buf`` and getrefcount's own argument.
+_FREE = 3
+
+
+class Workspace:
+    """A small pool of reusable 1-D buffers.
+
+    Parameters
+    ----------
+    max_buffers : int
+        The pool keeps at most this many buffers; the smallest free ones are dropped first.
+    """
+
+    def __init__(self, max_buffers: int = 24):
+        self.max_buffers = max_buffers
+        self._pool: list[np.ndarray] = []
+
+    def take(self, shape, dtype) -> np.ndarray:
+        """An uninitialised C-contiguous array of ``shape`` and ``dtype``, a view of a free pooled buffer."""
+        dtype = np.dtype(dtype)
+        shape = tuple(int(s) for s in shape)
+        n = 1
+        for s in shape:
+            n *= s
+        best, best_size = None, None
+        for i in range(len(self._pool)):
+            buf = self._pool[i]
+            if buf.dtype == dtype and buf.size >= n and sys.getrefcount(buf) == _FREE:
+                if best is None or buf.size < best_size:
+                    best, best_size = i, buf.size
+        if best is None:
+            buf = np.empty(n, dtype)
+            self._pool.append(buf)
+            self._trim()
+        else:
+            buf = self._pool[best]
+        return buf[:n].reshape(shape)
+
+    def _trim(self) -> None:
+        """Drop the smallest free buffers while the pool is over its limit."""
+        while len(self._pool) > self.max_buffers:
+            smallest = None
+            for i in range(len(self._pool) - 1):                 # the newest buffer is being handed out
+                buf = self._pool[i]
+                if sys.getrefcount(buf) == _FREE and (smallest is None or buf.size < self._pool[smallest].size):
+                    smallest = i
+            if smallest is None:
+                return
+            del self._pool[smallest]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the pool."""
+        return sum(buf.nbytes for buf in self._pool)

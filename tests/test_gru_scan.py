@@ -1,0 +1,241 @@
+"""Whole-sequence GRU kernels against their NumPy twins; reversed and in-place runs; the workspace pool."""
+import numpy as np
+import pytest
+
+from nertag.net._recurrent import gru_scan_backward, gru_scan_forward
+from nertag.net.bidirectional import Bidirectional, reverse_index
+from nertag.net.gru import GRU, gru_scan_backward_numpy, gru_scan_forward_numpy
+from nertag.net.params import ParamBuffer
+from nertag.net.workspace import Workspace
+
+CASES = [  # (T, lengths): uneven, length 1, B = 1, a padded tail beyond the longest sequence
+    (5, [5, 1, 3, 2, 5]),
+    (1, [1]),
+    (4, [4]),
+    (6, [2, 4, 1]),
+    (3, [1, 1]),
+]
+
+
+def scan_inputs(T, lengths, H, dtype, seed, reverse, shuffle, D=3):
+    rng = np.random.default_rng(seed)
+    lengths = np.array(lengths, dtype=np.int64)
+    B = len(lengths)
+    order = np.argsort(-lengths, kind="stable")
+    if shuffle:                                         # any order of equal lengths is a valid sorted order
+        order = order[np.lexsort((rng.random(B), -lengths[order]))]
+    sorted_lengths = np.ascontiguousarray(lengths[order])
+    T_real = int(sorted_lengths[0])
+    X = rng.normal(size=(T, B, D)).astype(dtype)
+    W = (0.7 * rng.normal(size=(D, 3 * H))).astype(dtype)
+    A = (X.reshape(T * B, D) @ W).reshape(T, B, 3 * H)
+    bias = rng.normal(size=3 * H).astype(dtype)
+    U = (0.7 * rng.normal(size=(H, 3 * H))).astype(dtype)
+    c_n = rng.normal(size=H).astype(dtype)
+    h0 = rng.normal(size=(B, H)).astype(dtype)
+    dY = rng.normal(size=(T, B, H)).astype(dtype)
+    dh_last = rng.normal(size=(B, H)).astype(dtype)
+    return dict(A=A, X=X, W=W, bias=bias, U=U, c_n=c_n, lengths=sorted_lengths, order=np.ascontiguousarray(order),
+                reverse=reverse, h0=h0[order], dY=dY, dh_last=dh_last[order], T_real=T_real)
+
+
+def run_scan(forward, backward, case, with_dy=True, per_step=False):
+    A, U, X = case["A"], case["U"], case["X"]
+    T, B, D = X.shape
+    H = U.shape[0]
+    dtype = A.dtype
+    S = np.full((case["T_real"] + 1, B, H), np.nan, dtype)   # NaN: anything the kernels should write but miss
+    S[0] = case["h0"]
+    RZN = np.full((case["T_real"], B, 3 * H), np.nan, dtype)
+    Gn = np.full((case["T_real"], B, H), np.nan, dtype)
+    G, At, Xt = np.empty((B, 3 * H), dtype), np.empty((B, 3 * H), dtype), np.empty((B, D), dtype)
+    wide = np.full((T, B, 2 * H), np.nan, dtype)
+    Y = wide[:, :, H:]                                        # a strided view, as Bidirectional passes
+    forward(None if per_step else A, X, case["W"], case["bias"], U, case["c_n"], case["lengths"], case["order"],
+            case["reverse"], S, RZN, Gn, G, At, Xt, Y)
+    dG = np.full((case["T_real"], B, 3 * H), np.nan, dtype)
+    dA = np.full((T, B, 3 * H), np.nan, dtype)
+    dh = case["dh_last"].copy()
+    dY = case["dY"] if with_dy else None
+    backward(dY, U, RZN, Gn, S, case["lengths"], case["order"], case["reverse"], dG, dA, dh)
+    return {"Y": Y, "S": S, "dG": dG, "dA": dA, "dh0": dh}
+
+
+@pytest.mark.parametrize("T, lengths", CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("per_step", [False, True])
+def test_compiled_scans_match_their_numpy_twins(T, lengths, dtype, reverse, shuffle, per_step):
+    case = scan_inputs(T, lengths, H=5, dtype=dtype, seed=len(lengths) * 10 + T, reverse=reverse, shuffle=shuffle)
+    compiled = run_scan(gru_scan_forward, gru_scan_backward, case, per_step=per_step)
+    twin = run_scan(gru_scan_forward_numpy, gru_scan_backward_numpy, case, per_step=per_step)
+    hoisted = run_scan(gru_scan_forward_numpy, gru_scan_backward_numpy, case)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for name in compiled:
+        assert np.all(np.isfinite(compiled[name])), name        # every entry written, padding included
+        np.testing.assert_allclose(compiled[name], twin[name], rtol=0, atol=tol, err_msg=name)
+        np.testing.assert_allclose(twin[name], hoisted[name], rtol=0, atol=tol, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scans_without_output_gradient(dtype):
+    case = scan_inputs(5, [5, 2, 3], H=3, dtype=dtype, seed=3, reverse=True, shuffle=False)
+    compiled = run_scan(gru_scan_forward, gru_scan_backward, case, with_dy=False)
+    twin = run_scan(gru_scan_forward_numpy, gru_scan_backward_numpy, case, with_dy=False)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for name in compiled:
+        np.testing.assert_allclose(compiled[name], twin[name], rtol=0, atol=tol, err_msg=name)
+
+
+def test_padding_is_written_as_zero():
+    case = scan_inputs(6, [2, 4, 1], H=4, dtype=np.float64, seed=5, reverse=True, shuffle=False)
+    out = run_scan(gru_scan_forward, gru_scan_backward, case)
+    lengths = np.array([2, 4, 1])
+    for b, L in enumerate(lengths):
+        assert np.all(out["Y"][L:, b] == 0) and np.all(out["dA"][L:, b] == 0)
+    for t in range(out["dG"].shape[0]):
+        k = int(np.sum(case["lengths"] > t))
+        assert np.all(out["dG"][t, k:] == 0) and np.all(out["S"][t + 1, k:] == 0)
+
+
+def test_float32_tanh_saturates_without_overflow():
+    case = scan_inputs(3, [3, 2], H=4, dtype=np.float32, seed=7, reverse=False, shuffle=False)
+    case["A"] = np.where(case["A"] > 0, 1e30, -1e30).astype(np.float32)
+    out = run_scan(gru_scan_forward, gru_scan_backward, case)
+    assert all(np.all(np.isfinite(v)) for v in out.values())
+    assert np.all(np.abs(out["Y"]) <= 1 + 1e-6 + np.abs(case["h0"]).max())
+
+
+def make_gru(kernel="cython", dtype=np.float64, D=3, H=4, seed=0):
+    layer = GRU(D, H, kernel=kernel)
+    buffer = ParamBuffer(layer, dtype, seed)
+    buffer.data[:] = np.random.default_rng(seed).normal(scale=0.6, size=buffer.data.size)
+    return layer, buffer
+
+
+@pytest.mark.parametrize("kernel", ["cython", "numpy"])
+def test_reversed_run_equals_a_run_on_reversed_sequences(kernel):
+    layer, buffer = make_gru(kernel)
+    rng = np.random.default_rng(2)
+    lengths = np.array([3, 5, 1, 4])
+    X, dY, dh_last = rng.normal(size=(6, 4, 3)), rng.normal(size=(6, 4, 4)), rng.normal(size=(4, 4))
+    rev, cols = reverse_index(lengths, 6), np.arange(4)
+    Y, h_last, backprop = layer.run(X, lengths, reverse=True)
+    dX, dh0 = backprop(dY, dh_last)
+    grad = buffer.grad.copy()
+    buffer.grad[:] = 0
+    Y_ref, h_ref, back_ref = layer.run(X[rev, cols], lengths)
+    dX_ref, dh0_ref = back_ref(dY[rev, cols], dh_last)
+    np.testing.assert_allclose(Y, Y_ref[rev, cols], atol=1e-12)
+    np.testing.assert_allclose(h_last, h_ref, atol=1e-12)
+    np.testing.assert_allclose(dX, dX_ref[rev, cols], atol=1e-12)
+    np.testing.assert_allclose(dh0, dh0_ref, atol=1e-12)
+    np.testing.assert_allclose(grad, buffer.grad, atol=1e-12)
+
+
+def test_bidirectional_in_place_equals_the_gather_path():
+    rng = np.random.default_rng(3)
+    lengths = np.array([2, 5, 5, 1])
+    X, dY, dh_last = rng.normal(size=(5, 4, 3)), rng.normal(size=(5, 4, 8)), rng.normal(size=(4, 8))
+    results = []
+    for in_place in (True, False):
+        layer = Bidirectional(lambda: GRU(3, 4))
+        buffer = ParamBuffer(layer, np.float64, seed=0)
+        if not in_place:
+            layer.fwd.runs_reversed = layer.bwd.runs_reversed = False    # instance flags: the gather path
+        Y, h_last, backprop = layer.run(X, lengths)
+        dX, dh0 = backprop(dY, dh_last)
+        results.append((Y, h_last, dX, dh0, buffer.grad.copy()))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_gru_float32_end_to_end_matches_the_numpy_kernel():
+    rng = np.random.default_rng(4)
+    lengths = np.array([7, 1, 4, 7, 2])
+    X, dY = rng.normal(size=(7, 5, 6)), rng.normal(size=(7, 5, 8))
+    out = []
+    for kernel in ("cython", "numpy"):
+        layer = Bidirectional(lambda: GRU(6, 4, kernel=kernel))
+        buffer = ParamBuffer(layer, np.float32, seed=1)
+        Y, h_last, backprop = layer.run(X, lengths)
+        dX, dh0 = backprop(dY)
+        out.append((Y, h_last, dX, dh0, buffer.grad.copy()))
+    for a, b in zip(*out):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
+
+
+def test_workspace_never_hands_out_memory_in_use():
+    layer, buffer = make_gru()
+    rng = np.random.default_rng(5)
+    X1, X2 = rng.normal(size=(4, 3, 3)), rng.normal(size=(4, 3, 3))
+    dY = rng.normal(size=(4, 3, 4))
+    Y1, _, back1 = layer.run(X1)
+    Y1_copy = Y1.copy()
+    Y2, _, back2 = layer.run(X2)                     # the first call's caches and output are still alive
+    np.testing.assert_array_equal(Y1, Y1_copy)
+    dX1, _ = back1(dY)
+    g1 = buffer.grad.copy()
+    buffer.grad[:] = 0
+    fresh, fresh_buffer = make_gru()
+    _, _, back_fresh = fresh.run(X1)
+    dX_fresh, _ = back_fresh(dY)
+    np.testing.assert_allclose(dX1, dX_fresh, atol=1e-12)
+    np.testing.assert_allclose(g1, fresh_buffer.grad, atol=1e-12)
+
+
+def test_workspace_reuses_freed_buffers_and_stays_bounded():
+    ws = Workspace(max_buffers=3)
+    a = ws.take((3, 4), np.float32)
+    address = a.__array_interface__["data"][0]
+    b = ws.take((3, 4), np.float32)
+    assert b.__array_interface__["data"][0] != address
+    del a
+    c = ws.take((2, 5), np.float32)                  # smaller request, freed buffer: reused
+    assert c.__array_interface__["data"][0] == address and c.shape == (2, 5) and c.flags.c_contiguous
+    view = c[1:]
+    del c
+    d = ws.take((2, 2), np.float32)                  # a view still refers to that buffer: not reused
+    assert d.__array_interface__["data"][0] != address
+    assert ws.take((2, 2), np.float64).dtype == np.float64
+    del view, d
+    for n in (20, 30, 40, 50):                       # each needs a new buffer; free ones make room
+        ws.take((n,), np.float32)
+    assert len(ws._pool) == 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_step_by_step_input_products_equal_the_hoisted_gemm(monkeypatch, dtype):
+    from nertag.net import gru as gru_module
+
+    rng = np.random.default_rng(6)
+    lengths = np.array([3, 6, 1, 6, 2])
+    X, dY = rng.normal(size=(6, 5, 3)), rng.normal(size=(6, 5, 8))
+    out = []
+    for min_batch in (10**9, 1):                      # never, always per step
+        monkeypatch.setattr(gru_module, "STEP_INPUT_MIN_BATCH", min_batch)
+        layer = Bidirectional(lambda: GRU(3, 4))
+        buffer = ParamBuffer(layer, dtype, seed=2)
+        Y, h_last, backprop = layer.run(X, lengths)
+        dX, dh0 = backprop(dY)
+        out.append((Y, h_last, dX, dh0, buffer.grad.copy()))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("kernel", ["cython", "numpy"])
+def test_prediction_without_caches_gives_the_same_outputs(kernel):
+    rng = np.random.default_rng(8)
+    lengths = np.array([4, 1, 6, 6])
+    X = rng.normal(size=(6, 4, 3))
+    layer = Bidirectional(lambda: GRU(3, 4, kernel=kernel))
+    ParamBuffer(layer, np.float32, seed=3)
+    Y, h_last, _ = layer.run(X, lengths)
+    Y_pred, h_pred, backprop = layer.run(X, lengths, grad=False)
+    np.testing.assert_array_equal(Y, Y_pred)
+    np.testing.assert_array_equal(h_last, h_pred)
+    with pytest.raises(RuntimeError, match="prediction"):
+        backprop(np.zeros_like(Y))
