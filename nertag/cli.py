@@ -40,6 +40,23 @@ def default_model() -> Path:
     return PACKAGED_MODELS / "wikigold"
 
 
+
+@app.callback()
+def configure(threads: int = typer.Option(
+        1, envvar="NERTAG_THREADS", help="BLAS threads. The per-step products of the recurrent layers are small: "
+                                         "one thread is fastest unless batches are large and the cores idle.")):
+    """nertag: a fast named-entity tagger for CPUs."""
+    if threads < 1:
+        raise fail(f"--threads must be at least 1, got {threads}")
+    limit_threads(threads)
+
+
+def limit_threads(n: int) -> None:
+    """Cap every BLAS/OpenMP thread pool in the process at ``n`` threads for the rest of its life."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n)
+
 def fail(message: str) -> typer.Exit:
     typer.echo(f"nertag: error: {message}", err=True)
     return typer.Exit(2)

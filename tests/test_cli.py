@@ -295,3 +295,14 @@ def test_python_api(per_model, tmp_path):
     assert Tagger.load(tmp_path / "py").tag(["x"]) in (["O"], ["I-PER"], ["I-LOC"], ["I-ORG"], ["I-MISC"])
     assert list(read_conll(TRAIN))[0].words[0] == "010"
     assert np.isfinite(Tagger.load(tmp_path / "py").buffer.data).all()
+
+
+def test_threads_option_caps_blas_pools(per_model):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=None):  # restore the pools whatever the command sets
+        ok(nertag("--threads", "1", "info", "--model", per_model))
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    result = nertag("--threads", "0", "info", "--model", per_model)
+    assert result.exit_code == 2
+    assert "--threads must be at least 1, got 0" in result.output
