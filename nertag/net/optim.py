@@ -140,6 +140,15 @@ def Nesterov(buffer, lr=0.01, momentum: float = 0.9, **kwargs) -> Momentum:
     return Momentum(buffer, lr, momentum, nesterov=True, **kwargs)
 
 
+def _adaptive_step(p, g, G, lr: float, eps: float, tmp) -> None:
+    """``p -= lr * g / (sqrt(G) + eps)`` in place, through the scratch array ``tmp``."""
+    np.sqrt(G, out=tmp)
+    tmp += eps
+    np.divide(g, tmp, out=tmp)
+    tmp *= lr
+    p -= tmp
+
+
 class AdaGrad(Optimizer):
     """``G += g^2; p -= lr g / (sqrt(G) + eps)`` (Duchi et al. 2011)."""
 
@@ -153,11 +162,7 @@ class AdaGrad(Optimizer):
         G = slots["sum_sq"]
         np.multiply(g, g, out=tmp)
         G += tmp
-        np.sqrt(G, out=tmp)
-        tmp += self.eps
-        np.divide(g, tmp, out=tmp)
-        tmp *= lr
-        p -= tmp
+        _adaptive_step(p, g, G, lr, self.eps, tmp)
 
 
 class RMSProp(Optimizer):
@@ -175,11 +180,7 @@ class RMSProp(Optimizer):
         tmp *= 1.0 - self.rho
         G *= self.rho
         G += tmp
-        np.sqrt(G, out=tmp)
-        tmp += self.eps
-        np.divide(g, tmp, out=tmp)
-        tmp *= lr
-        p -= tmp
+        _adaptive_step(p, g, G, lr, self.eps, tmp)
 
 
 class Adam(Optimizer):
