@@ -401,26 +401,17 @@ def convert_command(
                 row[tag_col] = t
                 columns.append(row)
             out.append(Sentence(s.words, tags, columns, s.doc, s.line))
-        delimiter = "\t" if any("\t" in line for line in _first_lines(input_file)) else " "
+        delimiter = "\t" if sniff_delimiter(input_file) == "\t" else " "  # as the reader split the columns
         write_conll(out, sys.stdout, delimiter=delimiter, docstart=_docstart_style(input_file))
 
 
-def _first_lines(path: Path, n: int = 50) -> list[str]:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return [line for line in itertools.islice(f, n) if line.strip() and not line.startswith("-DOCSTART-")]
-
-
 def _docstart_style(path: Path):
+    """How the input marks documents, for `write_conll`: before each one ("start"), "between" them, or not."""
     with open(path, encoding="utf-8-sig", errors="replace") as f:
-        for line in f:
-            if line.strip():
-                return "start" if line.startswith("-DOCSTART-") else ("between" if _has_docstart(path) else None)
-    return None
-
-
-def _has_docstart(path: Path) -> bool:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return any(line.startswith("-DOCSTART-") for line in f)
+        lines = (line for line in f if line.strip())
+        if next(lines, "").startswith("-DOCSTART-"):
+            return "start"
+        return "between" if any(line.startswith("-DOCSTART-") for line in lines) else None
 
 
 # ----------------------------------------------------------------------------------------------------------
