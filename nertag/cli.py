@@ -132,6 +132,9 @@ def train(
     lowercase: Optional[bool] = typer.Option(None, "--lowercase/--no-lowercase", help="Lowercase words for lookup."),
     embeddings_vocab: Optional[str] = typer.Option(
         None, help="Words given pretrained vectors: data (train + dev words) or all (every word of the file)."),
+    freeze_words: Optional[bool] = typer.Option(
+        None, "--freeze-words/--fine-tune-words",
+        help="Keep the word vectors as initialised (pretrained ones as loaded) instead of training them."),
     normalise_digits: Optional[bool] = typer.Option(None, "--normalise-digits/--keep-digits",
                                                     help="Map digits to 0 for word lookup."),
     min_count: Optional[int] = typer.Option(None, help="Words seen fewer times map to <unk>."),
@@ -165,7 +168,8 @@ def train(
                      momentum=momentum, clip=clip, weight_decay=weight_decay, dropout=dropout, hidden=hidden,
                      word_dim=word_dim, char_dim=char_dim, char_hidden=char_hidden,
                      scheme=check_scheme(scheme) if scheme is not None else None, constrained=constrained,
-                     lowercase=lowercase, embeddings_vocab=embeddings_vocab, normalise_digits=normalise_digits,
+                     lowercase=lowercase, embeddings_vocab=embeddings_vocab, freeze_words=freeze_words,
+                     normalise_digits=normalise_digits,
                      min_count=min_count, singleton_unk=singleton_unk, max_length=max_length, dtype=dtype,
                      patience=patience, seed=seed)
         values.update({k: v for k, v in given.items() if v is not None})

@@ -24,12 +24,13 @@ class Config:
     lowercase: bool = False       # lowercase words before lookup (case is still seen by the char GRU)
     normalise_digits: bool = True  # digits -> 0 for word lookup
     embeddings_vocab: str = "data"  # words given pretrained vectors: "data" (train + dev) or "all" of the file
+    freeze_words: bool = False    # keep word vectors as initialised, so trained and unseen words stay comparable
     min_count: int = 1            # words seen fewer times map to <unk> (unless in the embeddings)
     singleton_unk: float = 0.5    # probability of replacing a training singleton by <unk> (Lample et al.)
     max_length: int = 1000        # longer sentences are an error, not a silent truncation
     # --- training
-    optimizer: str = "momentum"   # sgd | momentum | nesterov | adagrad | rmsprop | adam
-    lr: float = 0.015             # initial learning rate
+    optimizer: str = "adam"       # sgd | momentum | nesterov | adagrad | rmsprop | adam (best on CoNLL-2003 dev)
+    lr: float = 0.001             # initial learning rate
     momentum: float = 0.9         # for momentum / nesterov
     lr_decay: float = 0.05        # inverse-time decay per epoch: lr / (1 + lr_decay * epoch)
     clip: float = 5.0             # global gradient-norm clipping (0 disables)

@@ -98,7 +98,8 @@ class TaggerNet(Layer):
         def backprop(dE):
             dx = back_drop_x(back_rnn(back_drop_h(back_project(dE)))[0])
             Dw = self.config.word_dim
-            back_words(dx[:, :, :Dw])
+            if not self.config.freeze_words:
+                back_words(dx[:, :, :Dw])
             if self.use_chars:
                 back_chars(dx[:, :, Dw:])
 

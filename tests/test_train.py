@@ -28,7 +28,7 @@ from nertag.config import Config
 from nertag.data.conll import load_conll
 from nertag.model import TaggerNet
 from nertag.tagger import Tagger
-from nertag.train import TrainingDiverged, train
+from nertag.train import TrainingDiverged, build_tagger, train
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TRAIN_PATH = FIXTURES / "wikigold_train100.conll"
@@ -178,6 +178,23 @@ def test_resume_of_a_finished_or_early_stopped_run(tmp_path):
     assert again.status == first.status and again.epochs == first.epochs and again.best_epoch == first.best_epoch
 
 
+# -- frozen word vectors -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("freeze", [True, False])
+def test_freeze_words_keeps_the_pretrained_vectors(tmp_path, freeze):
+    rng = np.random.default_rng(0)
+    words = sorted({w.lower() for s in TRAIN for w in s.words})[::2]
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("".join(f"{w} {' '.join(f'{v:.5f}' for v in rng.normal(size=8))}\n" for w in words))
+    config = CONFIG.replace(freeze_words=freeze, epochs=2)
+    initial = build_tagger(config, TRAIN, DEV, vectors, log=quiet).net
+    run(tmp_path / "m", config, embeddings=vectors)
+    trained = Tagger.load(tmp_path / "m").net
+    assert trained.words.p["W"].shape == initial.words.p["W"].shape
+    assert np.array_equal(trained.words.p["W"], initial.words.p["W"]) == freeze
+    assert not np.array_equal(trained.chars.p["W"], initial.chars.p["W"])  # the rest of the network learns
+    assert not np.array_equal(trained.project.p["W"], initial.project.p["W"])
+
+
 # -- divergence --------------------------------------------------------------------------------------------------
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, monkeypatch):
     directory, written = tmp_path / "m", []
@@ -231,7 +248,8 @@ def test_absurd_learning_rate_from_the_command_line(tmp_path):
 
     from nertag.cli import app
     args = ["train", "--conll", str(TRAIN_PATH), "--model-dir", str(tmp_path / "m"), "--hidden", "8", "--char-dim",
-            "4", "--char-hidden", "4", "--word-dim", "8", "--epochs", "3", "--no-progress", "--clip", "0"]
+            "4", "--char-hidden", "4", "--word-dim", "8", "--epochs", "3", "--no-progress", "--clip", "0",
+            "--optimizer", "sgd"]  # plain SGD: the step is lr times the gradient, so lr alone overflows
     for lr in ("1e38", "1e30"):  # overflowing parameters; huge but finite ones are allowed to train on
         shutil.rmtree(tmp_path / "m", ignore_errors=True)
         result = CliRunner().invoke(app, [*args, "--lr", lr])

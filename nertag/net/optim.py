@@ -97,6 +97,9 @@ class Optimizer:
         return {"t": np.array(self.t, dtype=np.int64), **{f"slot.{k}": v for k, v in self.state.items()}}
 
     def load_state_dict(self, state: dict) -> None:
+        expected = {f"slot.{name}" for name in self.state} | {"t"}
+        if set(state) != expected:  # another optimiser's state, or a damaged one: refuse rather than guess
+            raise ValueError(f"expected the slots {sorted(expected)}, found {sorted(state)}")
         for name, current in self.state.items():
             saved = np.asarray(state[f"slot.{name}"])
             if saved.shape != current.shape:
