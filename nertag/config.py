@@ -24,7 +24,7 @@ class Config:
     lowercase: bool = False       # lowercase words before lookup (case is still seen by the char GRU)
     normalise_digits: bool = True  # digits -> 0 for word lookup
     embeddings_vocab: str = "data"  # words given pretrained vectors: "data" (train + dev) or "all" of the file
-    freeze_words: bool = False    # keep word vectors as initialised, so trained and unseen words stay comparable
+    freeze_words: bool = False    # keep word vectors as initialised (pretrained ones as loaded); see README
     min_count: int = 1            # words seen fewer times map to <unk> (unless in the embeddings)
     singleton_unk: float = 0.5    # probability of replacing a training singleton by <unk> (Lample et al.)
     max_length: int = 1000        # longer sentences are an error, not a silent truncation

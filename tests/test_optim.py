@@ -164,3 +164,13 @@ def test_load_state_rejects_wrong_shapes():
     opt = Adam(ParamBuffer(Point([0.0, 0.0]), np.float64))
     with pytest.raises(ValueError, match="optimiser slot 'm' has shape \\(3,\\), expected \\(2,\\)"):
         opt.load_state_dict({"t": 1, "slot.m": np.zeros(3), "slot.v": np.zeros(2)})
+
+
+def test_load_state_rejects_another_optimisers_slots():
+    buffer = ParamBuffer(Point([0.0, 0.0]), np.float64)
+    momentum_state = Momentum(buffer, 0.1).state_dict()
+    expected = r"expected the slots \['slot.m', 'slot.v', 't'\], found \['slot.velocity', 't'\]"
+    with pytest.raises(ValueError, match=expected):
+        Adam(buffer).load_state_dict(momentum_state)
+    with pytest.raises(ValueError, match="found"):
+        Adam(buffer).load_state_dict({**Adam(buffer).state_dict(), "slot.velocity": np.zeros(2)})
