@@ -4,14 +4,16 @@ import statistics
 import sys
 from pathlib import Path
 
-NAMES = {"full": "nertag char-BiGRU + GloVe-50d, BiGRU-CRF", "nochar": "nertag GloVe-50d, BiGRU-CRF (no chars)",
+NAMES = {"full": "nertag char-BiGRU + GloVe-50d, BiGRU-CRF",
+         "wide": "nertag char-BiGRU + GloVe-50d, BiGRU-CRF with 200 + 200 units",
+         "nochar": "nertag GloVe-50d, BiGRU-CRF (no chars)",
          "random": "nertag char-BiGRU + random 100d, BiGRU-CRF"}
 
 
 def main(out: Path) -> None:
     print("| model | test F1 (mean +- std) | dev F1 | seeds | best epoch | minutes per run |")
     print("|---|---:|---:|---:|---:|---:|")
-    for variant in ("full", "nochar", "random"):
+    for variant in NAMES:
         runs = sorted((out / variant).glob("seed*/test.json"))
         if not runs:
             continue
@@ -22,7 +24,7 @@ def main(out: Path) -> None:
         std = statistics.stdev(test) if len(test) > 1 else 0.0
         print(f"| {NAMES[variant]} | {statistics.mean(test):.2f} +- {std:.2f} | {statistics.mean(dev):.2f} | "
               f"{len(test)} | {statistics.mean(m['best_epoch'] for m in metas):.0f} | {statistics.mean(minutes):.0f} |")
-    for variant in ("full", "nochar", "random"):
+    for variant in NAMES:
         for p in sorted((out / variant).glob("seed*/test.json")):
             print(f"<!-- {variant} {p.parent.name}: test F1 {json.loads(p.read_text())['overall']['f1']:.2f} -->")
 
