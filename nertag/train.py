@@ -66,10 +66,9 @@ def build_tagger(config: Config, train: Sequence[Sentence], dev: Sequence[Senten
     matrix = None
     if embeddings is not None:
         init_rng = np.random.default_rng(config.seed)
-        extra = [w for s in dev for w in s.words]
-        if config.embeddings_vocab == "all":  # every word of the file, so unseen text finds its vector too
-            extra += load_embeddings(embeddings).vocab.tokens[2:]
-        found = load_embeddings(embeddings, words, extend_with=extra, rng=init_rng)
+        # With embeddings_vocab "all", every word of the file joins too, so unseen text finds its vector.
+        found = load_embeddings(embeddings, words, extend_with=(w for s in dev for w in s.words),
+                                extend_with_file=config.embeddings_vocab == "all", rng=init_rng)
         log(f"embeddings: {found.coverage}")
         words, matrix = found.vocab, found.matrix
         config = config.replace(word_dim=found.dim)

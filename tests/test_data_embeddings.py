@@ -66,6 +66,22 @@ def test_extend_with_dev_and_test_words_that_have_vectors(tmp_path):
     assert emb.coverage.types == 4 and emb.coverage.tokens == 1
 
 
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_extend_with_file_adds_every_word_of_the_file_in_one_pass(tmp_path, lowercase):
+    path = write(tmp_path, GLOVE)
+    vocab = Vocab.build([["The", "Lyon"]], lowercase=lowercase)
+    emb = load_embeddings(path, vocab, extend_with=["Lyon", "EU"], extend_with_file=True)
+    # the same as naming the file's words one by one after the dev words
+    file_words = load_embeddings(path).vocab.tokens[2:]
+    named = load_embeddings(path, vocab, extend_with=["Lyon", "EU", *file_words])
+    assert emb.vocab.tokens == named.vocab.tokens
+    np.testing.assert_array_equal(emb.matrix, named.matrix)
+    expected = ["lyon", "the", "eu", "paris", "1996", "new york"] if lowercase else \
+        ["Lyon", "The", "EU", "the", "eu", "paris", "1996", "new york"]
+    assert emb.vocab.tokens[2:] == expected
+    np.testing.assert_array_equal(emb.matrix[emb.vocab.index("1996")], [4, 5, 6])
+
+
 def test_unfound_rows_random_with_rng_padding_row_zero(tmp_path):
     vocab = Vocab.build([["Lyon", "the"]])
     emb = load_embeddings(write(tmp_path, GLOVE), vocab, rng=np.random.default_rng(0))

@@ -93,6 +93,7 @@ def load_embeddings(
     vocab: Vocab | None = None,
     *,
     extend_with: Iterable[str] | None = None,
+    extend_with_file: bool = False,
     dim: int | None = None,
     rng: np.random.Generator | None = None,
 ) -> Embeddings:
@@ -108,6 +109,8 @@ def load_embeddings(
     extend_with : iterable of str, optional
         Words (typically of the dev and test data) to add to `vocab` if the file has a vector for them,
         so that they are not unknown at test time (Lample et al. 2016).
+    extend_with_file : bool
+        Also add every word of the file to `vocab` (after `extend_with`), in the same single pass.
     dim : int, optional
         Expected vector size; a file with another size is an error.
     rng : np.random.Generator, optional
@@ -136,6 +139,8 @@ def load_embeddings(
             for level, key in enumerate(_keys(token)):
                 wanted[level].add(key)
 
+    keep_every_key = vocab is not None and extend_with_file  # every word of the file is wanted
+    file_words: list[str] = []
     # One pass over the file; a vector is only parsed when some wanted key matches its word.
     found: list[dict[str, np.ndarray]] = [{}, {}, {}]
     header = None
@@ -162,9 +167,11 @@ def load_embeddings(
             continue
         keys = _keys(word)
         vector = None
+        if keep_every_key:
+            file_words.append(word)
         for level in range(3):
             key = keys[level]
-            if key in wanted[level] and key not in found[level]:
+            if (keep_every_key or key in wanted[level]) and key not in found[level]:
                 if vector is None:
                     vector = _vector(parts, name, number)
                 found[level][key] = vector
@@ -174,8 +181,11 @@ def load_embeddings(
         raise DataError("expected word vectors, found none", name)
 
     if vocab is None:
-        vocab = Vocab([word for word in found[0] if word not in (PAD, UNK)])
-    elif candidates:
+        return _assemble(Vocab([word for word in found[0] if word not in (PAD, UNK)]), found, dim, rng)
+    for word in file_words:  # after extend_with's words, in file order
+        if word not in (PAD, UNK) and (token := vocab.normalise(word)) not in vocab:
+            candidates.setdefault(token)
+    if candidates:
         vocab = vocab.extend(t for t in candidates if any(k in found[lv] for lv, k in enumerate(_keys(t))))
     return _assemble(vocab, found, dim, rng)
 
