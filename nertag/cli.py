@@ -121,6 +121,8 @@ def train(
     momentum: Optional[float] = typer.Option(None, help="Momentum of the momentum and nesterov optimisers."),
     clip: Optional[float] = typer.Option(None, help="Global gradient-norm clipping (0 disables)."),
     weight_decay: Optional[float] = typer.Option(None, help="Decoupled weight decay (not on biases or embeddings)."),
+    ema_decay: Optional[float] = typer.Option(
+        None, help="Evaluate and save an exponential moving average of the weights with this decay (0 disables)."),
     dropout: Optional[float] = typer.Option(None, help="Dropout rate."),
     hidden: Optional[int] = typer.Option(None, help="Sentence GRU units per direction."),
     word_dim: Optional[int] = typer.Option(None, help="Word embedding size (without --embeddings)."),
@@ -165,7 +167,7 @@ def train(
             values = read_json(_existing_file(config_file, "configuration"), "configuration")
             Config.from_dict(values, source=str(config_file))  # unknown keys and bad values, named by file
         given = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, lr_decay=lr_decay,
-                     momentum=momentum, clip=clip, weight_decay=weight_decay, dropout=dropout, hidden=hidden,
+                     momentum=momentum, clip=clip, weight_decay=weight_decay, ema_decay=ema_decay, dropout=dropout, hidden=hidden,
                      word_dim=word_dim, char_dim=char_dim, char_hidden=char_hidden,
                      scheme=check_scheme(scheme) if scheme is not None else None, constrained=constrained,
                      lowercase=lowercase, embeddings_vocab=embeddings_vocab, freeze_words=freeze_words,

@@ -35,6 +35,7 @@ class Config:
     lr_decay: float = 0.05        # inverse-time decay per epoch: lr / (1 + lr_decay * epoch)
     clip: float = 5.0             # global gradient-norm clipping (0 disables)
     weight_decay: float = 0.0     # decoupled weight decay on weights (not biases, not embeddings)
+    ema_decay: float = 0.0        # evaluate and save a moving average of the parameters (0: the trained ones)
     batch_size: int = 10
     epochs: int = 50
     patience: int = 8             # stop after this many epochs without a better dev F1
@@ -69,6 +70,8 @@ class Config:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.char_dim < 0 or self.char_hidden < 1:
             problems.append("char_dim must be >= 0 and char_hidden >= 1")
+        if not 0 <= self.ema_decay < 1:
+            problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not self.lr > 0 or self.lr == float("inf"):
             problems.append(f"lr must be a positive number, got {self.lr}")
         for name in ("momentum", "lr_decay", "clip", "weight_decay", "min_count", "patience", "seed"):

@@ -7,6 +7,7 @@ epoch ``e`` therefore resumes exactly: same batches, same noise, same parameters
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -28,6 +29,7 @@ from .data.schemes import detect_scheme, scheme_tags, tags_to_spans
 from .data.vocab import Vocab
 from .errors import DataError, ModelError, NertagError
 from .files import atomic_open, stale_temporary_files, write_json
+from .net.averaging import ParameterAverage
 from .net.optim import OPTIMIZERS
 from .net.schedules import InverseTimeDecay
 from .tagger import Tagger
@@ -117,8 +119,11 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def _checkpoint(model_dir: Path, tagger: Tagger, opt, state: dict) -> None:
+def _checkpoint(model_dir: Path, tagger: Tagger, opt, average: ParameterAverage | None,
+                state: dict) -> None:
     extra = {f"opt/{k}": v for k, v in opt.state_dict().items()}
+    if average is not None:
+        extra.update({f"avg/{k}": v for k, v in average.state_dict().items()})
     extra["state"] = np.array(json.dumps(state))
     modelio.save_weights(model_dir / "checkpoint.npz", tagger.buffer.named(), extra)
 
@@ -173,7 +178,7 @@ def check_resumable(model_dir: str | Path) -> Path:
     return model_dir
 
 
-def _load_checkpoint(model_dir: Path, tagger: Tagger) -> tuple[dict, dict]:
+def _load_checkpoint(model_dir: Path, tagger: Tagger) -> tuple[dict, dict, dict]:
     path = model_dir / "checkpoint.npz"
     arrays = modelio.load_weights(path, tagger.buffer.named(), "checkpoint")
     try:
@@ -183,7 +188,8 @@ def _load_checkpoint(model_dir: Path, tagger: Tagger) -> tuple[dict, dict]:
     missing = [key for key in _STATE_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
         raise ModelError(f"{path}: damaged checkpoint: the training state lacks {', '.join(missing)}")
-    return state, {k[len("opt/"):]: v for k, v in arrays.items() if k.startswith("opt/")}
+    return state, *({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+                    for prefix in ("opt/", "avg/"))
 
 
 def train(config: Config | None, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | None = None, *,
@@ -232,7 +238,7 @@ def train(config: Config | None, train_data: Sequence[Sentence], dev_data: Seque
             if config != tagger.config:
                 tagger.config = config
                 write_json(model_dir / "config.json", config.to_dict())
-            state, opt_state = _load_checkpoint(model_dir, tagger)
+            state, opt_state, average_state = _load_checkpoint(model_dir, tagger)
             if state.get("fingerprint") != _fingerprint(train_data):
                 expected = state.get("fingerprint") or ["?", "?"]
                 raise NertagError(f"{train_path}: not the training data of the run in {model_dir} (expected "
@@ -252,7 +258,7 @@ def train(config: Config | None, train_data: Sequence[Sentence], dev_data: Seque
                      "fingerprint": _fingerprint(train_data),
                      "data_rng": np.random.default_rng([config.seed, 1]).bit_generator.state,
                      "noise_rng": np.random.default_rng([config.seed, 2]).bit_generator.state}
-            opt_state = None
+            opt_state = average_state = None
 
         for stale in stale_temporary_files(model_dir):  # left by a write that was killed
             stale.unlink(missing_ok=True)
@@ -273,6 +279,13 @@ def train(config: Config | None, train_data: Sequence[Sentence], dev_data: Seque
             except (KeyError, ValueError, TypeError) as e:
                 raise ModelError(f"{model_dir / 'checkpoint.npz'}: damaged checkpoint: optimiser state does not "
                                  f"fit the configuration ({type(e).__name__}: {e})") from None
+        average = ParameterAverage(tagger.buffer, config.ema_decay) if config.ema_decay else None
+        if average is not None and average_state is not None:
+            try:
+                average.load_state_dict(average_state)
+            except ValueError as e:
+                raise ModelError(f"{model_dir / 'checkpoint.npz'}: damaged checkpoint: parameter average "
+                                 f"({e})") from None
         data_rng, noise_rng = np.random.default_rng(), np.random.default_rng()
         try:
             data_rng.bit_generator.state = state["data_rng"]
@@ -289,7 +302,7 @@ def train(config: Config | None, train_data: Sequence[Sentence], dev_data: Seque
             _check_finite(tagger, opt, model_dir, state)
             state.update(epoch=epoch, batch=batch, data_rng=epoch_start, noise_rng=noise_rng.bit_generator.state,
                          epoch_loss=epoch_loss, epoch_tokens=epoch_tokens, epoch_seconds=epoch_seconds)
-            _checkpoint(model_dir, tagger, opt, state)
+            _checkpoint(model_dir, tagger, opt, average, state)
 
         def interrupted(epoch: int, batch: int) -> TrainResult:
             log(f"interrupted: checkpoint saved in {model_dir} at epoch {epoch}, batch {batch}; "
@@ -344,6 +357,8 @@ def train(config: Config | None, train_data: Sequence[Sentence], dev_data: Seque
                     bar.close()
                     raise TrainingDiverged(f"training diverged at {where}: a gradient is not finite; "
                                            f"{_intact(model_dir, state)}") from None
+                if average is not None:
+                    average.update()
                 total_loss += loss
                 tokens += batch.n_tokens
                 bar.update(1)
@@ -362,19 +377,22 @@ def train(config: Config | None, train_data: Sequence[Sentence], dev_data: Seque
             seconds = earlier_seconds + time.perf_counter() - started
             row = {"epoch": epoch, "loss": total_loss / len(encoded), "lr": opt.lr, "seconds": round(seconds, 2),
                    "tokens_per_s": round(tokens / max(seconds, 1e-9))}
-            if dev_data:
-                scores, _ = tagger.evaluate(dev_data, dev_scheme, source="dev")
-                row["dev"] = {k: round(scores["overall"][k], 2) for k in ("precision", "recall", "f1")}
+            # The model judged on dev and saved is the average, when there is one; training goes on from
+            # the trained parameters, which are back in place after the block.
+            with average.swapped() if average is not None else contextlib.nullcontext():
+                if dev_data:
+                    scores, _ = tagger.evaluate(dev_data, dev_scheme, source="dev")
+                    row["dev"] = {k: round(scores["overall"][k], 2) for k in ("precision", "recall", "f1")}
+                f1 = row["dev"]["f1"] if dev_data else float(epoch)
+                improved = f1 > state["best_f1"]
+                if improved:
+                    state.update(best_f1=f1, best_epoch=epoch, bad_epochs=0)
+                    tagger.save_weights(model_dir)
+                    modelio.write_meta(model_dir, {**tagger.meta, "best_epoch": epoch,
+                                                   "scores": {"dev": row.get("dev")}})
+                else:
+                    state["bad_epochs"] += 1
             history.append(row)
-            f1 = row["dev"]["f1"] if dev_data else float(epoch)
-            improved = f1 > state["best_f1"]
-            if improved:
-                state.update(best_f1=f1, best_epoch=epoch, bad_epochs=0)
-                tagger.save_weights(model_dir)
-                modelio.write_meta(model_dir, {**tagger.meta, "best_epoch": epoch,
-                                               "scores": {"dev": row.get("dev")}})
-            else:
-                state["bad_epochs"] += 1
             # The checkpoint goes last: killed before it, the run redoes this epoch and rewrites the same files.
             _write_metrics(model_dir, history)
             save_state(epoch, 0, data_rng.bit_generator.state)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 NAMES = {"full": "nertag char-BiGRU + GloVe-50d, BiGRU-CRF",
          "wide": "nertag char-BiGRU + GloVe-50d, BiGRU-CRF with 200 + 200 units",
+         "full_avg": "nertag char-BiGRU + GloVe-50d, BiGRU-CRF, averaged weights",
+         "wide_avg": "nertag char-BiGRU + GloVe-50d, BiGRU-CRF with 200 + 200 units, averaged weights",
          "nochar": "nertag GloVe-50d, BiGRU-CRF (no chars)",
          "random": "nertag char-BiGRU + random 100d, BiGRU-CRF"}
 

@@ -5,13 +5,14 @@
 #
 # DATA_DIR holds eng.train, eng.testa (dev: model selection) and eng.testb (test: read once per finished
 # run, by `nertag eval`). EMBEDDINGS is a GloVe 6B 50d text file. Environment knobs:
-#   SEEDS="1 2 3 4 5"   VARIANTS="full wide nochar random"   PARALLEL=2 (runs at once; each one thread)
+#   SEEDS="1 2 3 4 5"   VARIANTS="full wide full_avg wide_avg nochar random"   PARALLEL=2 (runs at once,
+#   one thread each)
 #   RUNS="full:1 full:2 nochar:1" (an explicit list instead of VARIANTS x SEEDS)
 # An interrupted script can be started again: finished runs are skipped, unfinished ones resume.
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 DATA_DIR EMBEDDINGS [OUT_DIR]" >&2; exit 2; }
 data=$1 emb=$2 out=${3:-runs/conll2003}
-seeds=${SEEDS:-1 2 3 4 5} variants=${VARIANTS:-full wide nochar random} parallel=${PARALLEL:-2}
+seeds=${SEEDS:-1 2 3 4 5} variants=${VARIANTS:-full wide full_avg wide_avg nochar random} parallel=${PARALLEL:-2}
 nertag=${NERTAG:-nertag}
 # The README table's recipe, spelled out so that a change of the CLI defaults cannot change the table.
 recipe="--optimizer adam --lr 0.001 --lr-decay 0.05 --clip 5 --batch-size 10 --dropout 0.5 --char-hidden 25
@@ -22,10 +23,15 @@ run() {  # variant seed
   local variant=$1 seed=$2 dir="$out/$1/seed$2" extra=()
   case $variant in
     # Words are lowercased for lookup when the char BiGRU sees their case; without it they keep it.
-    full)   extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 100) ;;
-    wide)   extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 200) ;;
-    nochar) extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 0 --no-lowercase --hidden 100) ;;
-    random) extra=(--word-dim 100 --char-dim 25 --lowercase --hidden 100) ;;     # random 100d word vectors
+    # The _avg variants evaluate and keep a moving average of the weights (the training is the same).
+    full)     extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 100) ;;
+    wide)     extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 200) ;;
+    full_avg) extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 100
+                     --ema-decay 0.999) ;;
+    wide_avg) extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 200
+                     --ema-decay 0.999) ;;
+    nochar)   extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 0 --no-lowercase --hidden 100) ;;
+    random)   extra=(--word-dim 100 --char-dim 25 --lowercase --hidden 100) ;;   # random 100d word vectors
   esac
   if [ -f "$dir/test.json" ]; then return 0; fi
   mkdir -p "$dir"

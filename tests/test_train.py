@@ -195,6 +195,32 @@ def test_freeze_words_keeps_the_pretrained_vectors(tmp_path, freeze):
     assert not np.array_equal(trained.project.p["W"], initial.project.p["W"])
 
 
+# -- a moving average of the parameters --------------------------------------------------------------------------
+def test_averaged_run_saves_the_average_and_resumes_bit_identically(tmp_path, monkeypatch):
+    config = CONFIG.replace(ema_decay=0.9)
+    result = train(config, TRAIN, model_dir=tmp_path / "plain", progress=False, log=quiet)  # no dev: keep the last
+    assert result.status == "finished"
+    saved = modelio.read_npz(tmp_path / "plain" / "checkpoint.npz", "checkpoint")
+    weights = Tagger.load(tmp_path / "plain").buffer.data
+    np.testing.assert_array_equal(weights, saved["avg/average"])  # the model is the average ...
+    assert not np.allclose(weights, _trained(tmp_path / "plain"))
+    assert int(saved["avg/n"]) == 30  # ... of every step
+
+    reference = run(tmp_path / "whole", config)
+    with signal_at_step(monkeypatch, 14):
+        assert run(tmp_path / "cut", config).status == "interrupted"
+    run(tmp_path / "cut", None, resume=True)
+    assert_same(outcome(tmp_path / "cut"), outcome(tmp_path / "whole"))
+    assert reference.history != run(tmp_path / "unaveraged", CONFIG).history  # the dev scores are the average's
+
+
+def _trained(model_dir):
+    """The trained (not averaged) parameters in the checkpoint of ``model_dir``, as one flat vector."""
+    tagger = Tagger.load(model_dir)
+    modelio.load_weights(model_dir / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
+    return tagger.buffer.data.copy()
+
+
 # -- divergence --------------------------------------------------------------------------------------------------
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, monkeypatch):
     directory, written = tmp_path / "m", []
