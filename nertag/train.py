@@ -3,7 +3,8 @@
 Reproducibility: two generators drive all randomness. ``data_rng`` shuffles the batches (its state at the
 start of each epoch is saved, so the epoch's batch order can be rebuilt); ``noise_rng`` draws dropout
 masks and singleton replacements (saved as of the last finished batch). A checkpoint after batch ``i`` of
-epoch ``e`` therefore resumes exactly: same batches, same noise, same parameters.
+epoch ``e`` therefore resumes exactly: same batches, same noise, same parameters (and, with
+``ema_decay``, the same parameter average, which is what dev scores and the saved model then use).
 """
 from __future__ import annotations
 

@@ -257,6 +257,7 @@ def test_bad_options_and_configuration(model, tmp_path):
     for args, fragment in [
         (["train", "--conll", TRAIN, "--lr", "-1"], "lr must be a positive number, got -1.0"),
         (["train", "--conll", TRAIN, "--optimizer", "adamw"], "unknown optimizer 'adamw'"),
+        (["train", "--conll", TRAIN, "--ema-decay", "1"], "ema_decay must be in [0, 1), got 1.0"),
         (["train", "--conll", TRAIN, "--scheme", "xyz"], "unknown tag scheme 'xyz'"),
         (["train", "--conll", TRAIN, "--dtype", "float16"], "dtype must be float32 or float64"),
         (["train", "--conll", TRAIN, "--checkpoint-seconds", "-1"], "--checkpoint-seconds must not be negative"),
