@@ -9,7 +9,9 @@ NAMES = {"full": "nertag char-BiGRU + GloVe-50d, BiGRU-CRF",
          "full_avg": "nertag char-BiGRU + GloVe-50d, BiGRU-CRF, averaged weights",
          "wide_avg": "nertag char-BiGRU + GloVe-50d, BiGRU-CRF with 200 + 200 units, averaged weights",
          "nochar": "nertag GloVe-50d, BiGRU-CRF (no chars)",
-         "random": "nertag char-BiGRU + random 100d, BiGRU-CRF"}
+         "random": "nertag char-BiGRU + random 100d, BiGRU-CRF",
+         "nochar_wide_avg": "nertag GloVe-50d, BiGRU-CRF (no chars), 200 + 200 units, averaged weights",
+         "random_wide_avg": "nertag char-BiGRU + random 100d, BiGRU-CRF, 200 + 200 units, averaged weights"}
 
 
 def main(out: Path) -> None:

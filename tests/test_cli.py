@@ -142,9 +142,10 @@ def test_train_files_follow_the_umask(tmp_path):
 def test_train_from_a_config_file(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"hidden": 6, "char_dim": 0, "word_dim": 5, "epochs": 1}))
     ok(nertag("train", "--conll", TRAIN, "--model-dir", tmp_path / "m", "--config", tmp_path / "c.json",
-              "--hidden", "7", "--no-progress"))
+              "--hidden", "7", "--ema-decay", "0.5", "--no-progress"))
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert (config["hidden"], config["char_dim"], config["word_dim"]) == (7, 0, 5)  # options beat the file
+    assert config["ema_decay"] == 0.5
 
 
 # -- eval ----------------------------------------------------------------------------------------------------
