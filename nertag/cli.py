@@ -167,7 +167,8 @@ def train(
             values = read_json(_existing_file(config_file, "configuration"), "configuration")
             Config.from_dict(values, source=str(config_file))  # unknown keys and bad values, named by file
         given = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, lr_decay=lr_decay,
-                     momentum=momentum, clip=clip, weight_decay=weight_decay, ema_decay=ema_decay, dropout=dropout, hidden=hidden,
+                     momentum=momentum, clip=clip, weight_decay=weight_decay, ema_decay=ema_decay, dropout=dropout,
+                     hidden=hidden,
                      word_dim=word_dim, char_dim=char_dim, char_hidden=char_hidden,
                      scheme=check_scheme(scheme) if scheme is not None else None, constrained=constrained,
                      lowercase=lowercase, embeddings_vocab=embeddings_vocab, freeze_words=freeze_words,

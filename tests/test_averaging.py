@@ -15,13 +15,13 @@ def test_update_follows_the_formula_with_the_warm_up():
     average = ParameterAverage(buf, 0.9)
     rng = np.random.default_rng(1)
     expected = buf.data.copy()
-    for n in range(30):
+    for n in range(100):
         buf.data[...] = rng.normal(size=buf.data.size)
         average.update()
-        d = min(0.9, (1 + n) / (10 + n))  # 0.1, 0.18, ... then 0.9 from n = 80 / 9 on
+        d = min(0.9, (1 + n) / (10 + n))  # 0.1, 0.18, ... then 0.9 from n = 80 on
         expected = d * expected + (1 - d) * buf.data
         np.testing.assert_allclose(average.average, expected, rtol=1e-12)
-    assert average.n == 30
+    assert average.n == 100
 
 
 def test_swapped_shows_the_average_and_restores_the_trained_values_exactly():
