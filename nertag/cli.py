@@ -168,13 +168,11 @@ def train(
             Config.from_dict(values, source=str(config_file))  # unknown keys and bad values, named by file
         given = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, lr_decay=lr_decay,
                      momentum=momentum, clip=clip, weight_decay=weight_decay, ema_decay=ema_decay, dropout=dropout,
-                     hidden=hidden,
-                     word_dim=word_dim, char_dim=char_dim, char_hidden=char_hidden,
+                     hidden=hidden, word_dim=word_dim, char_dim=char_dim, char_hidden=char_hidden,
                      scheme=check_scheme(scheme) if scheme is not None else None, constrained=constrained,
                      lowercase=lowercase, embeddings_vocab=embeddings_vocab, freeze_words=freeze_words,
-                     normalise_digits=normalise_digits,
-                     min_count=min_count, singleton_unk=singleton_unk, max_length=max_length, dtype=dtype,
-                     patience=patience, seed=seed)
+                     normalise_digits=normalise_digits, min_count=min_count, singleton_unk=singleton_unk,
+                     max_length=max_length, dtype=dtype, patience=patience, seed=seed)
         values.update({k: v for k, v in given.items() if v is not None})
         if checkpoint_seconds < 0:
             raise NertagError(f"--checkpoint-seconds must not be negative, got {checkpoint_seconds}")
