@@ -31,6 +31,7 @@ from .data.vocab import Vocab
 from .errors import DataError, ModelError, NertagError
 from .files import atomic_open, stale_temporary_files, write_json
 from .net.averaging import ParameterAverage
+from .net.crf import NonFiniteScores
 from .net.optim import OPTIMIZERS
 from .net.schedules import InverseTimeDecay
 from .tagger import Tagger
@@ -341,12 +342,15 @@ def train(config: Config | None, train_data: Sequence[Sentence], dev_data: Seque
                 try:
                     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                         loss = tagger.net.loss(batch, noise_rng, words)
-                except (ValueError, FloatingPointError):
-                    if np.all(np.isfinite(tagger.buffer.data)):
+                except (ValueError, FloatingPointError) as e:
+                    if not np.all(np.isfinite(tagger.buffer.data)):
+                        bar.close()  # the last step overflowed the parameters; the layers refuse them
+                        raise TrainingDiverged(f"training diverged at step {opt.t} (epoch {epoch}): the "
+                                               f"parameters are no longer finite; {_intact(model_dir, state)}") from None
+                    if not isinstance(e, NonFiniteScores):
                         raise
-                    bar.close()  # the last step overflowed the parameters; the layers refuse them
-                    raise TrainingDiverged(f"training diverged at step {opt.t} (epoch {epoch}): the parameters "
-                                           f"are no longer finite; {_intact(model_dir, state)}") from None
+                    bar.close()  # finite but huge parameters overflowed the scores
+                    raise TrainingDiverged(f"training diverged at {where}: {e}; {_intact(model_dir, state)}") from None
                 if not math.isfinite(loss):
                     bar.close()
                     raise TrainingDiverged(f"training diverged at {where}: the loss is {loss}; "

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from nertag.net.crf import CRF, Constraints, apply_constraints, forward_backward, sequence_score, span_log_probability
+from nertag.net.crf import CRF, Constraints, NonFiniteScores, apply_constraints, forward_backward, sequence_score, span_log_probability
 from nertag.net.gradcheck import check_loss
 from nertag.net.params import ParamBuffer
 
@@ -186,6 +186,38 @@ def test_gold_violating_training_constraints_is_a_clear_error():
     target = np.array([[0, 2], [1, 2]])                             # sequence 1 starts with I-PER
     with pytest.raises(ValueError, match=r"gold tags of sequences \[1\] use transitions the constraints forbid"):
         crf.loss(X, target, [2, 2])
+
+
+def test_gold_through_a_forbidden_pair_is_named_but_padding_is_not_checked():
+    crf, _ = bound_crf(len(BIO), constraints=bio_masks(), train_constrained=True)
+    X = np.zeros((3, 3, len(BIO)))
+    # 0: B-PER I-PER O (allowed); 1: O I-LOC (O -> I-LOC forbidden); 2: O, then padding that would be forbidden
+    target = np.array([[1, 0, 0], [2, 4, 4], [0, 0, 2]])
+    with pytest.raises(ValueError, match=r"gold tags of sequences \[1\] use transitions the constraints forbid"):
+        crf.loss(X, target, [3, 2, 1])
+    target[1, 1] = 3                                                # O B-LOC: allowed
+    loss, _ = crf.loss(X, target, [3, 2, 1])
+    assert np.isfinite(loss)
+
+
+@pytest.mark.parametrize("train_constrained", [False, True])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_non_finite_emissions_are_divergence_not_a_constraint_violation(train_constrained, bad):
+    crf, _ = bound_crf(len(BIO), constraints=bio_masks(), train_constrained=train_constrained)
+    X = np.zeros((2, 2, len(BIO)))
+    X[1, 0, 3] = bad                                                # an overflowed emission; gold is allowed
+    target = np.array([[1, 0], [2, 0]])
+    with pytest.raises(NonFiniteScores, match=r"the CRF emissions are not finite \(1 of 20 values NaN or infinite\)"):
+        crf.loss(X, target, [2, 2])
+    assert not crf.g["A"].any()                                     # nothing accumulated
+
+
+def test_overflowing_path_scores_are_divergence():
+    crf, _ = bound_crf(2)
+    X = np.full((2, 1, 2), 1e308)                                   # finite, but a path's sum is not
+    with pytest.raises(NonFiniteScores, match=r"the CRF (log Z|gold path scores) are not finite"):
+        with np.errstate(over="ignore", invalid="ignore"):
+            crf.loss(X, np.zeros((2, 1), int), [2])
 
 
 @pytest.mark.parametrize("use_kernels", BACKENDS)

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -270,6 +271,51 @@ def test_non_finite_gradient_stops_with_the_step(tmp_path, monkeypatch):
     assert run(tmp_path / "m", resume=True).status == "finished"
 
 
+def overflow_emissions_at_call(monkeypatch, n: int) -> None:
+    """From the n-th call on, one emission is +inf: what huge but finite weights do, whatever the BLAS kernel."""
+    original, calls = TaggerNet.emissions, [0]
+
+    def emissions(self, *args, **kwargs):
+        E, backprop = original(self, *args, **kwargs)
+        calls[0] += 1
+        if calls[0] >= n:
+            E[0, 0, 0] = np.inf
+        return E, backprop
+
+    monkeypatch.setattr(TaggerNet, "emissions", emissions)
+
+
+def test_overflowing_emissions_are_divergence_and_keep_the_checkpoint(tmp_path, monkeypatch):
+    directory = tmp_path / "m"
+    overflow_emissions_at_call(monkeypatch, 4)
+    with pytest.raises(TrainingDiverged) as caught:
+        run(directory)
+    assert re.fullmatch(
+        r"training diverged at step 4 \(epoch 1, batch 4 of 10\): the CRF emissions are not finite \(1 of \d+ "
+        r"values NaN or infinite\); the last good checkpoint, epoch 0 batch 0, is intact in "
+        + re.escape(str(directory / "checkpoint.npz")) + r"; start a new run with a lower --lr or a --clip",
+        str(caught.value)), str(caught.value)
+    assert "constraints" not in str(caught.value)
+    monkeypatch.undo()
+    tagger = Tagger.from_files(directory)
+    state = json.loads(str(modelio.load_weights(directory / "checkpoint.npz", tagger.buffer.named())["state"]))
+    assert (state["epoch"], state["batch"]) == (0, 0)
+    assert run(directory, resume=True).status == "finished"
+
+
+def test_overflowing_emissions_from_the_command_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from nertag.cli import app
+    overflow_emissions_at_call(monkeypatch, 2)
+    result = CliRunner().invoke(app, ["train", "--conll", str(TRAIN_PATH), "--model-dir", str(tmp_path / "m"),
+                                      "--hidden", "8", "--char-dim", "4", "--char-hidden", "4", "--word-dim", "8",
+                                      "--epochs", "1", "--no-progress"])
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, (result.stderr, result.exception)
+    assert result.stderr.startswith("nertag: error: training diverged at step 2 (epoch 1, batch 2 of 10): the CRF "
+                                    "emissions are not finite"), result.stderr
+
+
 def test_absurd_learning_rate_from_the_command_line(tmp_path):
     from typer.testing import CliRunner
 
@@ -286,7 +332,11 @@ def test_absurd_learning_rate_from_the_command_line(tmp_path):
             tagger = Tagger.from_files(tmp_path / "m")
             modelio.load_weights(tmp_path / "m" / "checkpoint.npz", tagger.buffer.named())  # finite, loadable
         else:
+            # Which BLAS kernel runs decides whether the scores overflow; either way no traceback.
             assert result.exit_code in (0, 2) and isinstance(result.exception, (SystemExit, type(None)))
+            if result.exit_code == 2:
+                assert len(result.stderr.splitlines()) == 1, result.stderr
+                assert result.stderr.startswith("nertag: error: training diverged at step "), result.stderr
 
 
 # -- real processes, real signals ---------------------------------------------------------------------------------

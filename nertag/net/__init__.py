@@ -1,6 +1,6 @@
 """nertag.net: a small layer framework with one flat parameter buffer and analytic gradients."""
 from .bidirectional import Bidirectional
-from .crf import CRF, Constraints
+from .crf import CRF, Constraints, NonFiniteScores
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
@@ -13,6 +13,6 @@ from .sequential import Sequential
 
 __all__ = [
     "CRF", "GRU", "RNN", "Bidirectional", "Constraints", "Dense", "Dropout", "Embedding", "Layer",
-    "OutputLayer", "ParamBuffer", "Recurrent", "Sequential", "SoftmaxCrossEntropy", "SquaredError",
-    "sequence_mask",
+    "NonFiniteScores", "OutputLayer", "ParamBuffer", "Recurrent", "Sequential", "SoftmaxCrossEntropy",
+    "SquaredError", "sequence_mask",
 ]

@@ -36,6 +36,10 @@ from .layer import OutputLayer, check_lengths, sequence_mask
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+class NonFiniteScores(FloatingPointError):
+    """Emissions, a gold path score or log Z that is NaN or infinite: the network has diverged."""
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Input validation
 # ----------------------------------------------------------------------------------------------------------
@@ -301,6 +305,21 @@ def span_log_probability(E, lengths, A, start, end, tags, spans) -> np.ndarray:
     return alpha[first, b, tags[first, b]] + inside + beta[last, b, tags[last, b]] - logZ[b]
 
 
+def _count_non_finite(x: np.ndarray) -> str:
+    return f"{np.count_nonzero(~np.isfinite(x))} of {x.size} values NaN or infinite"
+
+
+def _check_gold_allowed(gold: np.ndarray, lengths: np.ndarray, constraints: Constraints) -> None:
+    """Refuse gold tags ``(T, B)`` that start, continue or end the way ``constraints`` forbid."""
+    T, B = gold.shape
+    real = sequence_mask(lengths, T)                                               # (T, B)
+    ok = constraints.allowed_start[gold[0]] & constraints.allowed_end[gold[lengths - 1, np.arange(B)]]
+    ok &= np.where(real[1:], constraints.allowed[gold[:-1], gold[1:]], True).all(axis=0)
+    if not ok.all():
+        bad = np.flatnonzero(~ok).tolist()
+        raise ValueError(f"gold tags of sequences {bad} use transitions the constraints forbid")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The layer
 # ----------------------------------------------------------------------------------------------------------
@@ -393,14 +412,20 @@ class CRF(OutputLayer):
         E, lengths = self._emissions(X, lengths)
         T, B, K = E.shape
         gold = _check_tags(target, lengths, (T, B), K, what="targets")
+        # Overflowing scores are divergence, told apart from gold paths the constraints forbid: the first
+        # is the network's doing, the second the data's.
+        if not np.isfinite(E).all():
+            raise NonFiniteScores(f"the CRF emissions are not finite ({_count_non_finite(E)})")
+        if self.train_constrained:
+            _check_gold_allowed(gold, lengths, self.constraints)
         A, start, end = self._transitions(self.train_constrained)
         # 1. log Z, marginals and expected transition counts.
         logZ, dE, pair_sum = forward_backward(E, lengths, A, start, end, use_kernels=self.use_kernels)
         # 2. Gold scores.
         gold_score = _sequence_score(E, lengths, A, start, end, gold)              # (B,)
-        if not np.isfinite(gold_score).all():
-            bad = np.flatnonzero(~np.isfinite(gold_score)).tolist()
-            raise ValueError(f"gold tags of sequences {bad} use transitions the constraints forbid")
+        for name, x in (("log Z", logZ), ("gold path scores", gold_score)):
+            if not np.isfinite(x).all():
+                raise NonFiniteScores(f"the CRF {name} are not finite ({_count_non_finite(x)})")
         loss = float(np.sum(logZ - gold_score))
         # 3. dE = marginals - onehot(gold) at real positions (marginals are already 0 at padding).
         real = sequence_mask(lengths, T)                                            # (T, B)
