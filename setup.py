@@ -5,6 +5,12 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
+sources = sorted(Path("nertag").rglob("_*.pyx"))
+# Without the kernels the package imports but cannot tag: refuse rather than build a pure-Python wheel.
+if not sources:
+    raise SystemExit("setup.py: no nertag/**/_*.pyx found in " + str(Path.cwd())
+                     + ": the Cython sources of the kernels are missing (an sdist built without them?)")
+
 extensions = [
     Extension(
         ".".join(pyx.with_suffix("").parts),
@@ -13,7 +19,7 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O3"],
     )
-    for pyx in sorted(Path("nertag").rglob("_*.pyx"))
+    for pyx in sources
 ]
 
 setup(
