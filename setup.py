@@ -1,4 +1,5 @@
 """Build the Cython kernels: every ``nertag/**/_*.pyx`` becomes an extension module."""
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,11 @@ extensions = [
     )
     for pyx in sources
 ]
+# Python's own CFLAGS carry -g, which makes the modules about five times their size: keep the symbols
+# (profilers and backtraces name the kernels' functions) and drop the debug sections at link time.
+if sys.platform.startswith("linux"):
+    for extension in extensions:
+        extension.extra_link_args.append("-Wl,--strip-debug")
 
 setup(
     ext_modules=cythonize(
