@@ -41,10 +41,18 @@ def default_model() -> Path:
 
 
 
+def print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"nertag {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def configure(threads: int = typer.Option(
         1, envvar="NERTAG_THREADS", help="BLAS threads. The per-step products of the recurrent layers are small: "
-                                         "one thread is fastest unless batches are large and the cores idle.")):
+                                         "one thread is fastest unless batches are large and the cores idle."),
+              version: bool = typer.Option(False, "--version", "-V", callback=print_version, is_eager=True,
+                                           help="Print nertag's version and exit.")):
     """nertag: a fast named-entity tagger for CPUs."""
     if threads < 1:
         raise fail(f"--threads must be at least 1, got {threads}")

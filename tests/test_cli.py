@@ -307,3 +307,12 @@ def test_threads_option_caps_blas_pools(per_model):
     result = nertag("--threads", "0", "info", "--model", per_model)
     assert result.exit_code == 2
     assert "--threads must be at least 1, got 0" in result.output
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_option_prints_the_version_and_exits(flag):
+    from nertag import __version__
+
+    result = ok(nertag(flag))
+    assert result.stdout == f"nertag {__version__}\n"
+    assert ok(nertag("--threads", "0", flag)).stdout == f"nertag {__version__}\n"  # before any other option acts
