@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""End-to-end tagging speed of `nertag tag`, side by side with spaCy and sklearn-crfsuite, in one run.
+
+Every contender runs as a whole process with one BLAS/OpenMP thread on the same text (eng.testb, one sentence
+per line, whitespace-separated), in alternating rounds, and the medians are compared as ratios. The script also
+measures this machine's one-thread float32 GEMM peak and the bundled model's FLOP per token, which bound how
+fast any implementation of the model can tag, and reports the fraction of that bound `nertag tag` reaches.
+
+    python scripts/bench_tag.py --conll ../shared/data/conll2003/eng.testb --train ../shared/data/conll2003/eng.train
+
+spaCy and sklearn-crfsuite are benchmark-only: install them beside nertag in a separate environment
+(`pip install spacy sklearn-crfsuite`); a contender that is not installed is reported as skipped.
+The spaCy contender is a blank English pipeline with spaCy's default (efficiency) NER model, trained briefly
+on eng.train: its speed is compared, not its accuracy. The crfsuite contender uses ordinary word features.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+# -- data ------------------------------------------------------------------------------------------------------
+def read_conll(path: Path) -> list[tuple[list[str], list[str]]]:
+    """(words, IOB2 tags) per sentence of a CoNLL file (word first, tag last), -DOCSTART- skipped."""
+    sentences, words, tags = [], [], []
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            if words:
+                sentences.append((words, to_iob2(tags)))
+            words, tags = [], []
+            continue
+        words.append(fields[0])
+        tags.append(fields[-1])
+    return sentences
+
+
+def to_iob2(tags: list[str]) -> list[str]:
+    """IOB1 (an I- may open an entity) to IOB2 (every entity opens with B-); IOB2 input is unchanged."""
+    out, previous = [], "O"
+    for tag in tags:
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        previous = tag
+    return out
+
+
+# -- timing ----------------------------------------------------------------------------------------------------
+def run_process(command: list[str], text_path: Path) -> float:
+    """Wall seconds of one whole process reading `text_path` on standard input; its output is discarded."""
+    env = {**os.environ, **ONE_THREAD}
+    with text_path.open("rb") as stdin:
+        started = time.perf_counter()
+        done = subprocess.run(command, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"bench_tag: {' '.join(command)} failed:\n{done.stderr.decode(errors='replace')}")
+    return seconds
+
+
+def gemm_peak(size: int = 1024, rounds: int = 5) -> float:
+    """Sustained one-thread float32 GFLOP/s of np.matmul at a square size (median of timing windows)."""
+    from threadpoolctl import threadpool_limits
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size)).astype(np.float32) for _ in range(2))
+    c = np.empty_like(a)
+    with threadpool_limits(1):
+        np.matmul(a, b, out=c)
+        rates = []
+        for _ in range(rounds):
+            n, started = 0, time.perf_counter()
+            while time.perf_counter() - started < 0.3:
+                np.matmul(a, b, out=c)
+                n += 1
+            rates.append(2 * size ** 3 * n / (time.perf_counter() - started) / 1e9)
+    return statistics.median(rates)
+
+
+def blas_kernels() -> str:
+    from threadpoolctl import threadpool_info
+    return ", ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
+                     for i in threadpool_info() if i.get("user_api") == "blas")
+
+
+# -- the model's cost ------------------------------------------------------------------------------------------
+def flop_per_token(model_dir: Path, n_tags: int, chars_per_token: float) -> dict:
+    """FLOP (2 per multiply-add) to tag one token: word BiGRU, char BiGRU, dense, Viterbi."""
+    config = json.loads((model_dir / "config.json").read_text())
+    H, Hc, Dc = config["hidden"], config["char_hidden"], config["char_dim"]
+    D = config["word_dim"] + (2 * Hc if Dc > 0 else 0)
+    parts = {
+        "word BiGRU": 2 * 2 * (D + H) * 3 * H,              # 2 directions, input and recurrent products, 3 gates
+        "char BiGRU": 2 * 2 * (Dc + Hc) * 3 * Hc * chars_per_token if Dc > 0 else 0.0,
+        "dense": 2 * 2 * H * n_tags,
+        "Viterbi": 2 * n_tags * n_tags,
+    }
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+# -- contenders other than nertag, each a whole process: `bench_tag.py --serve KIND MODEL < text` --------------
+def serve(kind: str, model: str) -> None:
+    lines = [line.split() for line in sys.stdin.read().splitlines()]
+    if kind == "spacy":
+        import spacy
+        from spacy.tokens import Doc
+        nlp = spacy.load(model)
+        docs = (Doc(nlp.vocab, words=words) for words in lines if words)
+        out = ["|".join(f"{e.start}:{e.end}:{e.label_}" for e in doc.ents) for doc in nlp.pipe(docs)]
+    else:
+        import sklearn_crfsuite
+        crf = sklearn_crfsuite.CRF(model_filename=model)
+        out = [" ".join(crf.predict_single(word_features(words))) for words in lines if words]
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def word_features(words: list[str]) -> list[dict]:
+    """Ordinary CRF word features: the word, its shape, affixes and its neighbours (sklearn-crfsuite's tutorial)."""
+    rows = []
+    for i, w in enumerate(words):
+        row = {"bias": 1.0, "lower": w.lower(), "suffix3": w[-3:], "suffix2": w[-2:], "prefix3": w[:3],
+               "istitle": w.istitle(), "isupper": w.isupper(), "isdigit": w.isdigit()}
+        for offset, name in ((-1, "prev"), (1, "next")):
+            if 0 <= i + offset < len(words):
+                v = words[i + offset]
+                row.update({f"{name}.lower": v.lower(), f"{name}.istitle": v.istitle(), f"{name}.isupper": v.isupper()})
+            else:
+                row[f"{name}.none"] = True
+        rows.append(row)
+    return rows
+
+
+def train_spacy(train, directory: Path, sentences: int, seed: int) -> Path | None:
+    try:
+        import spacy
+        from spacy.tokens import Doc
+        from spacy.training import Example, iob_to_biluo, biluo_tags_to_spans
+    except ImportError:
+        return None
+    spacy.util.fix_random_seed(seed)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner")  # spaCy's default NER model: HashEmbedCNN tok2vec (width 96, depth 4) + transition parser
+    examples = []
+    for words, tags in train[:sentences]:
+        doc = Doc(nlp.vocab, words=words)
+        gold = Doc(nlp.vocab, words=words)
+        gold.ents = biluo_tags_to_spans(gold, iob_to_biluo(tags))
+        examples.append(Example(doc, gold))
+    optimizer = nlp.initialize(lambda: examples)
+    for batch in spacy.util.minibatch(examples, size=32):
+        nlp.update(batch, sgd=optimizer, drop=0.2)
+    path = directory / "spacy"
+    nlp.to_disk(path)
+    return path
+
+
+def train_crfsuite(train, directory: Path, sentences: int) -> Path | None:
+    try:
+        import sklearn_crfsuite
+    except ImportError:
+        return None
+    path = directory / "crfsuite.model"
+    crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=0.1, c2=0.1, max_iterations=50, model_filename=str(path))
+    crf.fit([word_features(w) for w, _ in train[:sentences]], [t for _, t in train[:sentences]])
+    return path
+
+
+def nertag_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nertag", "tag", *args]
+
+
+def nertag_has_option(option: str) -> bool:
+    help_text = subprocess.run(nertag_command("--help"), capture_output=True, text=True, env={**os.environ, **ONE_THREAD})
+    return option in help_text.stdout
+
+
+# -- main -----------------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
+    parser.add_argument("--conll", type=Path, default=shared / "eng.testb", help="text to tag (CoNLL file)")
+    parser.add_argument("--train", type=Path, default=shared / "eng.train", help="training data of the contenders")
+    parser.add_argument("--model", type=Path, default=None, help="nertag model directory (default: bundled)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
+    parser.add_argument("--spacy-sentences", type=int, default=2000, help="eng.train sentences for spaCy's one epoch")
+    parser.add_argument("--crf-sentences", type=int, default=14041, help="eng.train sentences for crfsuite")
+    parser.add_argument("--serve", nargs=2, metavar=("KIND", "MODEL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(*args.serve)
+        return
+
+    from nertag.cli import default_model
+    model_dir = args.model or default_model()
+    sentences = read_conll(args.conll)
+    n_tokens = sum(len(w) for w, _ in sentences)
+    chars = sum(len(word) for w, _ in sentences for word in w) / n_tokens
+    n_tags = len(json.loads((model_dir / "vocab.json").read_text())["tags"]["tokens"])
+    print(f"text: {args.conll} as {len(sentences)} lines, {n_tokens} tokens; model {model_dir}")
+    print(f"BLAS: {blas_kernels()}; one thread per process ({', '.join(f'{k}=1' for k in ONE_THREAD)})")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        text_path, one_path = tmp / "text.txt", tmp / "one.txt"
+        text_path.write_text("".join(" ".join(w) + "\n" for w, _ in sentences), encoding="utf-8")
+        one_path.write_text("John lives in Berlin .\n", encoding="utf-8")
+        model_args = ["--model", str(model_dir)]
+        contenders = {"nertag tag": nertag_command(*model_args)}
+        if nertag_has_option("--jobs"):
+            contenders["nertag tag --jobs 2"] = nertag_command(*model_args, "--jobs", "2")
+        train = read_conll(args.train)
+        for name, trained, kind in (("spaCy efficiency NER", train_spacy(train, tmp, args.spacy_sentences, 0), "spacy"),
+                                    ("sklearn-crfsuite", train_crfsuite(train, tmp, args.crf_sentences), "crfsuite")):
+            if trained is None:
+                print(f"{name}: skipped (not installed)")
+            else:
+                contenders[name] = [sys.executable, __file__, "--serve", kind, str(trained)]
+        start_up = {"nertag tag, one sentence": nertag_command(*model_args),
+                    "nertag --help": [sys.executable, "-m", "nertag", "--help"]}
+
+        seconds: dict[str, list[float]] = {name: [] for name in [*contenders, *start_up]}
+        for _ in range(args.rounds):  # alternate, so that a noisy moment hits every contender alike
+            for name, command in contenders.items():
+                seconds[name].append(run_process(command, text_path))
+            for name, command in start_up.items():
+                seconds[name].append(run_process(command, one_path))
+        peak = gemm_peak()
+
+    median = {name: statistics.median(s) for name, s in seconds.items()}
+    ours = n_tokens / median["nertag tag"]
+    cost = flop_per_token(model_dir, n_tags, chars)
+    bound = peak * 1e9 / cost["total"]
+    print(f"\nwhole process on {n_tokens} tokens, medians of {args.rounds} alternating rounds:")
+    print(f"{'contender':<28}{'seconds':>9}{'tokens/s':>11}{'nertag / it':>13}")
+    for name in contenders:
+        rate = n_tokens / median[name]
+        print(f"{name:<28}{median[name]:>9.2f}{rate:>11,.0f}{ours / rate:>12.2f}x")
+    for name in start_up:
+        print(f"{name:<28}{median[name]:>9.2f}")
+    print(f"\nFLOP per token of the model: {cost['total']:,.0f} ("
+          + ", ".join(f"{k} {v:,.0f}" for k, v in cost.items() if k != "total")
+          + f"; {chars:.2f} characters per token)")
+    print(f"GEMM peak, float32, 1 thread, 1024^3: {peak:.1f} GFLOP/s -> bound {bound:,.0f} tokens/s; "
+          f"nertag tag reaches {100 * ours / bound:.0f}% of it")
+    if "nertag tag --jobs 2" in median:
+        print(f"--jobs 2 against --jobs 1: {median['nertag tag'] / median['nertag tag --jobs 2']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
