@@ -2,10 +2,16 @@
 import numpy as np
 import pytest
 
-from nertag.net.bidirectional import Bidirectional, reverse_index
+from nertag.net.bidirectional import Bidirectional
 from nertag.net.gru import GRU
 from nertag.net.params import ParamBuffer
 from nertag.net.rnn import RNN
+
+
+def reverse_index(lengths: np.ndarray, T: int) -> np.ndarray:
+    """``rev`` (T, B): ``X[rev, arange(B)]`` reverses each sequence within its own length, padding in place."""
+    t = np.arange(T)[:, None]                                      # (T, 1)
+    return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # (T, B)
 
 
 def test_reverse_index_reverses_within_each_length():

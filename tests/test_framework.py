@@ -5,7 +5,7 @@ import pytest
 from nertag.net import (Dense, Dropout, Embedding, ParamBuffer, Sequential, SoftmaxCrossEntropy,
                         SquaredError, sequence_mask)
 from nertag.net._embedding import scatter_add_rows
-from nertag.net.embedding import scatter_add_rows_numpy
+from nertag.net.embedding_numpy import scatter_add_rows as scatter_add_rows_numpy
 from nertag.net.gradcheck import check_layer, check_loss, relative_error
 from nertag.net.optim import Adam
 

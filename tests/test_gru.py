@@ -1,10 +1,8 @@
-"""GRU: an independent per-step reference, compiled kernels vs their NumPy twins, parameters."""
+"""GRU: an independent per-step reference, both kernels, parameters."""
 import numpy as np
 import pytest
 
-from nertag.net import gru as gru_module
-from nertag.net._recurrent import gru_step_backward, gru_step_forward
-from nertag.net.gru import GRU, gru_step_backward_numpy, gru_step_forward_numpy
+from nertag.net.gru import GRU
 from nertag.net.params import ParamBuffer
 
 
@@ -36,7 +34,7 @@ def reference_gru(x, h, W, U, b, c):
     return np.array(outputs), h
 
 
-@pytest.mark.parametrize("kernel", ["cython", "numpy", "cython-only"])
+@pytest.mark.parametrize("kernel", ["cython", "numpy"])
 def test_matches_a_per_step_reference(kernel):
     layer, _ = make(kernel=kernel)
     rng = np.random.default_rng(1)
@@ -50,47 +48,11 @@ def test_matches_a_per_step_reference(kernel):
         assert np.all(Y[L:, j] == 0)
 
 
-@pytest.mark.parametrize("k, H", [(1, 1), (1, 7), (5, 1), (6, 13)])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_compiled_step_kernels_match_their_numpy_twins(k, H, dtype):
-    rng = np.random.default_rng(k * 100 + H)
-    tol = 1e-5 if dtype == np.float32 else 1e-13
-    a, g = (3 * rng.normal(size=(k, 3 * H))).astype(dtype), (3 * rng.normal(size=(k, 3 * H))).astype(dtype)
-    c_n, h_prev = rng.normal(size=H).astype(dtype), rng.normal(size=(k, H)).astype(dtype)
-    outs = []
-    for step in (gru_step_forward, gru_step_forward_numpy):
-        rzn, gn, h = np.empty((k, 3 * H), dtype), np.empty((k, H), dtype), np.empty((k, H), dtype)
-        step(a, g, c_n, h_prev, rzn, gn, h)
-        outs.append((rzn, gn, h))
-    for compiled, twin in zip(*outs):
-        np.testing.assert_allclose(compiled, twin, rtol=0, atol=tol)
-
-    rzn, gn = outs[1][0], outs[1][1]
-    dh0, dy = rng.normal(size=(k, H)).astype(dtype), rng.normal(size=(k, H)).astype(dtype)
-    grads = []
-    for step in (gru_step_backward, gru_step_backward_numpy):
-        dh, dg, da = dh0.copy(), np.empty((k, 3 * H), dtype), np.empty((k, 3 * H), dtype)
-        step(dh, dy, rzn, gn, h_prev, dg, da)
-        grads.append((dh, dg, da))
-    for compiled, twin in zip(*grads):
-        np.testing.assert_allclose(compiled, twin, rtol=0, atol=tol)
-
-
-def test_forward_kernel_choice_switches_at_the_threshold(monkeypatch):
-    calls = []
-    monkeypatch.setattr(gru_module, "gru_step_forward", lambda *args: calls.append("compiled"))
-    monkeypatch.setattr(gru_module, "gru_step_forward_numpy", lambda *args: calls.append("numpy"))
-    H, limit = 4, gru_module.FUSED_FORWARD_MAX
-    for k in (limit // H, limit // H + 1):
-        gru_module._gru_step_forward_fastest(*[None] * 6, np.empty((k, H)))
-    assert calls == ["compiled", "numpy"]
-
-
 def test_all_kernels_give_the_same_gradients():
     rng = np.random.default_rng(4)
     X, lengths, dY = rng.normal(size=(6, 4, 3)), np.array([6, 2, 5, 1]), rng.normal(size=(6, 4, 4))
     results = []
-    for kernel in ("cython", "numpy", "cython-only"):
+    for kernel in ("cython", "numpy"):
         layer, buffer = make(kernel=kernel)
         Y, _, backprop = layer.run(X, lengths)
         dX, dh0 = backprop(dY)

@@ -3,10 +3,18 @@ import numpy as np
 import pytest
 
 from nertag.net._recurrent import gru_scan_backward, gru_scan_forward
-from nertag.net.bidirectional import Bidirectional, reverse_index
-from nertag.net.gru import GRU, gru_scan_backward_numpy, gru_scan_forward_numpy
+from nertag.net.bidirectional import Bidirectional
+from nertag.net.gru import GRU
+from nertag.net.recurrent_numpy import gru_scan_backward as gru_scan_backward_numpy
+from nertag.net.recurrent_numpy import gru_scan_forward as gru_scan_forward_numpy
 from nertag.net.params import ParamBuffer
 from nertag.net.workspace import Workspace
+
+def reverse_index(lengths: np.ndarray, T: int) -> np.ndarray:
+    """``rev`` (T, B): ``X[rev, arange(B)]`` reverses each sequence within its own length, padding in place."""
+    t = np.arange(T)[:, None]                                      # (T, 1)
+    return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # (T, B)
+
 
 CASES = [  # (T, lengths): uneven, length 1, B = 1, a padded tail beyond the longest sequence
     (5, [5, 1, 3, 2, 5]),
@@ -134,6 +142,19 @@ def test_reversed_run_equals_a_run_on_reversed_sequences(kernel):
     np.testing.assert_allclose(grad, buffer.grad, atol=1e-12)
 
 
+def gather_bidirectional(layer, X, lengths, dY, dh_last):
+    """The textbook Bidirectional: the backward layer runs forwards on reversed copies, then re-reversed."""
+    T, B, _ = X.shape
+    Hf = layer.fwd.n_out
+    rev, cols = reverse_index(lengths, T), np.arange(B)
+    Y_f, h_f, back_f = layer.fwd.run(X, lengths)
+    Y_b, h_b, back_b = layer.bwd.run(X[rev, cols], lengths)
+    dX_f, dh0_f = back_f(dY[:, :, :Hf], dh_last[:, :Hf])
+    dX_b, dh0_b = back_b(dY[:, :, Hf:][rev, cols], dh_last[:, Hf:])
+    return (np.concatenate([Y_f, Y_b[rev, cols]], axis=2), np.concatenate([h_f, h_b], axis=1),
+            dX_f + dX_b[rev, cols], np.concatenate([dh0_f, dh0_b], axis=1))
+
+
 def test_bidirectional_in_place_equals_the_gather_path():
     rng = np.random.default_rng(3)
     lengths = np.array([2, 5, 5, 1])
@@ -142,10 +163,11 @@ def test_bidirectional_in_place_equals_the_gather_path():
     for in_place in (True, False):
         layer = Bidirectional(lambda: GRU(3, 4))
         buffer = ParamBuffer(layer, np.float64, seed=0)
-        if not in_place:
-            layer.fwd.runs_reversed = layer.bwd.runs_reversed = False    # instance flags: the gather path
-        Y, h_last, backprop = layer.run(X, lengths)
-        dX, dh0 = backprop(dY, dh_last)
+        if in_place:
+            Y, h_last, backprop = layer.run(X, lengths)
+            dX, dh0 = backprop(dY, dh_last)
+        else:
+            Y, h_last, dX, dh0 = gather_bidirectional(layer, X, lengths, dY, dh_last)
         results.append((Y, h_last, dX, dh0, buffer.grad.copy()))
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, atol=1e-12)
