@@ -68,6 +68,8 @@ class Recurrent(Layer):
     def n_out(self) -> int:
         return self.n_hidden
 
+    # 62 lines, half of them the docstring: the one run of every recurrent layer, kept whole so checks,
+    # output, final states and the backprop wrapper read in order.
     def run(self, X, lengths=None, h0=None, *, reverse: bool = False, out=None, grad: bool = True
             ) -> tuple[np.ndarray, np.ndarray, RecurrentBackprop]:
         """Run the recurrence over a padded batch, returning outputs, final states and a backprop.
