@@ -12,6 +12,9 @@ E             h W + b                      (T, B, K) emission scores of the CRF
 
 Backward runs the same steps in reverse: dE -> dh -> dx -> (dw, dc) -> char BiGRU -> char embeddings.
 
+Every layer gets the batch's layout (``batch.padded``, for the characters ``batch.char_padded``), built and
+validated once by the data layer, in place of raw lengths.
+
 References
 ----------
 Lample et al. (2016), Neural architectures for named entity recognition (the architecture, with LSTMs).
@@ -28,7 +31,7 @@ from .net.crf import CRF
 from .net.dense import Dense
 from .net.dropout import Dropout
 from .net.embedding import Embedding
-from .net.gru import GRU
+from .net.gru import GRU, limit_scan_threads
 from .net.layer import Layer
 
 
@@ -46,6 +49,7 @@ class TaggerNet(Layer):
 
     def __init__(self, config: Config, n_words: int, n_chars: int, n_tags: int, constraints=None):
         super().__init__()
+        limit_scan_threads(1)                     # the scans' small per-step GEMMs: see limit_scan_threads
         self.config = config
         self.words = self.add(Embedding(n_words, config.word_dim))
         features = config.word_dim
@@ -61,11 +65,11 @@ class TaggerNet(Layer):
 
     def _char_features(self, batch: Batch, rng, grad: bool = True):
         """[h_fwd_last ; h_bwd_last] of the char BiGRU per real word, scattered to (T, B, 2Hc)."""
-        t_idx, b_idx = np.nonzero(batch.mask)                               # N real words
+        t_idx, b_idx = batch.padded.real                                    # N real words
         char_ids = np.ascontiguousarray(batch.chars[t_idx, b_idx].T)        # (C, N)
-        char_lengths = batch.char_lengths[t_idx, b_idx]                     # (N,)
-        embedded, back_embed = self.chars.forward(char_ids, char_lengths, rng)   # (C, N, Dc)
-        _, summary, back_rnn = self.char_rnn.run(embedded, char_lengths, grad=grad)   # (N, 2Hc)
+        words = batch.char_padded                                           # N words of 1..C characters
+        embedded, back_embed = self.chars.forward(char_ids, words, rng)     # (C, N, Dc)
+        _, summary, back_rnn = self.char_rnn.run(embedded, words, grad=grad)   # (N, 2Hc)
         T, B = batch.words.shape
         features = np.zeros((T, B, summary.shape[1]), dtype=summary.dtype)  # (T, B, 2Hc)
         features[t_idx, b_idx] = summary
@@ -83,7 +87,7 @@ class TaggerNet(Layer):
         ``grad=False``: no backward pass will follow, so the recurrent layers keep no caches for one (the
         returned ``backprop`` then raises).
         """
-        lengths = batch.lengths
+        lengths = batch.padded
         w, back_words = self.words.forward(batch.words if words is None else words, lengths, rng)  # (T, B, Dw)
         if self.use_chars:
             c, back_chars = self._char_features(batch, rng, grad)
@@ -108,11 +112,11 @@ class TaggerNet(Layer):
     def loss(self, batch: Batch, rng=None, words: np.ndarray | None = None) -> float:
         """CRF negative log-likelihood summed over the batch; accumulates all gradients."""
         E, backprop = self.emissions(batch, rng, words)
-        loss, dE = self.crf.loss(E, batch.tags, batch.lengths)
+        loss, dE = self.crf.loss(E, batch.tags, batch.padded)
         backprop(dE)
         return loss
 
     def decode(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """Viterbi tag ids ``(T, B)`` and the emission scores they came from."""
         E, _ = self.emissions(batch, grad=False)
-        return self.crf.predict(E, batch.lengths), E
+        return self.crf.predict(E, batch.padded), E

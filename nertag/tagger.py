@@ -14,7 +14,7 @@ import numpy as np
 
 from . import modelio
 from .config import Config
-from .data.batches import encode_sentences, make_batches
+from .data.batches import encode_tokens, pad
 from .data.conll import Sentence
 from .data.schemes import (allowed_end, allowed_start, allowed_transitions, check_scheme, convert, tag_error,
                            tags_to_spans)
@@ -169,9 +169,7 @@ class Tagger:
         real = [i for i, (tokens, _) in enumerate(chunk) if tokens]
         results = {i: Tagged([], [], []) for i in range(len(chunk)) if not chunk[i][0]}
         if real:
-            sentences = [Sentence(chunk[i][0], None, [[w] for w in chunk[i][0]]) for i in real]
-            encoded = encode_sentences(sentences, self.words, self.chars)
-            batch = next(make_batches(encoded, len(encoded)))
+            batch = pad([encode_tokens(chunk[i][0], self.words, self.chars) for i in real])
             paths, E = self.net.decode(batch)
             spans_per_sentence, rows = [], []
             for b, i in enumerate(real):

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/bench_rnn.py [--seconds S] [--kernel {cython,numpy,cython-only}]
+    python scripts/bench_rnn.py [--seconds S] [--kernel {cython,numpy}]
 
 Prints real (non-padding) tokens per second for E=100 inputs, H=100 per direction, batch sizes
 1, 10 and 32, float32 and float64. Sentence lengths are drawn around a mean of 14 tokens, capped at 60.
@@ -57,11 +57,11 @@ def bench(B: int, dtype, seconds: float, rng: np.random.Generator, kernel: str =
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per configuration")
-    parser.add_argument("--kernel", choices=["cython", "numpy", "cython-step", "cython-only"], default="cython",
-                        help="GRU step kernels (see nertag.net.gru.GRU)")
+    parser.add_argument("--kernel", choices=["cython", "numpy"], default="cython",
+                        help="GRU kernels (see nertag.net.kernels)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    print(f"BiGRU forward+backward, E={E}, H={H} per direction, threads=1, {args.kernel} step kernels, "
+    print(f"BiGRU forward+backward, E={E}, H={H} per direction, threads=1, {args.kernel} kernels, "
           f"numpy {np.__version__}")
     print(f"{'B':>4} {'dtype':>8} {'tokens/s':>10}")
     for B in (1, 10, 32):

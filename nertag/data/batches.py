@@ -2,7 +2,9 @@
 
 Arrays are time-major, ``(T, B)``, because the network runs over time steps; padding is 0 everywhere
 (``<pad>`` in word and character vocabularies; for tags, padded positions must be masked with
-`Batch.lengths` / `Batch.mask`).
+`Batch.lengths` / `Batch.mask`). This is the boundary where lengths are validated: each `Batch` carries
+its layout as a :class:`~nertag.net.padded.Padded` (lengths, mask, sort order), built once here and
+trusted by every layer of the network.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from nertag.data.conll import Sentence
 from nertag.data.schemes import convert
 from nertag.data.vocab import Vocab
 from nertag.errors import DataError
+from nertag.net.padded import Padded
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +75,8 @@ def encode_sentences(
     """
     encoded = []
     for sentence in sentences:
-        char_ids = char_lengths = tag_ids = None
-        if chars is not None:
-            char_ids = chars.encode("".join(sentence.words))
-            char_lengths = np.fromiter(map(len, sentence.words), dtype=np.int64, count=len(sentence.words))
+        item = encode_tokens(sentence.words, words, chars)
+        tag_ids = None
         if tags is not None and sentence.tags is not None:
             sequence = sentence.tags if schemes is None else convert(sentence.tags, *schemes)
             try:
@@ -83,8 +84,25 @@ def encode_sentences(
             except DataError as error:
                 i = next(i for i, tag in enumerate(sequence) if tag not in tags)
                 raise DataError(error.message, path, sentence.line + i if sentence.line else None) from None
-        encoded.append(Encoded(words.encode(sentence.words), char_ids, char_lengths, tag_ids))
+        encoded.append(Encoded(item.words, item.chars, item.char_lengths, tag_ids))
     return encoded
+
+
+def encode_tokens(tokens: Sequence[str], words: Vocab, chars: Vocab | None = None) -> Encoded:
+    """One tokenised sentence as ids, without tags (e.g. for tagging it).
+
+    Parameters
+    ----------
+    tokens : sequence of str, length n
+    words : Vocab
+    chars : Vocab, optional
+        Without it `Encoded.chars` and `Encoded.char_lengths` are None.
+    """
+    char_ids = char_lengths = None
+    if chars is not None:
+        char_ids = chars.encode("".join(tokens))
+        char_lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    return Encoded(words.encode(tokens), char_ids, char_lengths)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +121,11 @@ class Batch:
         Tokens per sentence.
     index : np.ndarray of int64, shape (B,)
         Position of each sentence in the list given to `make_batches`, to put results back in order.
+    padded : Padded
+        The layout of the (T, B) word positions: `lengths`, their mask and sort order.
+    char_padded : Padded, or None
+        The layout of the characters of the N real words, taken in the row-major order of
+        ``padded.real``: lengths ``char_lengths[mask]`` (N,), padded to C.
     """
 
     words: np.ndarray
@@ -111,11 +134,13 @@ class Batch:
     tags: np.ndarray | None
     lengths: np.ndarray
     index: np.ndarray
+    padded: Padded
+    char_padded: Padded | None
 
     @property
     def mask(self) -> np.ndarray:
         """Bool (T, B): True at real tokens, False at padding."""
-        return np.arange(self.words.shape[0])[:, None] < self.lengths[None, :]
+        return self.padded.mask
 
     @property
     def n_tokens(self) -> int:
@@ -148,7 +173,15 @@ def collate(encoded: Sequence[Encoded], index: Sequence[int] | np.ndarray) -> Ba
             inside = np.arange(chars.shape[2])[None, :] < item.char_lengths[:, None]  # (n, C)
             block = chars[:n, j]  # (n, C) view
             block[inside] = item.chars
-    return Batch(words, chars, char_lengths, tags, lengths, np.asarray(index, dtype=np.int64))
+    padded = Padded.check(lengths, t, b)
+    char_padded = None if chars is None else Padded.check(char_lengths[padded.mask], chars.shape[2],
+                                                          padded.n_real)
+    return Batch(words, chars, char_lengths, tags, lengths, np.asarray(index, dtype=np.int64), padded, char_padded)
+
+
+def pad(encoded: Sequence[Encoded]) -> Batch:
+    """Pad a list of encoded sentences, in their order, into one `Batch` (e.g. for tagging them)."""
+    return collate(encoded, np.arange(len(encoded)))
 
 
 def make_batches(

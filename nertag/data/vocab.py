@@ -10,8 +10,6 @@ lowercased, and optionally with every digit replaced by 0 (so ``1996`` and ``202
 """
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -277,23 +275,6 @@ class Vocab:
             raise DataError(f"expected a vocabulary with keys tokens, counts, pad, unk; missing {', '.join(missing)}")
         options = {key: data[key] for key in ("lowercase", "normalise_digits", "min_count") if key in data}
         return cls(data["tokens"], data["counts"], pad=data["pad"], unk=data["unk"], **options)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write `to_json` to `path` as UTF-8 JSON."""
-        with open(path, "w", encoding="utf-8") as file:
-            json.dump(self.to_json(), file, ensure_ascii=False)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> Vocab:
-        """Read a vocabulary written by `save`."""
-        try:
-            with open(path, encoding="utf-8") as file:
-                data = json.load(file)
-        except json.JSONDecodeError as error:
-            raise DataError(f"expected a vocabulary in JSON: {error.msg}", path, error.lineno) from None
-        except OSError as error:
-            raise DataError(f"cannot read the vocabulary: {error.strerror}", path) from None
-        return cls.from_json(data)
 
     def __eq__(self, other: object) -> bool:
         return (

@@ -5,14 +5,15 @@ from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
 from .gru import GRU
-from .layer import Layer, OutputLayer, sequence_mask
+from .layer import Layer, OutputLayer
 from .losses import SoftmaxCrossEntropy, SquaredError
+from .padded import Padded, sequence_mask
 from .params import ParamBuffer
 from .rnn import RNN, Recurrent
 from .sequential import Sequential
 
 __all__ = [
     "CRF", "GRU", "RNN", "Bidirectional", "Constraints", "Dense", "Dropout", "Embedding", "Layer",
-    "NonFiniteScores", "OutputLayer", "ParamBuffer", "Recurrent", "Sequential", "SoftmaxCrossEntropy",
+    "NonFiniteScores", "OutputLayer", "Padded", "ParamBuffer", "Recurrent", "Sequential", "SoftmaxCrossEntropy",
     "SquaredError", "sequence_mask",
 ]

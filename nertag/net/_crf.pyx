@@ -83,6 +83,9 @@ cdef inline double _lse_row_exact(double alpha_i, const double[:, ::1] Ad, const
     return m + log(s)
 
 
+# Long (~130 lines) on purpose: one nogil loop per sequence holding the forward pass, the backward pass and
+# both marginals, so alpha, beta and the exponentiated transitions stay in cache; split into functions, the
+# numbered steps would have to pass a dozen memoryviews each. Its readable form is crf_numpy.forward_backward.
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.cdivision(True)

@@ -1,9 +1,5 @@
 import numpy as np
 
-def gru_step_forward(a: np.ndarray, g: np.ndarray, c_n: np.ndarray, h_prev: np.ndarray,
-                     rzn: np.ndarray, gn: np.ndarray, h: np.ndarray) -> None: ...
-def gru_step_backward(dh: np.ndarray, dy: np.ndarray, rzn: np.ndarray, gn: np.ndarray,
-                      h_prev: np.ndarray, dg: np.ndarray, da: np.ndarray) -> None: ...
 def gru_scan_forward(A: np.ndarray | None, X: np.ndarray, W: np.ndarray, bias: np.ndarray, U: np.ndarray,
                      c_n: np.ndarray, lengths: np.ndarray, order: np.ndarray, reverse: bool, S: np.ndarray,
                      RZN: np.ndarray, Gn: np.ndarray, G: np.ndarray, At: np.ndarray, Xt: np.ndarray,

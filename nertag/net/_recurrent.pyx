@@ -1,91 +1,23 @@
 # cython: language_level=3
-"""Cython kernels of the GRU: whole-sequence scans (the default) and single fused steps.
+"""Cython kernels of the GRU: whole-sequence scans of one direction.
 
 ``gru_scan_forward`` / ``gru_scan_backward`` run the whole time loop of one direction in C: per step one
 BLAS GEMM (SciPy's ``cython_blas``) for the recurrent product of the real rows and one vectorised pass for
 the gates, with no Python in the loop, no per-step allocation and no gather for reversed reading or batch
-order. Their NumPy twins are :func:`nertag.net.gru.gru_scan_forward_numpy` and ``gru_scan_backward_numpy``.
-
-``gru_step_forward`` / ``gru_step_backward`` are the elementwise part of one step (the NumPy loop of the
-"cython-step" kernels calls them); twins :func:`nertag.net.gru.gru_step_forward_numpy` and
-``gru_step_backward_numpy``. There sigmoid is ``1 / (1 + exp(-x))`` and tanh is libm's, both in double.
+order. Their NumPy twins, same names and signatures, are in :mod:`nertag.net.recurrent_numpy`.
 Notation and numbered steps as in :mod:`nertag.net.gru`.
 """
 cimport cython
 from cython cimport floating
-from libc.math cimport exp, tanh
 
 import numpy as np
-
-
-cdef inline double _sigmoid(double x) noexcept nogil:
-    return 1.0 / (1.0 + exp(-x))
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-def gru_step_forward(const floating[:, ::1] a, const floating[:, ::1] g, const floating[::1] c_n,
-                     const floating[:, ::1] h_prev, floating[:, ::1] rzn, floating[:, ::1] gn,
-                     floating[:, ::1] h):
-    """Gates and new state of the k real rows: writes rzn = [r | z | n] (k, 3H), gn (k, H), h (k, H).
-
-    ``a`` (k, 3H) input pre-activations with c_r and c_z already added, ``g`` (k, 3H) = h_prev U.
-    """
-    cdef Py_ssize_t i, j, k = h.shape[0], H = h.shape[1]
-    cdef double r, z, gnj, nj
-    with nogil:
-        for i in range(k):
-            for j in range(H):
-                r = _sigmoid(a[i, j] + g[i, j])
-                z = _sigmoid(a[i, H + j] + g[i, H + j])
-                gnj = g[i, 2 * H + j] + c_n[j]
-                nj = tanh(a[i, 2 * H + j] + r * gnj)
-                rzn[i, j] = r
-                rzn[i, H + j] = z
-                rzn[i, 2 * H + j] = nj
-                gn[i, j] = gnj
-                h[i, j] = nj + z * (h_prev[i, j] - nj)
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-def gru_step_backward(floating[:, ::1] dh, const floating[:, ::1] dy, const floating[:, ::1] rzn,
-                      const floating[:, ::1] gn, const floating[:, ::1] h_prev, floating[:, ::1] dg,
-                      floating[:, ::1] da):
-    """Steps 1-4 and the first term of 5 for the k real rows.
-
-    ``dh`` (k, H) holds dL/dh_t from later steps and is overwritten with ``(dh + dy) * z``; writes
-    ``dg`` (k, 3H) = dL/dg_t and ``da`` (k, 3H) = dL/da_t. The caller adds ``dg U^T`` to ``dh``.
-    """
-    cdef Py_ssize_t i, j, k = dh.shape[0], H = dh.shape[1]
-    cdef double d, r, z, nj, dn, dz, dan, dr
-    with nogil:
-        for i in range(k):
-            for j in range(H):
-                r = rzn[i, j]
-                z = rzn[i, H + j]
-                nj = rzn[i, 2 * H + j]
-                d = dh[i, j] + dy[i, j]                           # 1.
-                dn = d * (1.0 - z)                                # 2.
-                dz = d * (h_prev[i, j] - nj)
-                dan = dn * (1.0 - nj * nj)                        # 3.
-                dr = dan * gn[i, j]
-                dz = dz * z * (1.0 - z)                           # 4.
-                dr = dr * r * (1.0 - r)
-                dg[i, j] = dr
-                dg[i, H + j] = dz
-                dg[i, 2 * H + j] = dan * r
-                da[i, j] = dr
-                da[i, H + j] = dz
-                da[i, 2 * H + j] = dan
-                dh[i, j] = d * z                                  # 5., first term
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Whole-sequence kernels: the time loop of a GRU direction in C, the recurrent GEMM of each step through BLAS
 # ----------------------------------------------------------------------------------------------------------
 #
-# Layouts (NumPy twins: nertag.net.gru.gru_scan_forward_numpy / gru_scan_backward_numpy)
+# Layouts (NumPy twins: nertag.net.recurrent_numpy.gru_scan_forward / gru_scan_backward)
 #   lengths (B,)   sequence lengths sorted in decreasing order;  order (B,) the batch column of sorted row i
 #   k_t            #{i : lengths[i] > t}, the real rows of step t, a prefix of the sorted rows
 #   p(i, t)        position read and written by row i at step t: t, or lengths[i] - 1 - t when reverse

@@ -3,21 +3,19 @@
 Notation
 --------
 T, B, L_b      padded length, batch size, length of sequence b
-rev[t, b]      L_b - 1 - t where t < L_b, else t: reverses each sequence within its own length and leaves
-               padding in place; an involution, so the same (T, B) gather index also reverses back
 Y_f, h_f       outputs (T, B, H_f) and final states (B, H_f) of the forward layer on X
-Y_b, h_b       outputs and final states of the backward layer on X[rev]; h_b summarises each sequence
-               read from its last real position down to position 0
-Y = [Y_f ; Y_b[rev]]   (T, B, H_f + H_b),   h_last = [h_f ; h_b]   (B, H_f + H_b)
+Y_b, h_b       outputs and final states of the backward layer reading each sequence from position L_b - 1
+               down to 0 (``run(..., reverse=True)``); ``Y_b[t]`` is its output at position t, and h_b
+               summarises each sequence read from its last real position down to position 0
+Y = [Y_f ; Y_b]   (T, B, H_f + H_b),   h_last = [h_f ; h_b]   (B, H_f + H_b)
 
 Backward:
   1. split dY and dh_last at H_f
-  2. the backward layer gets dY_b[rev] and dh_b;  the forward layer gets dY_f and dh_f
-  3. dX = dX_f + dX_b[rev],  dh0 = [dh0_f ; dh0_b]
+  2. the backward layer gets dY_b and dh_b;  the forward layer gets dY_f and dh_f
+  3. dX = dX_f + dX_b,  dh0 = [dh0_f ; dh0_b]
 
-Layers that read backwards themselves (``runs_reversed``: the GRU) take X as it is and write their halves
-of one preallocated Y; the reversal is then an index inside their kernels, and none of the gathers
-``X[rev]``, ``Y_b[rev]``, ``dY_b[rev]``, ``dX_b[rev]`` nor the concatenation of Y is made.
+Both layers write their halves of one preallocated Y and read X as it is: the reversal is an index inside
+their scans, so no reversed copy of X, Y or their gradients, and no concatenation of Y, is ever made.
 """
 from __future__ import annotations
 
@@ -25,15 +23,10 @@ from typing import Callable
 
 import numpy as np
 
-from .layer import Layer, check_lengths
+from .layer import Layer
+from .padded import as_padded
 from .rnn import Recurrent
 from .workspace import Workspace
-
-
-def reverse_index(lengths: np.ndarray, T: int) -> np.ndarray:
-    """``rev`` (T, B): ``X[rev, arange(B)]`` reverses each sequence within its own length."""
-    t = np.arange(T)[:, None]                                      # (T, 1)
-    return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # (T, B)
 
 
 class Bidirectional(Layer):
@@ -78,11 +71,11 @@ class Bidirectional(Layer):
         Parameters
         ----------
         X : ndarray, shape (T, B, D)
-        lengths : ndarray of int, shape (B,), optional
+        lengths : Padded, or ndarray of int, shape (B,), optional
         h0 : ndarray, shape (B, H_f + H_b), optional
             Initial states ``[h0_fwd ; h0_bwd]``; zeros when omitted.
         grad : bool
-            False: prediction only, for layers that can skip their backward caches (``runs_reversed``).
+            False: prediction only; the layers may keep no caches for backward, and ``backprop`` raises.
 
         Returns
         -------
@@ -98,37 +91,14 @@ class Bidirectional(Layer):
         if X.ndim != 3:
             raise ValueError(f"Bidirectional expects inputs of shape (T, B, {self.n_in}), got {X.shape}")
         T, B, _ = X.shape
-        lengths = np.full(B, T, dtype=np.int64) if lengths is None else check_lengths(lengths, T, B)
+        padded = as_padded(lengths, T, B)
         Hf = self.fwd.n_out
         if h0 is not None and np.shape(h0) != (B, self.n_out):
             raise ValueError(f"h0 must have shape ({B}, {self.n_out}), got {np.shape(h0)}")
         h0_f, h0_b = (None, None) if h0 is None else (h0[:, :Hf], h0[:, Hf:])
-        if getattr(self.fwd, "runs_reversed", False) and getattr(self.bwd, "runs_reversed", False):
-            return self._run_in_place(X, lengths, h0_f, h0_b, grad)
-        rev, cols = reverse_index(lengths, T), np.arange(B)
-        Y_f, h_f, back_f = self.fwd.run(X, lengths, h0_f)
-        Y_b, h_b, back_b = self.bwd.run(X[rev, cols], lengths, h0_b)
-        Y = np.concatenate([Y_f, Y_b[rev, cols]], axis=2)          # (T, B, H_f + H_b)
-        h_last = np.concatenate([h_f, h_b], axis=1)                # (B, H_f + H_b)
-
-        def backprop(dY, dh_last=None):
-            dY_f, dY_b = (None, None) if dY is None else (dY[:, :, :Hf], dY[:, :, Hf:][rev, cols])  # 1., 2.
-            dh_f, dh_b = (None, None) if dh_last is None else (dh_last[:, :Hf], dh_last[:, Hf:])
-            dX_f, dh0_f = back_f(dY_f, dh_f)
-            dX_b, dh0_b = back_b(dY_b, dh_b)
-            dX_f += dX_b[rev, cols]                                # 3.
-            return dX_f, np.concatenate([dh0_f, dh0_b], axis=1)
-
-        return Y, h_last, backprop
-
-    def _run_in_place(self, X, lengths, h0_f, h0_b, grad=True):
-        """:meth:`run` for layers that read backwards themselves (``runs_reversed``, e.g. GRU): both write
-        their halves of one output, and no reversed copy of X, Y or their gradients is ever made."""
-        T, B, _ = X.shape
-        Hf = self.fwd.n_out
         Y = self._workspace.take((T, B, self.n_out), self.fwd.p["W"].dtype)   # (T, B, H_f + H_b)
-        _, h_f, back_f = self.fwd.run(X, lengths, h0_f, out=Y[:, :, :Hf], grad=grad)
-        _, h_b, back_b = self.bwd.run(X, lengths, h0_b, reverse=True, out=Y[:, :, Hf:], grad=grad)
+        _, h_f, back_f = self.fwd.run(X, padded, h0_f, out=Y[:, :, :Hf], grad=grad)
+        _, h_b, back_b = self.bwd.run(X, padded, h0_b, reverse=True, out=Y[:, :, Hf:], grad=grad)
         h_last = np.concatenate([h_f, h_b], axis=1)                # (B, H_f + H_b)
 
         def backprop(dY, dh_last=None):

@@ -12,7 +12,8 @@ log Z        log sum_y exp(score(y)), the log partition function of one sequence
 P(y | E)     exp(score(y) - log Z)
 
 This module validates input and dispatches to the Cython kernels of ``_crf.pyx`` (or, with
-``use_kernels=False``, to their NumPy twins in :mod:`nertag.net.crf_numpy`). Forbidden transitions are
+``kernel="numpy"``, to their NumPy twins in :mod:`nertag.net.crf_numpy`). The public functions validate
+what they are given; the layer validates its input once per call and then uses the unchecked ``_`` forms. Forbidden transitions are
 scores of ``-inf``: :func:`apply_constraints` turns boolean masks (from the tag scheme, e.g. BIOES: an
 ``I-X`` only after ``B-X`` or ``I-X``) into such scores.
 
@@ -23,17 +24,18 @@ and Labeling Sequence Data", ICML.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from . import crf_numpy
 from . import init as initializers
-from ._crf import forward_backward as _forward_backward_kernel
-from ._crf import viterbi as _viterbi_kernel
-from .layer import OutputLayer, check_lengths, sequence_mask
+from .constraints import Constraints, apply_constraints, check_gold_allowed
+from .kernels import select
+from .layer import OutputLayer
+from .padded import Padded, as_padded
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+__all__ = ["CRF", "Constraints", "NonFiniteScores", "apply_constraints", "forward_backward", "kbest_viterbi",
+           "sequence_score", "span_log_probability", "viterbi"]
 
 
 class NonFiniteScores(FloatingPointError):
@@ -69,24 +71,14 @@ def _check_scores(E, A, start, end):
     return (np.ascontiguousarray(E), *checked)
 
 
-def _check_lengths(lengths, T: int, B: int) -> np.ndarray:
-    """``lengths (B,)`` as contiguous int64 in 1..T; ``None`` means every sequence fills the batch."""
-    if lengths is None:
-        return np.full(B, T, dtype=np.int64)
-    raw = np.asarray(lengths)
-    if raw.size and not np.issubdtype(raw.dtype, np.integer):
-        raise ValueError(f"lengths must be integers, got dtype {raw.dtype}")
-    return np.ascontiguousarray(check_lengths(raw, T, B))
-
-
-def _check_tags(tags, lengths: np.ndarray, shape: tuple, K: int, what: str = "tags") -> np.ndarray:
+def _check_tags(tags, padded: Padded, shape: tuple, K: int, what: str = "tags") -> np.ndarray:
     """Integer tags ``(T, B)`` in 0..K-1 at real positions; returned as int64 with 0 at padding."""
     tags = np.asarray(tags)
     if tags.shape != shape:
         raise ValueError(f"CRF {what} must have shape (T, B) = {shape} for emissions (T, B, K), got {tags.shape}")
     if tags.size and not np.issubdtype(tags.dtype, np.integer):
         raise ValueError(f"CRF {what} must be integer tag ids, got dtype {tags.dtype}")
-    real = sequence_mask(lengths, shape[0])
+    real = padded.mask
     tags = np.where(real, tags, 0).astype(np.int64)
     if tags.size and (tags.min() < 0 or tags.max() >= K):
         got = tags[real]
@@ -95,77 +87,20 @@ def _check_tags(tags, lengths: np.ndarray, shape: tuple, K: int, what: str = "ta
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Constraints from a tag scheme
-# ----------------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Constraints:
-    """Which tag transitions a tag scheme allows (``nertag.data.schemes.allowed_transitions`` makes them).
-
-    Attributes
-    ----------
-    allowed : ndarray of bool, shape (K, K)
-        ``allowed[i, j]``: tag j may follow tag i.
-    allowed_start, allowed_end : ndarray of bool, shape (K,)
-        Tags a sequence may start, end with.
-    """
-
-    allowed: np.ndarray
-    allowed_start: np.ndarray
-    allowed_end: np.ndarray
-
-    @property
-    def n_tags(self) -> int:
-        return self.allowed.shape[0]
-
-    @classmethod
-    def coerce(cls, value, n_tags: int) -> "Constraints":
-        """Accept a :class:`Constraints`, a tuple ``(allowed, allowed_start, allowed_end)`` or a bare
-        ``allowed (K, K)`` mask (every start and end tag then allowed); check shapes and dtype."""
-        if isinstance(value, Constraints):
-            parts = (value.allowed, value.allowed_start, value.allowed_end)
-        elif isinstance(value, tuple):
-            if len(value) != 3:
-                raise ValueError(f"CRF constraints must be (allowed, allowed_start, allowed_end), "
-                                 f"got a tuple of {len(value)}")
-            parts = value
-        else:
-            parts = (value, np.ones(n_tags, bool), np.ones(n_tags, bool))
-        K = n_tags
-        checked = []
-        for name, x, shape in zip(("allowed", "allowed_start", "allowed_end"), parts, ((K, K), (K,), (K,))):
-            x = np.asarray(x)
-            if x.dtype != np.bool_:
-                raise ValueError(f"CRF constraint mask {name} must be boolean, got dtype {x.dtype}")
-            if x.shape != shape:
-                raise ValueError(f"CRF constraint mask {name} must have shape {shape} for {K} tags, got {x.shape}")
-            checked.append(x.copy())
-        return cls(*checked)
-
-
-def apply_constraints(A, start, end, constraints: Constraints):
-    """Transition, start and end scores with every forbidden entry set to ``-inf`` (dtypes kept)."""
-    A, start, end = np.asarray(A), np.asarray(start), np.asarray(end)
-    return (np.where(constraints.allowed, A, -np.inf).astype(A.dtype),
-            np.where(constraints.allowed_start, start, -np.inf).astype(start.dtype),
-            np.where(constraints.allowed_end, end, -np.inf).astype(end.dtype))
-
-
-# ----------------------------------------------------------------------------------------------------------
 # Functions on explicit scores
 # ----------------------------------------------------------------------------------------------------------
 
-def forward_backward(E, lengths, A, start, end, *, use_kernels: bool = True):
+def forward_backward(E, lengths, A, start, end, *, kernel: str = "cython"):
     """Log partition function and marginals of a padded batch.
 
     Parameters
     ----------
     E : ndarray, shape (T, B, K), float32 or float64
-    lengths : ndarray of int, shape (B,), values in 1..T, or None (all T)
+    lengths : Padded, or ndarray of int, shape (B,), values in 1..T, or None (all T)
     A : ndarray, shape (K, K), dtype of E; ``-inf`` forbids a transition
     start, end : ndarray, shape (K,), dtype of E
-    use_kernels : bool
-        Cython kernel (default) or its NumPy twin.
+    kernel : {"cython", "numpy"}
+        The compiled kernel (default) or its NumPy twin.
 
     Returns
     -------
@@ -175,21 +110,25 @@ def forward_backward(E, lengths, A, start, end, *, use_kernels: bool = True):
     pair_sum : ndarray of float64, shape (K, K)
         ``sum_b sum_{t+1 < L_b} P(y_t = i, y_{t+1} = j | E)``, the expected transition counts.
     """
+    kernels = select("crf", kernel)
     E, A, start, end = _check_scores(E, A, start, end)
-    lengths = _check_lengths(lengths, E.shape[0], E.shape[1])
+    return _forward_backward(kernels, E, as_padded(lengths, E.shape[0], E.shape[1]), A, start, end)
+
+
+def _forward_backward(kernels, E, padded: Padded, A, start, end):
+    """:func:`forward_backward` on checked, C-contiguous scores."""
     marginals = np.empty_like(E)
     pair_sum = np.empty((E.shape[2], E.shape[2]), dtype=np.float64)
-    kernel = _forward_backward_kernel if use_kernels else crf_numpy.forward_backward
-    logZ = kernel(E, lengths, A, start, end, marginals, pair_sum)
+    logZ = kernels.forward_backward(E, padded.lengths, A, start, end, marginals, pair_sum)
     return np.asarray(logZ), marginals, pair_sum
 
 
-def viterbi(E, lengths, A, start, end, *, use_kernels: bool = True):
+def viterbi(E, lengths, A, start, end, *, kernel: str = "cython"):
     """Best tag sequence of each sequence of a padded batch.
 
     Parameters
     ----------
-    E, lengths, A, start, end : as in :func:`forward_backward`
+    E, lengths, A, start, end, kernel : as in :func:`forward_backward`
 
     Returns
     -------
@@ -198,10 +137,10 @@ def viterbi(E, lengths, A, start, end, *, use_kernels: bool = True):
     scores : ndarray of float64, shape (B,)
         ``score(path)``; ``-inf`` if every tag sequence is forbidden.
     """
+    kernels = select("crf", kernel)
     E, A, start, end = _check_scores(E, A, start, end)
-    lengths = _check_lengths(lengths, E.shape[0], E.shape[1])
-    kernel = _viterbi_kernel if use_kernels else crf_numpy.viterbi
-    paths, scores = kernel(E, lengths, A, start, end)
+    padded = as_padded(lengths, E.shape[0], E.shape[1])
+    paths, scores = kernels.viterbi(E, padded.lengths, A, start, end)
     return np.asarray(paths), np.asarray(scores)
 
 
@@ -223,29 +162,29 @@ def kbest_viterbi(E, lengths, A, start, end, k: int):
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
     E, A, start, end = _check_scores(E, A, start, end)
-    lengths = _check_lengths(lengths, E.shape[0], E.shape[1])
-    return crf_numpy.kbest_viterbi(E, lengths, A, start, end, int(k))
+    padded = as_padded(lengths, E.shape[0], E.shape[1])
+    return crf_numpy.kbest_viterbi(E, padded.lengths, A, start, end, int(k))
 
 
 def sequence_score(E, lengths, A, start, end, tags) -> np.ndarray:
     """``score(tags_b)`` of given tag sequences ``tags (T, B)``, as float64 ``(B,)`` (vectorised NumPy)."""
     E, A, start, end = _check_scores(E, A, start, end)
     T, B, K = E.shape
-    lengths = _check_lengths(lengths, T, B)
-    tags = _check_tags(tags, lengths, (T, B), K)
-    return _sequence_score(E, lengths, A, start, end, tags)
+    padded = as_padded(lengths, T, B)
+    tags = _check_tags(tags, padded, (T, B), K)
+    return _sequence_score(E, padded, A, start, end, tags)
 
 
-def _sequence_score(E, lengths, A, start, end, tags):
+def _sequence_score(E, padded: Padded, A, start, end, tags):
     T, B, _ = E.shape
     if B == 0:
         return np.zeros(0)
-    real = sequence_mask(lengths, T)                                             # (T, B)
+    real = padded.mask                                                           # (T, B)
     emit = np.take_along_axis(E, tags[:, :, None], axis=2)[:, :, 0]              # (T, B)
     score = np.where(real, emit.astype(np.float64), 0.0).sum(axis=0)             # (B,)
     trans = A.astype(np.float64)[tags[:-1], tags[1:]]                            # (T-1, B)
     score += np.where(real[1:], trans, 0.0).sum(axis=0)
-    score += start.astype(np.float64)[tags[0]] + end.astype(np.float64)[tags[lengths - 1, np.arange(B)]]
+    score += start.astype(np.float64)[tags[0]] + end.astype(np.float64)[tags[padded.lengths - 1, np.arange(B)]]
     return score
 
 
@@ -278,8 +217,9 @@ def span_log_probability(E, lengths, A, start, end, tags, spans) -> np.ndarray:
     """
     E, A, start, end = _check_scores(E, A, start, end)
     T, B, K = E.shape
-    lengths = _check_lengths(lengths, T, B)
-    tags = _check_tags(tags, lengths, (T, B), K)
+    padded = as_padded(lengths, T, B)
+    lengths = padded.lengths
+    tags = _check_tags(tags, padded, (T, B), K)
     spans = np.asarray(spans)
     if spans.size == 0:
         return np.zeros(0)
@@ -309,17 +249,6 @@ def _count_non_finite(x: np.ndarray) -> str:
     return f"{np.count_nonzero(~np.isfinite(x))} of {x.size} values NaN or infinite"
 
 
-def _check_gold_allowed(gold: np.ndarray, lengths: np.ndarray, constraints: Constraints) -> None:
-    """Refuse gold tags ``(T, B)`` that start, continue or end the way ``constraints`` forbid."""
-    T, B = gold.shape
-    real = sequence_mask(lengths, T)                                               # (T, B)
-    ok = constraints.allowed_start[gold[0]] & constraints.allowed_end[gold[lengths - 1, np.arange(B)]]
-    ok &= np.where(real[1:], constraints.allowed[gold[:-1], gold[1:]], True).all(axis=0)
-    if not ok.all():
-        bad = np.flatnonzero(~ok).tolist()
-        raise ValueError(f"gold tags of sequences {bad} use transitions the constraints forbid")
-
-
 # ----------------------------------------------------------------------------------------------------------
 # The layer
 # ----------------------------------------------------------------------------------------------------------
@@ -337,8 +266,8 @@ class CRF(OutputLayer):
     train_constrained : bool
         Also forbid them in the loss (allennlp-style training with constraints): Z then sums only over
         allowed sequences and gold sequences must be allowed. Default False.
-    use_kernels : bool
-        Cython kernels (default) or their NumPy twins.
+    kernel : {"cython", "numpy"}
+        The compiled kernels (default) or their NumPy twins in :mod:`nertag.net.crf_numpy`.
 
     Notes
     -----
@@ -356,7 +285,7 @@ class CRF(OutputLayer):
     Lafferty, McCallum and Pereira (2001), ICML.
     """
 
-    def __init__(self, n_tags: int, constraints=None, *, train_constrained: bool = False, use_kernels: bool = True):
+    def __init__(self, n_tags: int, constraints=None, *, train_constrained: bool = False, kernel: str = "cython"):
         super().__init__()
         if n_tags < 1:
             raise ValueError(f"a CRF needs at least one tag, got n_tags={n_tags}")
@@ -365,20 +294,22 @@ class CRF(OutputLayer):
         if train_constrained and self.constraints is None:
             raise ValueError("train_constrained=True needs constraints")
         self.train_constrained = bool(train_constrained)
-        self.use_kernels = bool(use_kernels)
+        self._kernels = select("crf", kernel)
+        self.kernel = kernel
         self.param("A", (n_tags, n_tags), initializers.zeros)
         self.param("start", (n_tags,), initializers.zeros, decay=False)
         self.param("end", (n_tags,), initializers.zeros, decay=False)
 
     # -- helpers ---------------------------------------------------------------------------------------
-    def _emissions(self, X, lengths):
+    def _emissions(self, X, lengths) -> tuple[np.ndarray, Padded]:
+        """The emissions ``(T, B, K)``, checked against the layer, and the batch layout."""
         X = np.asarray(X)
         K = self.n_tags
         if X.ndim != 3 or X.shape[2] != K:
             raise ValueError(f"CRF with {K} tags expects emissions of shape (T, B, {K}), got {X.shape}")
         if X.dtype != self.p["A"].dtype:
             raise ValueError(f"CRF emissions have dtype {X.dtype} but its parameters are {self.p['A'].dtype}")
-        return X, _check_lengths(lengths, X.shape[0], X.shape[1])
+        return X, as_padded(lengths, X.shape[0], X.shape[1])
 
     def _transitions(self, constrained):
         """(A, start, end), with forbidden entries at -inf when ``constrained``."""
@@ -402,41 +333,42 @@ class CRF(OutputLayer):
             Emission scores, dtype of the parameters.
         target : ndarray of int, shape (T, B)
             Gold tags; padding entries are ignored.
-        lengths : ndarray of int, shape (B,), optional
+        lengths : Padded, or ndarray of int, shape (B,), optional
 
         Returns
         -------
         loss : float
         dX : ndarray, shape (T, B, K)
         """
-        E, lengths = self._emissions(X, lengths)
+        E, padded = self._emissions(X, lengths)
         T, B, K = E.shape
-        gold = _check_tags(target, lengths, (T, B), K, what="targets")
+        gold = _check_tags(target, padded, (T, B), K, what="targets")
         # Overflowing scores are divergence, told apart from gold paths the constraints forbid: the first
         # is the network's doing, the second the data's.
         if not np.isfinite(E).all():
             raise NonFiniteScores(f"the CRF emissions are not finite ({_count_non_finite(E)})")
         if self.train_constrained:
-            _check_gold_allowed(gold, lengths, self.constraints)
+            check_gold_allowed(gold, padded, self.constraints)
         A, start, end = self._transitions(self.train_constrained)
         # 1. log Z, marginals and expected transition counts.
-        logZ, dE, pair_sum = forward_backward(E, lengths, A, start, end, use_kernels=self.use_kernels)
+        E, A, start, end = _check_scores(E, A, start, end)          # diverged parameters (NaN) are refused
+        logZ, dE, pair_sum = _forward_backward(self._kernels, E, padded, A, start, end)
         # 2. Gold scores.
-        gold_score = _sequence_score(E, lengths, A, start, end, gold)              # (B,)
+        gold_score = _sequence_score(E, padded, A, start, end, gold)               # (B,)
         for name, x in (("log Z", logZ), ("gold path scores", gold_score)):
             if not np.isfinite(x).all():
                 raise NonFiniteScores(f"the CRF {name} are not finite ({_count_non_finite(x)})")
         loss = float(np.sum(logZ - gold_score))
         # 3. dE = marginals - onehot(gold) at real positions (marginals are already 0 at padding).
-        real = sequence_mask(lengths, T)                                            # (T, B)
-        t_idx, b_idx = np.nonzero(real)
+        real = padded.mask                                                          # (T, B)
+        t_idx, b_idx = padded.real
         dE[t_idx, b_idx, gold[t_idx, b_idx]] -= 1.0
         # 4. dA = expected - gold transition counts; dstart, dend likewise at the first and last tags.
         pairs = (gold[:-1] * K + gold[1:])[real[1:]]
         self.g["A"] += pair_sum - np.bincount(pairs, minlength=K * K).reshape(K, K)
         #    dE already holds P(y_t = j) - [gold_t = j], so its rows at t = 0 and t = L_b - 1 are those terms.
         self.g["start"] += dE[0].sum(axis=0)
-        self.g["end"] += dE[lengths - 1, np.arange(B)].sum(axis=0)
+        self.g["end"] += dE[padded.lengths - 1, np.arange(B)].sum(axis=0)
         return loss, dE
 
     # -- decoding --------------------------------------------------------------------------------------
@@ -451,7 +383,7 @@ class CRF(OutputLayer):
         """
         E, lengths = self._emissions(X, lengths)
         A, start, end = self._transitions(self._decode_constrained(constrained))
-        return viterbi(E, lengths, A, start, end, use_kernels=self.use_kernels)
+        return viterbi(E, lengths, A, start, end, kernel=self.kernel)
 
     def kbest(self, X, lengths=None, k: int = 1, constrained=None):
         """The k best paths ``(k, T, B)`` int64 and scores ``(k, B)`` float64, best first."""
@@ -463,13 +395,7 @@ class CRF(OutputLayer):
         """Token marginals ``P(y_t = j | X)``, shape ``(T, B, K)`` in the dtype of X, 0 at padding."""
         E, lengths = self._emissions(X, lengths)
         A, start, end = self._transitions(self._decode_constrained(constrained))
-        return forward_backward(E, lengths, A, start, end, use_kernels=self.use_kernels)[1]
-
-    def log_partition(self, X, lengths=None, constrained=None):
-        """log Z of each sequence, ``(B,)`` float64."""
-        E, lengths = self._emissions(X, lengths)
-        A, start, end = self._transitions(self._decode_constrained(constrained))
-        return forward_backward(E, lengths, A, start, end, use_kernels=self.use_kernels)[0]
+        return forward_backward(E, lengths, A, start, end, kernel=self.kernel)[1]
 
     def span_confidence(self, X, lengths, paths, spans, constrained=None):
         """Probability of each predicted span's tags, shape ``(n,)``.
@@ -477,7 +403,7 @@ class CRF(OutputLayer):
         Parameters
         ----------
         X : ndarray, shape (T, B, K)
-        lengths : ndarray of int, shape (B,), or None
+        lengths : Padded, or ndarray of int, shape (B,), or None
         paths : ndarray of int, shape (T, B)
             Predicted tags (e.g. from :meth:`predict`).
         spans : ndarray of int, shape (n, 3)

@@ -4,13 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import init as initializers
-from ._embedding import scatter_add_rows
-from .layer import Layer, sequence_mask
-
-
-def scatter_add_rows_numpy(table: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
-    """NumPy twin of the Cython kernel: ``table[ids[i]] += rows[i]``, repeated ids accumulating."""
-    np.add.at(table, ids, rows)
+from .kernels import select
+from .layer import Layer
+from .padded import sequence_mask
 
 
 class Embedding(Layer):
@@ -23,16 +19,19 @@ class Embedding(Layer):
     dim : int
     init : initialiser, optional
         Defaults to U(-sqrt(3/dim), sqrt(3/dim)); pretrained vectors are copied in after binding.
+    kernel : {"cython", "numpy"}
+        The gradient scatter-add: ``_embedding.pyx`` (default) or its twin in ``embedding_numpy``.
 
     Notes
     -----
     ``W (n_rows, dim)`` is a sparse parameter: backward adds ``dY`` into the rows of the ids at real
-    positions only (``t < lengths[b]`` for a time-major ``(T, B)`` batch) and records them, so
-    optimisers update just those rows.
+    positions only (``t < lengths[b]`` for a time-major ``(T, B)`` batch) and marks them
+    (:meth:`Layer.touch`), so optimisers update just those rows.
     """
 
-    def __init__(self, n_rows: int, dim: int, init=initializers.embedding_uniform):
+    def __init__(self, n_rows: int, dim: int, init=initializers.embedding_uniform, *, kernel: str = "cython"):
         super().__init__()
+        self._kernels = select("embedding", kernel)
         self.n_rows, self.dim = n_rows, dim
         self.param("W", (n_rows, dim), init, decay=False, sparse=True)
 
@@ -52,7 +51,7 @@ class Embedding(Layer):
                 mask = sequence_mask(lengths, ids.shape[0])
                 used, grads = ids[mask], dY[mask]         # (n_real,), (n_real, dim)
             used = np.ascontiguousarray(used, dtype=np.int64)
-            scatter_add_rows(self.g["W"], used, np.ascontiguousarray(grads, dtype=W.dtype))
+            self._kernels.scatter_add_rows(self.g["W"], used, np.ascontiguousarray(grads, dtype=W.dtype))
             self.touch("W", used)
             return None
 

@@ -14,7 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from .layer import Layer, OutputLayer, sequence_mask
+from .layer import Layer, OutputLayer
+from .padded import sequence_mask
 from .params import ParamBuffer
 
 

@@ -8,22 +8,6 @@ def zeros(rng: np.random.Generator, shape: tuple) -> np.ndarray:
     return np.zeros(shape)
 
 
-def constant(value: float):
-    def init(rng: np.random.Generator, shape: tuple) -> np.ndarray:
-        return np.full(shape, value)
-
-    return init
-
-
-def uniform(scale: float):
-    """U(-scale, scale)."""
-
-    def init(rng: np.random.Generator, shape: tuple) -> np.ndarray:
-        return rng.uniform(-scale, scale, size=shape)
-
-    return init
-
-
 def glorot_uniform(rng: np.random.Generator, shape: tuple) -> np.ndarray:
     """Glorot & Bengio (2010): U(-a, a), a = sqrt(6 / (fan_in + fan_out)) over the last two axes."""
     fan_in, fan_out = (shape[-2], shape[-1]) if len(shape) >= 2 else (shape[0], shape[0])

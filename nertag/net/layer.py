@@ -7,7 +7,9 @@ flat parameter buffer and ``layer.g[name]`` into the one flat gradient buffer.
 Conventions
 -----------
 * Sequence tensors are **time-major**: ``X`` of shape ``(T, B, D)`` with ``lengths`` of shape ``(B,)``;
-  position ``t`` of sequence ``b`` is real when ``t < lengths[b]`` and padding otherwise. Layers that
+  position ``t`` of sequence ``b`` is real when ``t < lengths[b]`` and padding otherwise. ``lengths`` is
+  a :class:`~nertag.net.padded.Padded` inside a network (validated once, when the batch was made, and
+  trusted), or a plain array / None from a user (validated by the layer it enters). Layers that
   work on single vectors (dense, dropout) accept any leading shape ``(..., D)`` and ignore ``lengths``.
 * ``forward(X, lengths=None, rng=None) -> (Y, backprop)``. ``rng`` is the random generator for
   training-time noise (dropout); ``rng=None`` means prediction, so prediction can never be noisy.
@@ -25,6 +27,8 @@ from typing import Callable
 
 import numpy as np
 
+from .padded import sequence_mask  # noqa: F401  (re-exported: part of the layer toolkit)
+
 Initializer = Callable[[np.random.Generator, tuple], np.ndarray]
 Backprop = Callable[[np.ndarray], "np.ndarray | None"]
 
@@ -34,8 +38,8 @@ class ParamSpec:
     """A parameter a layer asks for.
 
     ``decay``: whether decoupled weight decay applies (biases say False). ``sparse``: rows are
-    updated only where the batch touched them (embedding tables); the layer then records the rows
-    its backward touched with :meth:`Layer.touch`.
+    updated only where the batch touched them (embedding tables); the layer's backward marks the rows
+    it wrote with :meth:`Layer.touch`, in a row mask that belongs to the buffer's gradient.
     """
 
     name: str
@@ -57,7 +61,9 @@ class Layer:
         self.children: list[Layer] = []
         self.p: dict[str, np.ndarray] = {}
         self.g: dict[str, np.ndarray] = {}
-        self.touched: dict[str, list[np.ndarray]] = {}  # sparse param -> row ids its gradient touched
+        # Sparse params only: bool (n_rows,) views of the buffer's gradient row mask, True where this
+        # step's gradient has been written. Owned (and cleared) by the buffer, like ``g``.
+        self.g_rows: dict[str, np.ndarray] = {}
 
     def param(self, name: str, shape, init: Initializer, *, decay: bool = True, sparse: bool = False) -> None:
         """Declare a parameter; its array exists once a :class:`ParamBuffer` binds the layer."""
@@ -80,8 +86,8 @@ class Layer:
         return sum(spec.size for layer in self.walk() for spec in layer.specs)
 
     def touch(self, name: str, rows: np.ndarray) -> None:
-        """Record rows of sparse parameter ``name`` whose gradient backward has written."""
-        self.touched.setdefault(name, []).append(rows)
+        """Mark rows ``(n,)`` of sparse parameter ``name`` whose gradient backward has written."""
+        self.g_rows[name][rows] = True
 
     def forward(self, X, lengths=None, rng=None) -> tuple[np.ndarray, Backprop]:
         raise NotImplementedError
@@ -104,19 +110,3 @@ class OutputLayer(Layer):
     def forward(self, X, lengths=None, rng=None):
         # An output layer passes scores through unchanged, so it can also sit inside a Sequential.
         return X, lambda dY: dY
-
-
-def sequence_mask(lengths: np.ndarray, T: int) -> np.ndarray:
-    """Boolean mask ``(T, B)``, True where position ``t`` is inside sequence ``b``."""
-    lengths = np.asarray(lengths)
-    return np.arange(T)[:, None] < lengths[None, :]
-
-
-def check_lengths(lengths, T: int, B: int) -> np.ndarray:
-    """Validate a lengths array against a padded ``(T, B, ...)`` batch and return it as int64."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    if lengths.shape != (B,):
-        raise ValueError(f"lengths must have shape ({B},) for a batch of {B} sequences, got {lengths.shape}")
-    if B and (lengths.min() < 1 or lengths.max() > T):
-        raise ValueError(f"lengths must lie in 1..{T} (the padded length), got {lengths.min()}..{lengths.max()}")
-    return lengths

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layer import OutputLayer, sequence_mask
+from .layer import OutputLayer
+from .padded import sequence_mask
 
 
 def _real_positions(X: np.ndarray, lengths) -> np.ndarray | None:
@@ -49,9 +50,6 @@ class SoftmaxCrossEntropy(OutputLayer):
         best = X.argmax(axis=-1)
         mask = _real_positions(X, lengths)
         return best if mask is None else np.where(mask, best, 0)
-
-    def probabilities(self, X):
-        return np.exp(log_softmax(X))
 
 
 class SquaredError(OutputLayer):

@@ -2,7 +2,9 @@
 
 The buffer is laid out as ``[dense parameters | sparse parameters]``: the dense part is one slice that
 optimisers update with a handful of vectorised in-place operations; sparse parameters (embedding
-tables) follow, and are updated only on the rows a batch touched.
+tables) follow, and are updated only on the rows a batch touched. Which rows those are is part of the
+gradient: a boolean row mask per sparse table (``grad_rows``), set by the layer's backward and cleared
+by :meth:`ParamBuffer.zero_grad` on exactly those rows, so no step costs a pass over a whole table.
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ class ParamBuffer:
         ``data[:n_dense]`` holds every dense parameter.
     decay_mask : ndarray of bool, shape (n_dense,)
         Which dense entries take weight decay (False for biases and other ``decay=False`` params).
+    grad_rows : ndarray of bool, shape (sum of the sparse tables' rows,)
+        True on the rows of sparse tables whose gradient this step has written (views ``layer.g_rows``).
     """
 
     def __init__(self, root: Layer, dtype=np.float32, seed=0):
@@ -73,16 +77,18 @@ class ParamBuffer:
             if not b.spec.sparse:
                 self.decay_mask[b.slice] = b.spec.decay
         self.sparse = [b for b in self.bindings if b.spec.sparse]
+        self.grad_rows = np.zeros(sum(b.spec.shape[0] for b in self.sparse), dtype=bool)
+        start = 0
+        for b in self.sparse:
+            b.layer.g_rows[b.spec.name] = self.grad_rows[start: start + b.spec.shape[0]]
+            start += b.spec.shape[0]
 
     def __len__(self) -> int:
         return self.data.size
 
     def touched_rows(self, binding: Binding) -> np.ndarray:
-        """Sorted unique rows of a sparse parameter that this step's backward touched."""
-        parts = binding.layer.touched.get(binding.spec.name, [])
-        if not parts:
-            return np.zeros(0, dtype=np.int64)
-        return np.unique(np.concatenate(parts))
+        """Sorted rows (int64) of a sparse parameter that this step's backward touched."""
+        return np.flatnonzero(binding.layer.g_rows[binding.spec.name])
 
     def zero_grad(self) -> None:
         """Reset the gradients: the dense part outright, sparse tables only on the rows touched."""
@@ -91,7 +97,7 @@ class ParamBuffer:
             rows = self.touched_rows(b)
             if rows.size:
                 b.layer.g[b.spec.name][rows] = 0
-            b.layer.touched.pop(b.spec.name, None)
+                b.layer.g_rows[b.spec.name][rows] = False
 
     def named(self) -> dict[str, np.ndarray]:
         """Parameter views keyed by a stable path ``"<index>.<Layer>.<name>"`` (for saving and reading)."""

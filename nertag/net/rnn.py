@@ -19,13 +19,16 @@ Backward (dY = dL/dY, dh_last = dL/dh_last; dh is the running dL/dh_t), for t = 
 After the loop, over all (T*B) rows at once:
   4. dW += X^T dS,  db += sum(dS),  dU += [h_{-1} .. h_{T-2}]^T dS,  dX = dS W^T,  dh0 = dh
 
-How uneven lengths are handled
-------------------------------
-The batch is ordered by decreasing length (a no-op when the caller already sorted it), so at step t the
-real rows are the prefix ``[:n_t]`` with ``n_t = #{b : L_b > t}``. Every per-step operation works on that
-contiguous prefix; padded rows are never computed and receive exactly zero gradient. No masks are
-multiplied. The carried state over padding is never materialised: ``h_last`` is gathered from step
-``L_b - 1``, and dL/dh_last enters the backward pass at that step.
+How uneven lengths are handled (every recurrent layer)
+------------------------------------------------------
+The batch is never permuted. The states are kept in the order of :attr:`Padded.order` (longest first),
+so at step t the real rows are the prefix ``[:k_t]`` of the sorted states, ``k_t = #{b : L_b > t}``; the
+inputs and outputs stay in batch order and each sorted row reads and writes its own column through the
+index. Padded rows are never computed and receive exactly zero gradient; no masks are multiplied. The
+carried state over padding is never materialised: ``h_last`` is gathered from each row's last real step,
+and dL/dh_last enters the backward pass there. Reading backwards (``reverse=True``, for
+:class:`~nertag.net.bidirectional.Bidirectional`) changes only the position row i visits at step t,
+``L_i - 1 - t`` instead of t; nothing is reversed by copying.
 """
 from __future__ import annotations
 
@@ -34,21 +37,21 @@ from typing import Callable
 import numpy as np
 
 from . import init
-from .layer import Layer, check_lengths
+from .layer import Layer
+from .padded import Padded, as_padded
+from .recurrent_numpy import step_rows
+from .workspace import Workspace
 
 # backprop(dY, dh_last=None) -> (dX, dh0); dY may be None when only the final states are used.
 RecurrentBackprop = Callable[..., "tuple[np.ndarray, np.ndarray]"]
-
-
-def n_active(lengths: np.ndarray, T: int) -> np.ndarray:
-    """``n[t]`` = number of sequences with a real position ``t``; a prefix count for sorted lengths."""
-    return np.count_nonzero(lengths[None, :] > np.arange(T)[:, None], axis=1)
+# scan_back(dY, dh) -> (dX, dh): dh (B, H) holds dL/dh_last in sorted row order on entry, dL/dh0 on return.
+ScanBackprop = Callable[[np.ndarray | None, np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
 
 class Recurrent(Layer):
-    """Base of the recurrent layers: input checks, batch ordering and the ``run`` / ``forward`` API.
+    """Base of the recurrent layers: input checks, the batch layout and the ``run`` / ``forward`` API.
 
-    Subclasses implement :meth:`_scan` for a batch sorted by decreasing length.
+    Subclasses implement :meth:`_scan`, the recurrence over states kept in :attr:`Padded.order`.
 
     Parameters
     ----------
@@ -59,100 +62,103 @@ class Recurrent(Layer):
     def __init__(self, n_in: int, n_hidden: int):
         super().__init__()
         self.n_in, self.n_hidden = int(n_in), int(n_hidden)
+        self._workspace = Workspace()                              # outputs and scratch reused across calls
 
     @property
     def n_out(self) -> int:
         return self.n_hidden
 
-    def run(self, X, lengths=None, h0=None) -> tuple[np.ndarray, np.ndarray, RecurrentBackprop]:
+    # 62 lines, half of them the docstring: the one run of every recurrent layer, kept whole so checks,
+    # output, final states and the backprop wrapper read in order.
+    def run(self, X, lengths=None, h0=None, *, reverse: bool = False, out=None, grad: bool = True
+            ) -> tuple[np.ndarray, np.ndarray, RecurrentBackprop]:
         """Run the recurrence over a padded batch, returning outputs, final states and a backprop.
 
         Parameters
         ----------
         X : ndarray, shape (T, B, D)
-        lengths : ndarray of int, shape (B,), optional
+        lengths : Padded, or ndarray of int, shape (B,), optional
             Real length of each sequence, in 1..T; all T when omitted.
         h0 : ndarray, shape (B, H), optional
             Initial state; zeros when omitted. No state is ever carried between calls.
+        reverse : bool
+            Read each sequence from its last real position down to position 0; ``Y[t]`` is still the output
+            at position t, and ``h_last`` the state after position 0.
+        out : ndarray, shape (T, B, H), optional
+            Where to write ``Y`` (e.g. one half of a wider output); its last axis must be contiguous.
+        grad : bool
+            False: prediction only; layers may keep no caches for backward, and ``backprop`` raises.
 
         Returns
         -------
         Y : ndarray, shape (T, B, H)
             States at real positions, exactly 0 at padding.
         h_last : ndarray, shape (B, H)
-            The state at each sequence's own last real step.
+            The state at each sequence's own last real step (its first, when ``reverse``).
         backprop : callable ``backprop(dY, dh_last=None) -> (dX, dh0)``
             ``dY`` (T, B, H) or None (no gradient on the outputs), ``dh_last`` (B, H) or None. Accumulates
             parameter gradients into ``self.g`` and returns dL/dX (T, B, D), 0 at padding, and dL/dh0 (B, H).
             Entries of ``dY`` at padding are ignored.
         """
-        W = self.p["W"]
-        X, lengths, h0 = self._check_inputs(X, lengths, h0)
+        X, padded, h0 = self._check_inputs(X, lengths, h0)
+        dtype = self.p["W"].dtype
         T, B, _ = X.shape
         H = self.n_hidden
-
-        order = np.argsort(-lengths, kind="stable")                 # longest first: real rows are a prefix
-        if np.array_equal(order, np.arange(B)):
-            order = None
+        if out is None:
+            Y = self._workspace.take((T, B, H), dtype)
         else:
-            X, lengths = X[:, order], lengths[order]
-            h0 = None if h0 is None else h0[order]
-        T_real = int(lengths.max()) if B else 0                      # trailing all-padding steps are skipped
-        n = n_active(lengths, T_real)
-        Y, scan_back = self._scan(X[:T_real], n, h0)               # (T_real, B, H)
-        h_last = Y[lengths - 1, np.arange(B)]                         # (B, H)
-        if T_real < T:
-            Y = np.concatenate([Y, np.zeros((T - T_real, B, H), Y.dtype)])
-        if order is not None:
-            inverse = np.empty_like(order)
-            inverse[order] = np.arange(B)
-            Y, h_last = Y[:, inverse], h_last[inverse]
+            Y = out
+            if Y.shape != (T, B, H) or Y.dtype != dtype or (Y.size and Y.strides[2] != Y.itemsize):
+                raise ValueError(f"out must be a ({T}, {B}, {H}) {dtype} array with a contiguous last axis")
+        S, scan_back = self._scan(X, padded, h0, bool(reverse), Y, grad)    # S[t + 1] = h_t, sorted rows
+        order = padded.order
+        h_last = np.empty((B, H), dtype)                               # (B, H)
+        h_last[order] = S[padded.sorted_lengths, np.arange(B)]
 
         def backprop(dY, dh_last=None):
-            if dY is None:
-                dY = np.zeros((T_real, B, H), W.dtype)
-            else:
-                dY = np.asarray(dY, dtype=W.dtype)[:T_real]
-                dY = dY[:, order] if order is not None else dY.copy()      # ours to add into
-            if dh_last is not None:
-                # h_last[b] is h at step L_b - 1 (the state only passes unchanged over padding), so its
-                # gradient joins dy there rather than being carried through the padded steps.
-                dh = np.asarray(dh_last, dtype=W.dtype)
-                dY[lengths - 1, np.arange(B)] += dh if order is None else dh[order]
-            dX, dh0 = scan_back(dY)
-            if T_real < T:
-                dX = np.concatenate([dX, np.zeros((T - T_real,) + dX.shape[1:], dX.dtype)])
-            if order is not None:
-                dX, dh0 = dX[:, inverse], dh0[inverse]
+            if not grad:
+                raise RuntimeError(f"this {type(self).__name__} run was for prediction (grad=False): "
+                                   f"nothing kept for backward")
+            if dY is not None:
+                dY = np.asarray(dY, dtype=dtype)
+                if dY.shape != (T, B, H):
+                    raise ValueError(f"dY must have shape ({T}, {B}, {H}), got {dY.shape}")
+                if dY.size and dY.strides[2] != dY.itemsize:
+                    dY = np.ascontiguousarray(dY)
+            dh = np.zeros((B, H), dtype) if dh_last is None else np.asarray(dh_last, dtype)[order]  # (B, H)
+            dX, dh = scan_back(dY, dh)
+            dh0 = np.empty((B, H), dtype)
+            dh0[order] = dh
             return dX, dh0
 
         return Y, h_last, backprop
 
-    def _check_inputs(self, X, lengths, h0):
-        """``X`` (T, B, D) in the parameters' dtype, ``lengths`` (B,) int64 (all T when None), ``h0`` or None."""
+    def _check_inputs(self, X, lengths, h0) -> tuple[np.ndarray, Padded, np.ndarray | None]:
+        """``X`` (T, B, D) in the parameters' dtype, the batch layout, and ``h0`` (B, H) or None."""
         dtype = self.p["W"].dtype
         X = np.asarray(X, dtype=dtype)
         if X.ndim != 3 or X.shape[2] != self.n_in:
             raise ValueError(f"{type(self).__name__} expects inputs of shape (T, B, {self.n_in}), got {X.shape}")
         T, B, _ = X.shape
-        lengths = np.full(B, T, dtype=np.int64) if lengths is None else check_lengths(lengths, T, B)
+        padded = as_padded(lengths, T, B)
         if h0 is not None:
             h0 = np.asarray(h0, dtype=dtype)
             if h0.shape != (B, self.n_hidden):
                 raise ValueError(f"h0 must have shape ({B}, {self.n_hidden}), got {h0.shape}")
-        return X, lengths, h0
+        return X, padded, h0
 
     def forward(self, X, lengths=None, rng=None, h0=None):
         """The layer contract: ``(Y, backprop)`` with ``backprop(dY) -> dX``; see :meth:`run` for dh0."""
         Y, _, backprop = self.run(X, lengths, h0)
         return Y, lambda dY: backprop(dY)[0]
 
-    def _scan(self, X: np.ndarray, n: np.ndarray, h0: np.ndarray | None):
-        """Recurrence over a batch sorted by decreasing length.
+    def _scan(self, X: np.ndarray, padded: Padded, h0: np.ndarray | None, reverse: bool, Y: np.ndarray,
+              grad: bool) -> tuple[np.ndarray, ScanBackprop]:
+        """The recurrence over the batch, states in :attr:`Padded.order`.
 
-        ``X`` (T, B, D) with ``n[t]`` real rows (a prefix) at step t, ``n[0] = B`` unless B = 0. Returns
-        ``Y`` (T, B, H), zero at padding, and ``scan_back(dY) -> (dX, dh0)`` where ``dY`` (T, B, H) already
-        holds the final-state gradients (at each sequence's last real step) and is ignored at padding.
+        Writes ``Y`` (T, B, H) in batch order, 0 at padding. Returns the states ``S`` (T_real + 1, B, H) in
+        sorted row order (``S[0]`` the initial states, ``S[t + 1] = h_t``) and ``scan_back(dY, dh) ->
+        (dX, dh)``, which accumulates the parameter gradients.
         """
         raise NotImplementedError
 
@@ -170,6 +176,7 @@ class RNN(Recurrent):
     Parameters: ``W (D, H)`` Glorot uniform, ``U (H, H)`` orthogonal, ``b (H,)`` zeros, no decay;
     ``D*H + H*H + H`` in all. The equations and backward steps are in the module docstring.
     Use :meth:`run` for the final states and the gradient w.r.t. the initial state.
+    This layer is the NumPy reference of the recurrent contract; the GRU is the fast one.
     """
 
     def __init__(self, n_in: int, n_hidden: int):
@@ -179,37 +186,43 @@ class RNN(Recurrent):
         self.param("U", (H, H), init.orthogonal)
         self.param("b", (H,), init.zeros, decay=False)
 
-    def _scan(self, X, n, h0):
+    def _scan(self, X, padded, h0, reverse, Y, grad):
         W, U, b = self.p["W"], self.p["U"], self.p["b"]
         T, B, D = X.shape
         H = self.n_hidden
+        order, lengths, T_real = padded.order, padded.sorted_lengths, padded.T_real
+        steps = [step_rows(lengths, order, reverse, t) for t in range(T_real)]   # (k, cols, positions)
         X2 = X.reshape(T * B, D)
-        S = np.zeros((T + 1, B, H), W.dtype)                       # S[t + 1] = y_t, S[0] = h0
+        A = (X2 @ W + b).reshape(T, B, H)                            # (T, B, H)  a_t, batch order
+        S = np.zeros((T_real + 1, B, H), W.dtype)                    # S[t + 1] = h_t, sorted rows
         if h0 is not None:
-            S[0] = h0
-        A = (X2 @ W + b).reshape(T, B, H)                            # (T, B, H)  a_t for all t
-        for t in range(T):
-            k = n[t]
+            S[0] = h0[order]
+        Y[...] = 0
+        for t, (k, cols, pos) in enumerate(steps):
             h = S[t + 1, :k]                                          # (k, H) view, written in place
             np.dot(S[t, :k], U, out=h)
-            h += A[t, :k]
+            h += A[pos, cols]
             np.tanh(h, out=h)
-        Y = S[1:].copy()                                              # padded rows were never written: 0
+            Y[pos, cols] = h
 
-        def scan_back(dY):
-            dS = np.zeros((T, B, H), W.dtype)                        # (T, B, H)  ds_t, 0 at padding
-            dh = np.zeros((B, H), W.dtype)                           # dL/dh_t, real rows only matter
+        def scan_back(dY, dh):
+            dS = np.zeros((T_real, B, H), W.dtype)                   # (T_real, B, H)  ds_t, sorted rows
+            dA = np.zeros((T, B, H), W.dtype)                        # (T, B, H)  ds_t, batch order
             UT = np.ascontiguousarray(U.T)                           # (H, H)  faster GEMM than the view
-            for t in range(T - 1, -1, -1):
-                k = n[t]
+            for t in range(T_real - 1, -1, -1):
+                k, cols, pos = steps[t]
                 ds, h = dS[t, :k], S[t + 1, :k]
-                np.add(dh[:k], dY[t, :k], out=ds)                     # 1. dh += dy_t
+                if dY is None:
+                    ds[...] = dh[:k]
+                else:
+                    np.add(dh[:k], dY[pos, cols], out=ds)             # 1. dh += dy_t
                 ds *= 1.0 - h * h                                     # 2. through the tanh
                 np.dot(ds, UT, out=dh[:k])                           # 3. to h_{t-1}
-            dS2 = dS.reshape(T * B, H)
-            self.g["W"] += X2.T @ dS2                                 # 4. one GEMM each over all rows
-            self.g["b"] += dS2.sum(axis=0)
-            self.g["U"] += S[:-1].reshape(T * B, H).T @ dS2
-            return (dS2 @ W.T).reshape(T, B, D), dh
+                dA[pos, cols] = ds
+            dA2 = dA.reshape(T * B, H)
+            self.g["W"] += X2.T @ dA2                                 # 4. one GEMM each over all rows
+            self.g["b"] += dA2.sum(axis=0)
+            self.g["U"] += S[:-1].reshape(T_real * B, H).T @ dS.reshape(T_real * B, H)
+            return (dA2 @ W.T).reshape(T, B, D), dh
 
-        return Y, scan_back
+        return S, scan_back

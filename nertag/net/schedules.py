@@ -1,12 +1,12 @@
 """Learning-rate schedules: frozen dataclasses called with the optimiser's step count (0-based).
 
-Being plain dataclasses, they are saved in a config as ``{"kind": ..., **fields}`` and rebuilt with
-:func:`schedule_from_dict`.
+Training builds its schedule from the config's ``lr`` and ``lr_decay`` (an :class:`InverseTimeDecay`);
+schedules themselves are never saved.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -59,18 +59,3 @@ class OneCycle:
         progress = min((step - self.warmup) / span, 1.0)
         low = self.lr * self.end_fraction
         return low + (self.lr - low) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-SCHEDULES = {cls.__name__: cls for cls in (Constant, StepDecay, InverseTimeDecay, OneCycle)}
-
-
-def schedule_to_dict(schedule) -> dict:
-    return {"kind": type(schedule).__name__, **asdict(schedule)}
-
-
-def schedule_from_dict(spec: dict):
-    spec = dict(spec)
-    kind = spec.pop("kind", None)
-    if kind not in SCHEDULES:
-        raise ValueError(f"unknown learning-rate schedule {kind!r}; expected one of {sorted(SCHEDULES)}")
-    return SCHEDULES[kind](**spec)

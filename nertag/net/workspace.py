@@ -66,8 +66,3 @@ class Workspace:
             if smallest is None:
                 return
             del self._pool[smallest]
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the pool."""
-        return sum(buf.nbytes for buf in self._pool)

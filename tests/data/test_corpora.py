@@ -11,7 +11,7 @@ from nertag.data.conll import load_conll
 from nertag.data.schemes import convert, detect_scheme, tags_to_spans
 from nertag.data.stats import corpus_stats
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # From ../shared/data/README.md: (docs, sentences, tokens, entities per type); None where not stated.
 EXPECTED = {

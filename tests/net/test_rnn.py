@@ -12,7 +12,6 @@ LAYERS = {
     "rnn": lambda D, H: RNN(D, H),
     "gru": lambda D, H: GRU(D, H),
     "gru-numpy": lambda D, H: GRU(D, H, kernel="numpy"),
-    "gru-cython-only": lambda D, H: GRU(D, H, kernel="cython-only"),
     "bigru": lambda D, H: Bidirectional(lambda: GRU(D, H)),
     "birnn": lambda D, H: Bidirectional(RNN(D, H), RNN(D, H + 1)),
 }

@@ -1,7 +1,6 @@
 import pytest
 
-from nertag.net.schedules import (Constant, InverseTimeDecay, OneCycle, StepDecay, schedule_from_dict,
-                                  schedule_to_dict)
+from nertag.net.schedules import Constant, InverseTimeDecay, OneCycle, StepDecay
 
 
 def test_schedule_values():
@@ -17,9 +16,3 @@ def test_schedule_values():
     assert cycle(60) == pytest.approx(0.01 + 0.99 * 0.5)
     assert cycle(110) == pytest.approx(0.01) == cycle(500)
 
-
-def test_schedule_round_trips_through_a_dict():
-    s = InverseTimeDecay(0.01, 0.05, 7)
-    assert schedule_from_dict(schedule_to_dict(s)) == s
-    with pytest.raises(ValueError, match="unknown learning-rate schedule 'Cosine'"):
-        schedule_from_dict({"kind": "Cosine", "lr": 1})

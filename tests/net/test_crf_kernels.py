@@ -11,7 +11,7 @@ import pytest
 from nertag.net import _crf, crf_numpy
 from nertag.net.crf import forward_backward, kbest_viterbi, viterbi
 
-BACKENDS = [pytest.param(True, id="cython"), pytest.param(False, id="numpy")]
+BACKENDS = ["cython", "numpy"]
 
 
 def random_problem(rng, T, B, K, dtype=np.float64, lengths=None):
@@ -57,22 +57,22 @@ def brute_stats(E, L, A, start, end):
 
 # -- tier 1: a worked example ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("use_kernels", BACKENDS)
-def test_worked_example_two_tags_two_tokens(use_kernels):
+@pytest.mark.parametrize("kernel", BACKENDS)
+def test_worked_example_two_tags_two_tokens(kernel):
     # score(y0, y1) = s[y0] + E0[y0] + A[y0, y1] + E1[y1] + e[y1]:
     #   (0,0) = 0 + 1 + 0.5 + 0 = 1.5    (0,1) = 0 + 1 - 1 + 2 = 2
     #   (1,0) = 0.5 + 0 + 0 + 0 = 0.5    (1,1) = 0.5 + 0 + 1 + 2 = 3.5
     E = np.array([[[1.0, 0.0]], [[0.0, 2.0]]])                      # (T=2, B=1, K=2)
     A = np.array([[0.5, -1.0], [0.0, 1.0]])
     start, end = np.array([0.0, 0.5]), np.array([0.0, 0.0])
-    logZ, marg, pairs = forward_backward(E, [2], A, start, end, use_kernels=use_kernels)
+    logZ, marg, pairs = forward_backward(E, [2], A, start, end, kernel=kernel)
     # log Z = log(e^1.5 + e^2 + e^0.5 + e^3.5)
     assert logZ[0] == pytest.approx(3.842349582389822, abs=1e-12)
     # P(y0 = 0) = (e^1.5 + e^2) / Z, P(y1 = 1) = (e^2 + e^3.5) / Z
     np.testing.assert_allclose(marg[:, 0, 0], [0.254546283705077, 1 - 0.8685446324011539], rtol=0, atol=1e-12)
     np.testing.assert_allclose(pairs, [[0.09610157419009721, 0.15844470951497971],
                                        [0.03535379340874887, 0.7100999228861742]], rtol=1e-12, atol=1e-12)
-    paths, scores = viterbi(E, [2], A, start, end, use_kernels=use_kernels)
+    paths, scores = viterbi(E, [2], A, start, end, kernel=kernel)
     assert paths[:, 0].tolist() == [1, 1] and scores[0] == pytest.approx(3.5)
     kpaths, kscores = kbest_viterbi(E, [2], A, start, end, k=4)
     assert [tuple(p[:, 0]) for p in kpaths] == [(1, 1), (0, 1), (0, 0), (1, 0)]
@@ -84,12 +84,12 @@ def test_worked_example_two_tags_two_tokens(use_kernels):
 SMALL = [(1, 1), (1, 3), (2, 1), (2, 4), (3, 3), (4, 2)]           # (K, T)
 
 
-@pytest.mark.parametrize("use_kernels", BACKENDS)
+@pytest.mark.parametrize("kernel", BACKENDS)
 @pytest.mark.parametrize("K,T", SMALL)
-def test_forward_backward_matches_brute_force(use_kernels, K, T):
+def test_forward_backward_matches_brute_force(kernel, K, T):
     rng = np.random.default_rng(10 * K + T)
     E, lengths, A, start, end = random_problem(rng, T, 3, K)
-    logZ, marg, pairs = forward_backward(E, lengths, A, start, end, use_kernels=use_kernels)
+    logZ, marg, pairs = forward_backward(E, lengths, A, start, end, kernel=kernel)
     want_pairs = np.zeros((K, K))
     for b, L in enumerate(lengths):
         z, m, p = brute_stats(E[:, b], L, A, start, end)
@@ -100,12 +100,12 @@ def test_forward_backward_matches_brute_force(use_kernels, K, T):
     np.testing.assert_allclose(pairs, want_pairs, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("use_kernels", BACKENDS)
+@pytest.mark.parametrize("kernel", BACKENDS)
 @pytest.mark.parametrize("K,T", SMALL)
-def test_viterbi_matches_brute_force(use_kernels, K, T):
+def test_viterbi_matches_brute_force(kernel, K, T):
     rng = np.random.default_rng(100 + 10 * K + T)
     E, lengths, A, start, end = random_problem(rng, T, 4, K)
-    paths, scores = viterbi(E, lengths, A, start, end, use_kernels=use_kernels)
+    paths, scores = viterbi(E, lengths, A, start, end, kernel=kernel)
     assert paths.dtype == np.int64 and paths.shape == (T, 4)
     for b, L in enumerate(lengths):
         y, s = max(brute_force(E[:, b], L, A, start, end), key=lambda pair: pair[1])
@@ -144,16 +144,16 @@ def random_mask(rng, K):
     return allowed, (rng.random(K) < 0.7) | first, (rng.random(K) < 0.7) | first
 
 
-@pytest.mark.parametrize("use_kernels", BACKENDS)
+@pytest.mark.parametrize("kernel", BACKENDS)
 @pytest.mark.parametrize("K,T", [(3, 3), (4, 3), (3, 4)])
-def test_constrained_decoding_matches_brute_force_over_allowed_sequences(use_kernels, K, T):
+def test_constrained_decoding_matches_brute_force_over_allowed_sequences(kernel, K, T):
     rng = np.random.default_rng(K * T)
     E, lengths, A, start, end = random_problem(rng, T, 4, K)
     allowed, allowed_start, allowed_end = random_mask(rng, K)
     A_c = np.where(allowed, A, -np.inf)
     s_c, e_c = np.where(allowed_start, start, -np.inf), np.where(allowed_end, end, -np.inf)
-    paths, scores = viterbi(E, lengths, A_c, s_c, e_c, use_kernels=use_kernels)
-    logZ, marg, pairs = forward_backward(E, lengths, A_c, s_c, e_c, use_kernels=use_kernels)
+    paths, scores = viterbi(E, lengths, A_c, s_c, e_c, kernel=kernel)
+    logZ, marg, pairs = forward_backward(E, lengths, A_c, s_c, e_c, kernel=kernel)
     kpaths, kscores = kbest_viterbi(E, lengths, A_c, s_c, e_c, 4)
     want_pairs = np.zeros((K, K))
     for b, L in enumerate(lengths):
@@ -236,14 +236,14 @@ def test_kernels_match_twins_at_extreme_scores(scale):
 
 # -- tier 4: degenerate cases ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("use_kernels", BACKENDS)
-def test_zero_transitions_give_softmax_marginals(use_kernels):
+@pytest.mark.parametrize("kernel", BACKENDS)
+def test_zero_transitions_give_softmax_marginals(kernel):
     rng = np.random.default_rng(11)
     T, B, K = 8, 5, 6
     E = rng.normal(scale=2.0, size=(T, B, K))
     lengths = np.array([8, 3, 1, 7, 5])
     zeros_k = np.zeros(K)
-    logZ, marg, _ = forward_backward(E, lengths, np.zeros((K, K)), zeros_k, zeros_k, use_kernels=use_kernels)
+    logZ, marg, _ = forward_backward(E, lengths, np.zeros((K, K)), zeros_k, zeros_k, kernel=kernel)
     softmax = np.exp(E - E.max(-1, keepdims=True))
     softmax /= softmax.sum(-1, keepdims=True)
     real = np.arange(T)[:, None] < lengths
@@ -253,31 +253,31 @@ def test_zero_transitions_give_softmax_marginals(use_kernels):
     np.testing.assert_allclose(logZ, np.where(real, lse, 0).sum(0), rtol=1e-12)
 
 
-@pytest.mark.parametrize("use_kernels", BACKENDS)
-def test_every_path_forbidden_gives_minus_inf_and_zero_marginals(use_kernels):
+@pytest.mark.parametrize("kernel", BACKENDS)
+def test_every_path_forbidden_gives_minus_inf_and_zero_marginals(kernel):
     K = 2
     E = np.zeros((3, 2, K))
     A = np.full((K, K), -np.inf)                                    # no transition at all
     lengths = np.array([3, 1])                                      # the second needs no transition
-    logZ, marg, pairs = forward_backward(E, lengths, A, np.zeros(K), np.zeros(K), use_kernels=use_kernels)
+    logZ, marg, pairs = forward_backward(E, lengths, A, np.zeros(K), np.zeros(K), kernel=kernel)
     assert logZ[0] == -np.inf and logZ[1] == pytest.approx(np.log(2))
     assert not marg[:, 0].any() and not pairs.any()
     np.testing.assert_allclose(marg[0, 1], [0.5, 0.5], rtol=1e-12)
-    _, scores = viterbi(E, lengths, A, np.zeros(K), np.zeros(K), use_kernels=use_kernels)
+    _, scores = viterbi(E, lengths, A, np.zeros(K), np.zeros(K), kernel=kernel)
     assert scores[0] == -np.inf and scores[1] == 0.0
 
 
-@pytest.mark.parametrize("use_kernels", BACKENDS)
-def test_padded_batch_equals_one_sequence_at_a_time(use_kernels):
+@pytest.mark.parametrize("kernel", BACKENDS)
+def test_padded_batch_equals_one_sequence_at_a_time(kernel):
     rng = np.random.default_rng(8)
     E, lengths, A, start, end = random_problem(rng, 10, 6, 4, lengths=[10, 2, 7, 1, 9, 4])
     E[np.arange(10)[:, None] >= lengths] = 1e3                      # garbage at padding must not leak
-    logZ, marg, pairs = forward_backward(E, lengths, A, start, end, use_kernels=use_kernels)
-    paths, scores = viterbi(E, lengths, A, start, end, use_kernels=use_kernels)
+    logZ, marg, pairs = forward_backward(E, lengths, A, start, end, kernel=kernel)
+    paths, scores = viterbi(E, lengths, A, start, end, kernel=kernel)
     pair_total = np.zeros_like(pairs)
     for b, L in enumerate(lengths):
-        z1, m1, p1 = forward_backward(E[:L, b:b + 1], None, A, start, end, use_kernels=use_kernels)
-        pa1, s1 = viterbi(E[:L, b:b + 1], None, A, start, end, use_kernels=use_kernels)
+        z1, m1, p1 = forward_backward(E[:L, b:b + 1], None, A, start, end, kernel=kernel)
+        pa1, s1 = viterbi(E[:L, b:b + 1], None, A, start, end, kernel=kernel)
         assert logZ[b] == pytest.approx(z1[0], abs=1e-12)
         np.testing.assert_allclose(marg[:L, b], m1[:, 0], rtol=1e-12, atol=1e-14)
         np.testing.assert_array_equal(paths[:L, b], pa1[:, 0])
