@@ -21,24 +21,14 @@ from .data.conll import Sentence, load_conll, read_conll, sniff_delimiter, write
 from .data.schemes import check_scheme, convert, detect_scheme, split_tag, tags_to_spans
 from .data.text import TOKENIZERS, read_text
 from .errors import DataError, NertagError
-from .modelio import read_json
+from .model_dir import bundled_model, read_json
 from .tagger import Tagger
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="nertag: a fast named-entity tagger for CPUs.")
 
-PACKAGED_MODELS = Path(__file__).resolve().parent / "models"
 # Paths are checked by the commands, which say in one line what is wrong; typer's own check would not.
 path_option = functools.partial(typer.Option, readable=False)
-
-
-def default_model() -> Path:
-    """The bundled model: the CoNLL-2003 one when installed, else the WikiGold one."""
-    for name in ("conll2003", "wikigold"):
-        if (PACKAGED_MODELS / name / "weights.npz").exists():
-            return PACKAGED_MODELS / name
-    return PACKAGED_MODELS / "wikigold"
-
 
 
 @app.callback()
@@ -156,7 +146,7 @@ def train(
 
     Ctrl-C or SIGTERM finishes the batch, saves and exits (code 130 or 143); --resume DIR continues.
     """
-    from .train import check_resumable, train as run_training
+    from .train import train as run_training
 
     with errors_for_people():
         if resume is not None and model_dir is not None and model_dir.resolve() != resume.resolve():
@@ -179,9 +169,8 @@ def train(
         if embeddings is not None:
             _existing_file(embeddings, "embeddings")
         if resume is not None:
-            from .modelio import read_config, read_meta
-            run_dir = check_resumable(resume)
-            config = read_config(run_dir, read_meta(run_dir)).replace(**values)  # what differs is refused
+            from .model_dir import ModelDir
+            config = ModelDir.resumable(resume).describe().config.replace(**values)  # what differs is refused
         else:
             config = Config().replace(**values)
         train_data = _load_corpus(conll, "training data", word_col, tag_col)
@@ -200,7 +189,7 @@ def train(
 
 # ----------------------------------------------------------------------------------------------------------
 def _model(path: Optional[Path]) -> Tagger:
-    return Tagger.load(path or default_model())
+    return Tagger.load(path or bundled_model())
 
 
 def _score_table(scores: dict) -> str:
@@ -426,7 +415,7 @@ def info(model: Optional[Path] = path_option(None, help="Model directory (defaul
     with errors_for_people():
         tagger = _model(model)
         summary = {
-            "model": str(model or default_model()),
+            "model": str(model or bundled_model()),
             "nertag_version": tagger.meta.get("nertag_version"),
             "running_nertag": __version__,
             "output_scheme": tagger.output_scheme,

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from . import modelio
 from .config import Config
 from .data.batches import encode_sentences, make_batches
 from .data.conll import Sentence
-from .data.schemes import (allowed_end, allowed_start, allowed_transitions, check_scheme, convert, tag_error,
-                           tags_to_spans)
+from .data.schemes import allowed_end, allowed_start, allowed_transitions, check_scheme, convert, tags_to_spans
 from .data.text import tokenize
 from .data.vocab import Vocab
-from .errors import DataError, ModelError
+from .errors import DataError
 from .evaluate import entity_scores
 from .model import TaggerNet
+from .model_dir import Description, ModelDir
 from .net.params import ParamBuffer
 
 
@@ -84,52 +82,25 @@ class Tagger:
     def output_scheme(self) -> str:
         return self.meta.get("input_scheme", self.config.scheme)
 
-    # -- files -----------------------------------------------------------------------------------------
-    def vocab_json(self) -> dict:
-        return {"words": self.words.to_json(), "chars": self.chars.to_json(), "tags": self.tags.to_json()}
+    @property
+    def description(self) -> Description:
+        """What the model directory stores besides the weights."""
+        return Description(self.config, self.words, self.chars, self.tags, self.meta)
 
     @classmethod
-    def from_files(cls, model_dir) -> "Tagger":
+    def from_files(cls, model_dir) -> Tagger:
         """A tagger with the configuration and vocabularies of ``model_dir`` and freshly initialised weights."""
-        model_dir = modelio.check_model_dir(model_dir)
-        meta = modelio.read_meta(model_dir)
-        config = modelio.read_config(model_dir, meta)
-        path = model_dir / "vocab.json"
-        vocab = modelio.read_json(path, "vocabularies")
-        try:
-            words, chars, tags = (Vocab.from_json(vocab[k]) for k in ("words", "chars", "tags"))
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise ModelError(f"{path}: damaged vocabularies ({type(e).__name__}: {e})") from None
-        problem = None
-        if not all(isinstance(t, str) for v in (words, chars, tags) for t in v.tokens):
-            problem = "every token must be a string"
-        elif tags.pad is not None or tags.unk is not None or len(tags) < 1:
-            problem = "the tag vocabulary must list tags only, without padding or unknown symbols"
-        elif None in (words.pad, words.unk, chars.pad, chars.unk):
-            problem = "the word and character vocabularies need padding and unknown symbols"
-        else:
-            for tag in tags.tokens:
-                problem = tag_error(tag, config.scheme)
-                if problem:
-                    problem = f"tags do not fit the configuration's scheme {config.scheme}: {problem}"
-                    break
-        if problem:
-            raise ModelError(f"{path}: damaged vocabularies: {problem}")
-        return cls(config, words, chars, tags, meta)
+        d = ModelDir.existing(model_dir).describe()
+        return cls(d.config, d.words, d.chars, d.tags, d.meta)
 
     @classmethod
-    def load(cls, model_dir) -> "Tagger":
-        """Load a trained model directory (see :mod:`nertag.modelio` for its files)."""
-        tagger = cls.from_files(model_dir)
-        weights = Path(model_dir) / "weights.npz"
-        if not weights.exists() and (Path(model_dir) / "checkpoint.npz").exists():
-            raise ModelError(f"{weights}: missing model weights: the training run in {model_dir} has not finished "
-                             f"an epoch yet; continue it with nertag train --resume {model_dir}")
-        modelio.load_weights(weights, tagger.buffer.named())
+    def load(cls, model_dir) -> Tagger:
+        """Load a trained model directory (see :mod:`nertag.model_dir` for its files)."""
+        files = ModelDir.existing(model_dir)
+        d = files.describe()
+        tagger = cls(d.config, d.words, d.chars, d.tags, d.meta)
+        files.load_weights(tagger.buffer.named())
         return tagger
-
-    def save_weights(self, model_dir) -> None:
-        modelio.save_weights(Path(model_dir) / "weights.npz", self.buffer.named())
 
     # -- tagging ---------------------------------------------------------------------------------------
     def _check_length(self, n: int, where: str, line: int | None = None) -> None:

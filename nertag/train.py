@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import modelio
 from .config import Config
 from .data.batches import encode_sentences, make_batches
 from .data.conll import Sentence
@@ -30,6 +29,7 @@ from .data.schemes import detect_scheme, scheme_tags, tags_to_spans
 from .data.vocab import Vocab
 from .errors import DataError, ModelError, NertagError
 from .files import atomic_open, stale_temporary_files, write_json
+from .model_dir import ModelDir, load_weights, save_weights
 from .net.averaging import ParameterAverage
 from .net.crf import NonFiniteScores
 from .net.optim import OPTIMIZERS
@@ -127,7 +127,7 @@ def _checkpoint(model_dir: Path, tagger: Tagger, opt, average: ParameterAverage 
     if average is not None:
         extra.update({f"avg/{k}": v for k, v in average.state_dict().items()})
     extra["state"] = np.array(json.dumps(state))
-    modelio.save_weights(model_dir / "checkpoint.npz", tagger.buffer.named(), extra)
+    save_weights(model_dir / "checkpoint.npz", tagger.buffer.named(), extra)
 
 
 def _write_metrics(model_dir: Path, history: list[dict]) -> None:
@@ -173,16 +173,12 @@ _STATE_KEYS = ("epoch", "batch", "best_f1", "best_epoch", "bad_epochs", "history
 
 def check_resumable(model_dir: str | Path) -> Path:
     """``model_dir`` holds a checkpoint to resume (a ModelError or NertagError saying why not otherwise)."""
-    model_dir = modelio.check_model_dir(Path(model_dir))
-    if not (model_dir / "checkpoint.npz").exists():
-        raise NertagError(f"{model_dir}: no checkpoint.npz to resume from (the run stopped before its first "
-                          f"checkpoint, or this is not a training run); start it again without --resume")
-    return model_dir
+    return ModelDir.resumable(model_dir).path
 
 
 def _load_checkpoint(model_dir: Path, tagger: Tagger) -> tuple[dict, dict, dict]:
     path = model_dir / "checkpoint.npz"
-    arrays = modelio.load_weights(path, tagger.buffer.named(), "checkpoint")
+    arrays = load_weights(path, tagger.buffer.named(), "checkpoint")
     try:
         state = json.loads(str(arrays["state"]))
     except (KeyError, ValueError) as e:
@@ -314,7 +310,7 @@ def train(config: Config | None, train_data: Sequence[Sentence], dev_data: Seque
 
         if not resume:
             # The files fixed for the run, then a checkpoint of step 0: from here on --resume always works.
-            modelio.write_model_files(model_dir, config, tagger.vocab_json(), tagger.meta)
+            ModelDir(model_dir).write_description(tagger.description)
             save_state(0, 0, state["data_rng"])
 
         def should_stop() -> bool:
@@ -392,8 +388,8 @@ def train(config: Config | None, train_data: Sequence[Sentence], dev_data: Seque
                 improved = f1 > state["best_f1"]
                 if improved:
                     state.update(best_f1=f1, best_epoch=epoch, bad_epochs=0)
-                    tagger.save_weights(model_dir)
-                    modelio.write_meta(model_dir, {**tagger.meta, "best_epoch": epoch,
+                    ModelDir(model_dir).save_weights(tagger.buffer.named())
+                    ModelDir(model_dir).write_meta( {**tagger.meta, "best_epoch": epoch,
                                                    "scores": {"dev": row.get("dev")}})
                 else:
                     state["bad_epochs"] += 1

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nertag import modelio
 from nertag.config import Config
 from nertag.data.conll import Sentence, load_conll
 from nertag.errors import DataError, NertagError
 from nertag.evaluate import entity_scores
+from nertag.model_dir import ModelDir
 from nertag.tagger import Tagger
 from nertag.train import build_tagger
 
@@ -26,8 +26,7 @@ def tagger(tmp_path_factory) -> Tagger:
     new.net.project.p["W"][...] = 0
     new.net.project.p["b"][new.tags.index("S-LOC")] = 40.0
     directory = tmp_path_factory.mktemp("tagger") / "model"
-    modelio.write_model_files(directory, new.config, new.vocab_json(), new.meta)
-    new.save_weights(directory)
+    ModelDir(directory).save(new)
     return Tagger.load(directory)
 
 

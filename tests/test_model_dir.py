@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nertag import files, modelio
+from nertag import files
 from nertag.cli import app
 from nertag.config import Config
 from nertag.data.conll import load_conll
 from nertag.errors import ModelError
+from nertag.model_dir import FORMAT_VERSION, ModelDir
 from nertag.tagger import Tagger
 from nertag.train import build_tagger
 
@@ -35,8 +36,7 @@ def pristine(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("pristine") / "model"
     tagger = build_tagger(Config(hidden=4, char_dim=2, char_hidden=2, word_dim=4), load_conll(TRAIN)[:30],
                           log=lambda _: None)
-    modelio.write_model_files(directory, tagger.config, tagger.vocab_json(), tagger.meta)
-    tagger.save_weights(directory)
+    ModelDir(directory).save(tagger)
     return directory
 
 
@@ -226,10 +226,10 @@ def add_tag(vocab: dict, tag) -> None:
 
 
 def test_model_from_a_newer_version(model):
-    edit_json(model / "meta.json", lambda m: m.update(format_version=modelio.FORMAT_VERSION + 1,
+    edit_json(model / "meta.json", lambda m: m.update(format_version=FORMAT_VERSION + 1,
                                                      nertag_version="9.0.0"))
     refused(model, str(model / "meta.json"),
-            f"model format version {modelio.FORMAT_VERSION + 1} (written by nertag 9.0.0)",
+            f"model format version {FORMAT_VERSION + 1} (written by nertag 9.0.0)",
             "is newer than this nertag", "upgrade nertag")
 
 
@@ -306,7 +306,7 @@ def test_write_npz_is_reproducible_and_readable_by_numpy(tmp_path, monkeypatch):
         assert archive.files == list(arrays)
         for name, array in arrays.items():
             assert np.array_equal(archive[name], array) and archive[name].dtype == array.dtype
-    read = modelio.read_npz(tmp_path / "1.npz", "test arrays")
+    read = files.read_npz(tmp_path / "1.npz", "test arrays")
     for name, array in arrays.items():
         assert np.array_equal(read[name], array) and read[name].dtype == array.dtype and read[name].shape == array.shape
     assert read["c"].flags.f_contiguous
