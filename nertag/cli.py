@@ -21,7 +21,7 @@ from .data.conll import Sentence, load_conll, read_conll, sniff_delimiter, write
 from .data.schemes import check_scheme, convert, detect_scheme, split_tag, tags_to_spans
 from .data.text import TOKENIZERS, read_text
 from .errors import DataError, NertagError
-from .model_dir import bundled_model, read_json
+from .model_dir import ModelDir, bundled_model, read_json
 from .tagger import Tagger
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -169,15 +169,15 @@ def train(
         if embeddings is not None:
             _existing_file(embeddings, "embeddings")
         if resume is not None:
-            from .model_dir import ModelDir
-            config = ModelDir.resumable(resume).describe().config.replace(**values)  # what differs is refused
+            # The run's own configuration, changed by the values given (what may not change is refused).
+            config, run_dir = values, ModelDir.resumable(resume)
         else:
-            config = Config().replace(**values)
+            config, run_dir = Config().replace(**values), model_dir or Path("model")
         train_data = _load_corpus(conll, "training data", word_col, tag_col)
         dev_data = _load_corpus(dev, "dev data", word_col, tag_col) if dev is not None else None
-        result = run_training(config, train_data, dev_data, model_dir=resume or model_dir or Path("model"),
-                              embeddings=embeddings, resume=resume is not None, progress=progress,
-                              train_path=str(conll), checkpoint_seconds=checkpoint_seconds)
+        result = run_training(config, train_data, dev_data, model_dir=run_dir, embeddings=embeddings,
+                              resume=resume is not None, progress=progress, train_path=str(conll),
+                              checkpoint_seconds=checkpoint_seconds)
         best = result.best_dev
         summary = f"{result.status} after {result.epochs} epochs; model in {result.model_dir}"
         if best:

@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 
 import nertag.files
-import nertag.train
+import nertag.model_dir
 from nertag.config import Config
 from nertag.data.conll import load_conll
 from nertag.model import TaggerNet
-from nertag.model_dir import load_weights
+from nertag.model_dir import ModelDir, load_weights
 from nertag.tagger import Tagger
 from nertag.train import TrainingDiverged, build_tagger, train
 
@@ -152,7 +152,7 @@ def test_killed_before_any_write_resumes_bit_identically(reference, tmp_path, mo
             yield f
 
     monkeypatch.setattr(nertag.files, "atomic_open", spying_open)
-    monkeypatch.setattr(nertag.train, "atomic_open", spying_open)
+    monkeypatch.setattr(nertag.model_dir, "atomic_open", spying_open)
     run(directory, checkpoint_seconds=0)
     monkeypatch.undo()
     assert len(snapshots) > 40  # 3 files and a checkpoint to start, then 10 checkpoints and more per epoch
@@ -226,18 +226,18 @@ def _trained(model_dir):
 # -- divergence --------------------------------------------------------------------------------------------------
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, monkeypatch):
     directory, written = tmp_path / "m", []
-    original_checkpoint, original_loss, calls = nertag.train._checkpoint, TaggerNet.loss, [0]
+    original_checkpoint, original_loss, calls = ModelDir.save_checkpoint, TaggerNet.loss, [0]
 
-    def checkpoint(model_dir, *args):
-        original_checkpoint(model_dir, *args)
-        written.append((model_dir / "checkpoint.npz").read_bytes())
+    def checkpoint(files, *args):
+        original_checkpoint(files, *args)
+        written.append((files.path / "checkpoint.npz").read_bytes())
 
     def loss(self, *args, **kwargs):
         calls[0] += 1
         value = original_loss(self, *args, **kwargs)
         return float("nan") if calls[0] == 15 else value
 
-    monkeypatch.setattr(nertag.train, "_checkpoint", checkpoint)
+    monkeypatch.setattr(ModelDir, "save_checkpoint", checkpoint)
     monkeypatch.setattr(TaggerNet, "loss", loss)
     with pytest.raises(TrainingDiverged) as caught:
         run(directory)
