@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import itertools
 import json
 import sys
@@ -17,10 +16,12 @@ import typer
 
 from . import __version__
 from .config import Config
-from .data.conll import Sentence, load_conll, read_conll, sniff_delimiter, write_conll
-from .data.schemes import check_scheme, convert, detect_scheme, split_tag, tags_to_spans
-from .data.text import TOKENIZERS, read_text
-from .errors import DataError, NertagError
+from .data.conll import Sentence, load_conll, read_conll, write_conll
+from .data.schemes import check_scheme, detect_scheme, split_tag, tags_to_spans
+from .data.text import TOKENIZERS
+from .errors import NertagError
+from .formats import (OUTPUT_FORMATS, LineTap, convert_tags, format_tagged, load_conll_file, open_tap, read_text_lines,
+                      tap)
 from .model_dir import ModelDir, bundled_model, read_json
 from .tagger import Tagger
 
@@ -218,7 +219,7 @@ def evaluate(
         if output is not None:
             _output_file(output, "predictions")
         tagger = _model(model)
-        sentences = _load_corpus(conll, "evaluation data", word_col, tag_col)
+        sentences, layout = load_conll_file(_existing_file(conll, "evaluation data"), word_col, tag_col)
         gold_scheme = detect_scheme(s.tags for s in sentences)
         unknown = sorted({t for s in sentences for _, _, t in tags_to_spans(s.tags, gold_scheme)} - _types(tagger))
         if unknown:
@@ -228,7 +229,7 @@ def evaluate(
         if output is not None:
             from .files import atomic_open
             with atomic_open(output) as f:
-                write_conll(sentences, f, predicted, delimiter="\t" if sniff_delimiter(conll) == "\t" else " ")
+                write_conll(sentences, f, predicted, delimiter=layout.delimiter)
         if as_json:
             typer.echo(json.dumps({**scores, "scheme": gold_scheme, "file": str(conll)}, indent=2))
         else:
@@ -241,70 +242,11 @@ def _types(tagger: Tagger) -> set[str]:
 
 
 # ----------------------------------------------------------------------------------------------------------
-def _format_inline(words: list[str], tagged) -> str:
-    out, i = [], 0
-    for e in tagged.entities:
-        out += words[i:e.token_start] + [f"[{e.type} {' '.join(words[e.token_start:e.token_end])}]"]
-        i = e.token_end
-    return " ".join(out + words[i:])
-
-
-def _batches(iterable, size: int):
-    iterator = iter(iterable)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
-class _Tap:
-    """Iterate the lines of a stream (bytes or text) and remember them until `forget`, under a given name.
-
-    Lets `tag` see the raw first token line of CoNLL on standard input (TAB-separated or not) while
-    the reader streams it.
-    """
-
-    def __init__(self, stream, name: str, record: bool = False):
-        self.stream, self.name, self.lines = stream, name, [] if record else None
-
-    def __iter__(self):
-        for line in self.stream:
-            if self.lines is not None:
-                self.lines.append(line)
-            yield line
-
-    def forget(self) -> list:
-        lines, self.lines = self.lines or [], None
-        return lines
-
-
-class _TextTap(_Tap, io.TextIOBase):
-    """A `_Tap` over a text stream: the readers see it as text."""
-
-    def __init__(self, stream, name: str, record: bool = False):
-        io.TextIOBase.__init__(self)
-        _Tap.__init__(self, stream, name, record)
-
-    __iter__ = _Tap.__iter__
-
-
-def _stdin(record: bool) -> _Tap:
+def _stdin() -> LineTap:
     """Standard input, read as bytes when possible so that undecodable input is reported by line."""
     if sys.stdin is None:
         raise NertagError("<stdin>: standard input is closed; give --input FILE")
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:  # a test harness may give a text stream
-        return _TextTap(sys.stdin, "<stdin>", record)
-    return _Tap(stream, "<stdin>", record)
-
-
-def _text_items(source, name: str, tokenizer: str):
-    """(words, offsets, line, TextLine) per input line; no token at all is an error."""
-    n_lines = n_tokens = 0
-    for line in read_text(source, tokenizer):
-        n_lines, n_tokens = line.line, n_tokens + len(line.tokens)
-        yield line.words, [(t.start, t.end) for t in line.tokens], line.line, line
-    if n_tokens == 0:
-        found = "an empty input" if n_lines == 0 else f"{n_lines} blank line{'s' if n_lines > 1 else ''}"
-        raise DataError(f"expected text to tag, one sentence per line, found {found}", name)
+    return tap(getattr(sys.stdin, "buffer", None) or sys.stdin, "<stdin>")  # a test harness may give text
 
 
 @app.command()
@@ -325,8 +267,9 @@ def tag(
     with errors_for_people():
         if input_format not in ("text", "conll"):
             raise NertagError(f"--input-format must be text or conll, got {input_format!r}")
-        if output_format not in ("conll", "inline", "jsonl"):
-            raise NertagError(f"--output-format must be conll, inline or jsonl, got {output_format!r}")
+        if output_format not in OUTPUT_FORMATS:
+            raise NertagError(f"--output-format must be {', '.join(OUTPUT_FORMATS[:-1])} or {OUTPUT_FORMATS[-1]}, "
+                              f"got {output_format!r}")
         if tokenizer not in TOKENIZERS:
             raise NertagError(f"--tokenizer must be one of {', '.join(TOKENIZERS)}, got {tokenizer!r}")
         if batch_size < 1:
@@ -334,42 +277,24 @@ def tag(
         if scheme is not None:
             scheme = check_scheme(scheme)
         tagger = _model(model)
-        source = (_existing_file(input_path, "input") if input_path
-                  else _stdin(record=input_format == "conll" and output_format == "conll"))
-        name = str(input_path) if input_path else "<stdin>"
-        if input_format == "text":
-            items = _text_items(source, name, tokenizer)
-        else:
-            items = ((s.words, None, s.line, s) for s in read_conll(source, word_col=word_col, tag_col=None))
-        out, delimiter = sys.stdout, None
-        for chunk in _batches(items, batch_size):
-            tagged = tagger.tag_sentences([c[0] for c in chunk], batch_size, offsets=[c[1] for c in chunk],
-                                          scheme=scheme, source=name, lines=[c[2] for c in chunk])
-            for (words, _, _, original), result in zip(chunk, tagged):
-                if output_format == "jsonl":
-                    record = {"tokens": words, "tags": result.tags, "entities": [e.to_dict() for e in result.entities]}
-                    if input_format == "text":
-                        record = {"text": original.text, **record}
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                elif output_format == "inline":
-                    out.write(_format_inline(words, result) + "\n")
-                elif input_format == "conll":
-                    if delimiter is None:
-                        delimiter = _input_delimiter(source, original.line)
-                    out.write("".join(delimiter.join([*row, t]) + "\n" for row, t in zip(original.columns, result.tags))
-                              + "\n")
-                else:
-                    out.write("".join(f"{w} {t}\n" for w, t in zip(words, result.tags)) + "\n")
-            out.flush()
+        opened = (open_tap(_existing_file(input_path, "input")) if input_path
+                  else contextlib.nullcontext(_stdin()))
+        with opened as source:
+            if input_format == "text":
+                sentences = read_text_lines(source, source.name, tokenizer)
+            else:
+                sentences = read_conll(source, word_col=word_col, tag_col=None)
+            for chunk in _batches(sentences, batch_size):
+                for sentence, tagged in zip(chunk, tagger.tag_sentences(chunk, batch_size, scheme=scheme,
+                                                                        source=source.name)):
+                    sys.stdout.write(format_tagged(sentence, tagged, output_format, source.layout))
+                sys.stdout.flush()
 
 
-def _input_delimiter(source, first_line: int) -> str:
-    """The column separator of CoNLL input, as the reader chose it: TAB if its first token line has one."""
-    if isinstance(source, _Tap):
-        lines = source.forget()
-        raw = lines[first_line - 1] if 0 < first_line <= len(lines) else ""
-        return "\t" if ("\t" if isinstance(raw, str) else b"\t") in raw else " "
-    return "\t" if sniff_delimiter(source) == "\t" else " "
+def _batches(iterable, size: int):
+    iterator = iter(iterable)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -384,28 +309,10 @@ def convert_command(
     with errors_for_people():
         target = check_scheme(to)
         declared = check_scheme(source_scheme) if source_scheme else None
-        sentences = _load_corpus(input_file, "input", 0, tag_col, scheme=declared)
+        sentences, layout = load_conll_file(_existing_file(input_file, "input"), 0, tag_col, scheme=declared)
         source = declared or detect_scheme(s.tags for s in sentences)
-        out = []
-        for s in sentences:
-            tags = convert(s.tags, source, target)
-            columns = []
-            for row, t in zip(s.columns, tags):
-                row = list(row)
-                row[tag_col] = t
-                columns.append(row)
-            out.append(Sentence(s.words, tags, columns, s.doc, s.line))
-        delimiter = "\t" if sniff_delimiter(input_file) == "\t" else " "  # as the reader split the columns
-        write_conll(out, sys.stdout, delimiter=delimiter, docstart=_docstart_style(input_file))
-
-
-def _docstart_style(path: Path):
-    """How the input marks documents, for `write_conll`: before each one ("start"), "between" them, or not."""
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        lines = (line for line in f if line.strip())
-        if next(lines, "").startswith("-DOCSTART-"):
-            return "start"
-        return "between" if any(line.startswith("-DOCSTART-") for line in lines) else None
+        write_conll(convert_tags(sentences, source, target, tag_col), sys.stdout, delimiter=layout.delimiter,
+                    docstart=layout.docstart)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from .config import Config
 from .data.batches import encode_sentences, make_batches
 from .data.conll import Sentence
 from .data.schemes import allowed_end, allowed_start, allowed_transitions, check_scheme, convert, tags_to_spans
-from .data.text import tokenize
+from .data.text import TextLine, tokenize
 from .data.vocab import Vocab
 from .errors import DataError
 from .evaluate import entity_scores
@@ -108,28 +108,24 @@ class Tagger:
             raise DataError(f"expected sentences of at most {self.config.max_length} tokens (the model's "
                             f"max_length), found one of {n} tokens", where, line)
 
-    def tag_sentences(self, sentences: Iterable[Sequence[str]], batch_size: int = 64,
-                      offsets: Iterable[Sequence[tuple[int, int]] | None] | None = None,
-                      scheme: str | None = None, source: str = "<input>",
-                      lines: Iterable[int | None] | None = None) -> Iterator[Tagged]:
-        """Tag token lists lazily, ``batch_size`` sentences at a time, keeping input order.
+    def tag_sentences(self, sentences: Iterable[Sequence[str] | TextLine | Sentence], batch_size: int = 64,
+                      scheme: str | None = None, source: str = "<input>") -> Iterator[Tagged]:
+        """Tag sentences lazily, ``batch_size`` at a time, keeping input order.
 
         Parameters
         ----------
-        sentences : iterable of token lists (may be empty lists)
-        offsets : iterable of per-token (start, end) character offsets, optional, for entity offsets
+        sentences : iterable of token lists (may be empty), TextLine or Sentence
+            A TextLine's tokens give its entities character offsets; the line number of a TextLine or
+            Sentence (0: unknown) locates a sentence longer than ``config.max_length`` (a DataError).
         scheme : output tag scheme, default the training data's
-        source, lines : file name and per-sentence line numbers, for error messages (a sentence longer than
-            ``config.max_length`` is a DataError)
+        source : file name, for error messages
         """
         scheme = check_scheme(scheme) if scheme else self.output_scheme
-        offsets = iter(offsets) if offsets is not None else None
-        lines = iter(lines) if lines is not None else None
-        chunk: list[tuple[list[str], object]] = []
-        for tokens in sentences:
-            tokens = list(tokens)
-            self._check_length(len(tokens), source, next(lines, None) if lines is not None else None)
-            chunk.append((tokens, next(offsets) if offsets is not None else None))
+        chunk: list[tuple[list[str], list[tuple[int, int]] | None]] = []
+        for sentence in sentences:
+            tokens, offsets, line = _unpack(sentence)
+            self._check_length(len(tokens), source, line)
+            chunk.append((tokens, offsets))
             if len(chunk) == batch_size:
                 yield from self._tag_chunk(chunk, scheme, source)
                 chunk = []
@@ -174,15 +170,21 @@ class Tagger:
 
     def tag_text(self, line: str, tokenizer: str = "whitespace") -> list[Entity]:
         """Entities of one line of raw text, with character offsets into it."""
-        tokens = tokenize(line, tokenizer)
-        tagged = next(self.tag_sentences([[t.text for t in tokens]], offsets=[[(t.start, t.end) for t in tokens]]))
-        return tagged.entities
+        return next(self.tag_sentences([TextLine(line, tokenize(line, tokenizer), 0)])).entities
 
     def evaluate(self, sentences: Sequence[Sentence], gold_scheme: str, strict: bool = False,
                  batch_size: int = 64, source: str = "<input>") -> tuple[dict, list[list[str]]]:
         """Entity-level scores against the gold tags of ``sentences`` and the predicted tags (gold scheme)."""
-        predicted = [t.tags for t in self.tag_sentences((s.words for s in sentences), batch_size,
-                                                         scheme=gold_scheme, source=source,
-                                                         lines=(s.line or None for s in sentences))]
+        predicted = [t.tags for t in self.tag_sentences(sentences, batch_size, scheme=gold_scheme, source=source)]
         gold = [s.tags for s in sentences]
         return entity_scores(gold, predicted, gold_scheme, strict), predicted
+
+
+def _unpack(sentence: Sequence[str] | TextLine | Sentence) -> tuple[list[str], list[tuple[int, int]] | None,
+                                                                    int | None]:
+    """Tokens, their character offsets (None unless from text) and line number (None if unknown)."""
+    if isinstance(sentence, TextLine):
+        return sentence.words, [(t.start, t.end) for t in sentence.tokens], sentence.line or None
+    if isinstance(sentence, Sentence):
+        return list(sentence.words), None, sentence.line or None
+    return list(sentence), None, None
