@@ -5,7 +5,9 @@ Every error a user can fix is one line on stderr, ``nertag: error: ...``, and ex
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
+import inspect
 import itertools
 import json
 import sys
@@ -15,7 +17,7 @@ from typing import Optional
 import typer
 
 from . import __version__
-from .config import Config
+from .config import FIELD_TYPES, Config, field_help
 from .data.conll import Sentence, load_conll, read_conll, write_conll
 from .data.schemes import check_scheme, detect_scheme, split_tag, tags_to_spans
 from .data.text import TOKENIZERS
@@ -95,7 +97,42 @@ def _load_corpus(path: Path, what: str, word_col: int, tag_col: int, scheme: Opt
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Config's booleans whose negative flag is not --no-<name>.
+FLAGS = {"constrained": "--constrained/--unconstrained", "freeze_words": "--freeze-words/--fine-tune-words",
+         "normalise_digits": "--normalise-digits/--keep-digits"}
+
+
+def config_options(command):
+    """Give ``command`` one option per Config field, in place of its parameter ``config_values``.
+
+    Each option is named after its field (``batch_size``: ``--batch-size``), has the field's type and its
+    comment in ``nertag/config.py`` as help, and defaults to None; ``config_values`` receives the values
+    given, by field name.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    placeholder = signature.parameters["config_values"]
+    descriptions = field_help()
+    options = []
+    for f in dataclasses.fields(Config):
+        text = descriptions.get(f.name, "")
+        option = typer.Option(None, *([FLAGS[f.name]] if f.name in FLAGS else []),
+                              help=text[:1].upper() + text[1:] + "." if text else None)
+        options.append(placeholder.replace(name=f.name, annotation=Optional[FIELD_TYPES[f.type]], default=option))
+    parameters = []
+    for parameter in signature.parameters.values():
+        parameters += options if parameter is placeholder else [parameter]
+
+    @functools.wraps(command)
+    def with_config_values(**arguments):
+        given = {f.name: arguments.pop(f.name) for f in dataclasses.fields(Config)}
+        return command(**arguments, config_values={k: v for k, v in given.items() if v is not None})
+
+    with_config_values.__signature__ = signature.replace(parameters=parameters)
+    return with_config_values
+
+
 @app.command()
+@config_options
 def train(
     conll: Path = path_option(..., "--conll", help="Training data, CoNLL format (word first, tag last)."),
     dev: Optional[Path] = path_option(None, help="Development data for model selection and early stopping."),
@@ -104,38 +141,7 @@ def train(
     resume: Optional[Path] = path_option(None, help="Continue the interrupted run in this model directory (its "
                                                     "configuration is kept; --epochs and --patience may change)."),
     config_file: Optional[Path] = path_option(None, "--config", help="JSON file of configuration values."),
-    epochs: Optional[int] = typer.Option(None, help="Maximum number of epochs."),
-    batch_size: Optional[int] = typer.Option(None, help="Sentences per batch."),
-    optimizer: Optional[str] = typer.Option(None, help="sgd, momentum, nesterov, adagrad, rmsprop or adam."),
-    lr: Optional[float] = typer.Option(None, help="Initial learning rate."),
-    lr_decay: Optional[float] = typer.Option(None, help="Inverse-time decay per epoch: lr / (1 + d * epoch)."),
-    momentum: Optional[float] = typer.Option(None, help="Momentum of the momentum and nesterov optimisers."),
-    clip: Optional[float] = typer.Option(None, help="Global gradient-norm clipping (0 disables)."),
-    weight_decay: Optional[float] = typer.Option(None, help="Decoupled weight decay (not on biases or embeddings)."),
-    ema_decay: Optional[float] = typer.Option(
-        None, help="Evaluate and save an exponential moving average of the weights with this decay (0 disables)."),
-    dropout: Optional[float] = typer.Option(None, help="Dropout rate."),
-    hidden: Optional[int] = typer.Option(None, help="Sentence GRU units per direction."),
-    word_dim: Optional[int] = typer.Option(None, help="Word embedding size (without --embeddings)."),
-    char_dim: Optional[int] = typer.Option(None, help="Character embedding size; 0 disables character features."),
-    char_hidden: Optional[int] = typer.Option(None, help="Character GRU units per direction."),
-    scheme: Optional[str] = typer.Option(None, help="Tag scheme the CRF learns: bioes, iob2 or iob1."),
-    constrained: Optional[bool] = typer.Option(None, "--constrained/--unconstrained",
-                                               help="Forbid transitions the tag scheme does not allow when decoding."),
-    lowercase: Optional[bool] = typer.Option(None, "--lowercase/--no-lowercase", help="Lowercase words for lookup."),
-    embeddings_vocab: Optional[str] = typer.Option(
-        None, help="Words given pretrained vectors: data (train + dev words) or all (every word of the file)."),
-    freeze_words: Optional[bool] = typer.Option(
-        None, "--freeze-words/--fine-tune-words",
-        help="Keep the word vectors as initialised (pretrained ones as loaded) instead of training them."),
-    normalise_digits: Optional[bool] = typer.Option(None, "--normalise-digits/--keep-digits",
-                                                    help="Map digits to 0 for word lookup."),
-    min_count: Optional[int] = typer.Option(None, help="Words seen fewer times map to <unk>."),
-    singleton_unk: Optional[float] = typer.Option(None, help="Probability of replacing a training singleton by <unk>."),
-    max_length: Optional[int] = typer.Option(None, help="Longest sentence, in tokens, the model accepts."),
-    dtype: Optional[str] = typer.Option(None, help="float32 or float64 parameters."),
-    patience: Optional[int] = typer.Option(None, help="Early stopping: epochs without a better dev F1."),
-    seed: Optional[int] = typer.Option(None, help="Random seed."),
+    config_values: Optional[dict] = None,  # one option per Config field: see `config_options`
     word_col: int = typer.Option(0, help="Column of the word (0-based; negative counts from the end)."),
     tag_col: int = typer.Option(-1, help="Column of the tag."),
     checkpoint_seconds: float = typer.Option(300.0, help="Also checkpoint within an epoch after this many seconds."),
@@ -157,14 +163,9 @@ def train(
         if config_file is not None:
             values = read_json(_existing_file(config_file, "configuration"), "configuration")
             Config.from_dict(values, source=str(config_file))  # unknown keys and bad values, named by file
-        given = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, lr_decay=lr_decay,
-                     momentum=momentum, clip=clip, weight_decay=weight_decay, ema_decay=ema_decay, dropout=dropout,
-                     hidden=hidden, word_dim=word_dim, char_dim=char_dim, char_hidden=char_hidden,
-                     scheme=check_scheme(scheme) if scheme is not None else None, constrained=constrained,
-                     lowercase=lowercase, embeddings_vocab=embeddings_vocab, freeze_words=freeze_words,
-                     normalise_digits=normalise_digits, min_count=min_count, singleton_unk=singleton_unk,
-                     max_length=max_length, dtype=dtype, patience=patience, seed=seed)
-        values.update({k: v for k, v in given.items() if v is not None})
+        if "scheme" in config_values:
+            config_values["scheme"] = check_scheme(config_values["scheme"])  # bio, iobes, any case
+        values.update(config_values)
         if checkpoint_seconds < 0:
             raise NertagError(f"--checkpoint-seconds must not be negative, got {checkpoint_seconds}")
         if embeddings is not None:
