@@ -33,7 +33,7 @@ class Config:
     singleton_unk: float = 0.5    # probability of replacing a training singleton by <unk> (Lample et al.)
     max_length: int = 1000        # longest sentence, in tokens: longer ones are an error, not truncated
     # --- training
-    optimizer: str = "adam"       # update rule: sgd, momentum, nesterov, adagrad, rmsprop or adam (best on CoNLL-2003 dev)
+    optimizer: str = "adam"       # update rule: sgd, momentum, nesterov, adagrad, rmsprop or adam (best on CoNLL-2003)
     lr: float = 0.001             # initial learning rate
     momentum: float = 0.9         # momentum of the momentum and nesterov optimisers
     lr_decay: float = 0.05        # inverse-time decay per epoch: lr / (1 + lr_decay * epoch)

@@ -21,7 +21,7 @@ from nertag import files
 from nertag.cli import app
 from nertag.config import Config
 from nertag.data.conll import load_conll
-from nertag.errors import ModelError
+from nertag.errors import ModelError, NertagError
 from nertag.model_dir import FORMAT_VERSION, ModelDir
 from nertag.tagger import Tagger
 from nertag.train import build_tagger
@@ -342,3 +342,67 @@ def test_atomic_open_fsyncs_then_renames(tmp_path, monkeypatch):
     files.write_npz(tmp_path / "x.npz", {"a": np.zeros(2)})
     assert calls[:2] == [("fsync", "file"), ("replace", "x.npz")]  # the data is on disk before it has the name
     assert calls[2:] in ([("fsync", "dir")], [])  # then the rename itself, where directories can be fsynced
+
+
+# -- the ModelDir type -------------------------------------------------------------------------------------------
+FILE_NAMES = ("config.json", "vocab.json", "meta.json", "weights.npz", "checkpoint.npz", "metrics.jsonl")
+
+
+def test_only_model_dir_names_the_files():
+    """Outside docstrings, the file names of a model directory are spelled in nertag/model_dir.py only."""
+    import ast
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "model_dir.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body
+                      and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                assert not any(name in node.value for name in FILE_NAMES), (path, node.lineno, node.value)
+
+
+def test_model_dir_checks(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for check in (ModelDir.existing, ModelDir.resumable):
+        with pytest.raises(ModelError, match=r"missing: no such model directory$"):
+            check(tmp_path / "missing")
+        with pytest.raises(ModelError, match=r"file: not a directory; a model is a directory with config.json"):
+            check(a_file)
+    with pytest.raises(NertagError, match=r"empty: no checkpoint.npz to resume from .*start it again without "
+                                          r"--resume$"):
+        (tmp_path / "empty").mkdir()
+        ModelDir.resumable(tmp_path / "empty")
+    assert ModelDir.for_new_run(tmp_path / "new" / "deeper").path == tmp_path / "new" / "deeper"
+    with pytest.raises(NertagError, match=r"file: exists and is not a directory; choose another --model-dir$"):
+        ModelDir.for_new_run(a_file)
+    with pytest.raises(NertagError, match=rf"sub: cannot create the model directory, {re.escape(str(a_file))} is a "
+                                          r"file$"):
+        ModelDir.for_new_run(a_file / "sub")
+    for name, what in (("weights.npz", "model"), ("checkpoint.npz", "training run")):
+        occupied = tmp_path / f"with-{name}"
+        occupied.mkdir()
+        (occupied / name).write_bytes(b"")
+        with pytest.raises(NertagError, match=rf"holds a {what} already; use --resume {re.escape(str(occupied))} "
+                                              r"to continue it or choose another --model-dir$"):
+            ModelDir.for_new_run(occupied)
+
+
+def test_model_dir_writes_what_it_reads(pristine, tmp_path):
+    tagger = Tagger.load(pristine)
+    copy = ModelDir(tmp_path / "copy")
+    copy.save(tagger)
+    for name in ("config.json", "vocab.json", "weights.npz"):
+        assert (copy.path / name).read_bytes() == (pristine / name).read_bytes(), name
+    described = ModelDir.existing(copy.path).describe()
+    assert (described.config, described.words, described.chars, described.tags) == (
+        tagger.config, tagger.words, tagger.chars, tagger.tags)
+    assert described.meta == json.loads((pristine / "meta.json").read_text())
+    copy.write_metrics([{"epoch": 1}, {"epoch": 2}])
+    assert copy.metrics_file.read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
+    (copy.path / ".weights.npz.0000dead.tmp").write_bytes(b"half")
+    copy.remove_stale_temporaries()
+    assert sorted(p.name for p in copy.path.iterdir()) == ["config.json", "meta.json", "metrics.jsonl", "vocab.json",
+                                                           "weights.npz"]
