@@ -73,3 +73,24 @@ def test_resume_passes_only_the_values_given(calls, tmp_path):
     [(config, options)] = calls
     assert config == {"patience": 3, "epochs": 9, "scheme": "BIOES"} and options["resume"] is True
     assert options["model_dir"].path == run
+
+
+def test_resume_checks_the_directory_once_and_reads_each_file_once(tmp_path, monkeypatch):
+    import nertag.model_dir
+    run = tmp_path / "run"
+    tiny = ["--hidden", "4", "--char-dim", "0", "--word-dim", "4", "--no-progress", "--epochs", "1"]
+    assert CliRunner().invoke(app, ["train", "--conll", str(TRAIN), "--model-dir", str(run), *tiny]).exit_code == 0
+    reads, checks = [], []
+    read_json, read_npz = nertag.model_dir.read_json, nertag.model_dir.read_npz
+    existing = nertag.model_dir.ModelDir.existing.__func__
+    monkeypatch.setattr(nertag.model_dir, "read_json", lambda path, what: reads.append(path.name) or
+                        read_json(path, what))
+    monkeypatch.setattr(nertag.model_dir, "read_npz", lambda path, what: reads.append(path.name) or
+                        read_npz(path, what))
+    monkeypatch.setattr(nertag.model_dir.ModelDir, "existing",
+                        classmethod(lambda cls, path: checks.append(path) or existing(cls, path)))
+    result = CliRunner().invoke(app, ["train", "--conll", str(TRAIN), "--resume", str(run), "--epochs", "2",
+                                      "--no-progress"])
+    assert result.exit_code == 0 and "finished after 2 epochs" in result.stdout, (result.stderr, result.exception)
+    assert checks == [run]
+    assert sorted(reads) == ["checkpoint.npz", "config.json", "meta.json", "vocab.json"]
