@@ -5,8 +5,9 @@ Every error a user can fix is one line on stderr, ``nertag: error: ...``, and ex
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
-import io
+import inspect
 import itertools
 import json
 import sys
@@ -16,29 +17,21 @@ from typing import Optional
 import typer
 
 from . import __version__
-from .config import Config
-from .data.conll import Sentence, load_conll, read_conll, sniff_delimiter, write_conll
-from .data.schemes import check_scheme, convert, detect_scheme, split_tag, tags_to_spans
-from .data.text import TOKENIZERS, read_text
-from .errors import DataError, NertagError
-from .modelio import read_json
+from .config import FIELD_TYPES, Config, field_help
+from .data.conll import Sentence, load_conll, read_conll, write_conll
+from .data.schemes import check_scheme, detect_scheme, split_tag, tags_to_spans
+from .data.text import TOKENIZERS
+from .errors import NertagError
+from .formats import (OUTPUT_FORMATS, LineTap, convert_tags, format_tagged, load_conll_file, open_tap, read_text_lines,
+                      tap)
+from .model_dir import ModelDir, bundled_model, read_json
 from .tagger import Tagger
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="nertag: a fast named-entity tagger for CPUs.")
 
-PACKAGED_MODELS = Path(__file__).resolve().parent / "models"
 # Paths are checked by the commands, which say in one line what is wrong; typer's own check would not.
 path_option = functools.partial(typer.Option, readable=False)
-
-
-def default_model() -> Path:
-    """The bundled model: the CoNLL-2003 one when installed, else the WikiGold one."""
-    for name in ("conll2003", "wikigold"):
-        if (PACKAGED_MODELS / name / "weights.npz").exists():
-            return PACKAGED_MODELS / name
-    return PACKAGED_MODELS / "wikigold"
-
 
 
 def print_version(value: bool) -> None:
@@ -112,7 +105,42 @@ def _load_corpus(path: Path, what: str, word_col: int, tag_col: int, scheme: Opt
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Config's booleans whose negative flag is not --no-<name>.
+FLAGS = {"constrained": "--constrained/--unconstrained", "freeze_words": "--freeze-words/--fine-tune-words",
+         "normalise_digits": "--normalise-digits/--keep-digits"}
+
+
+def config_options(command):
+    """Give ``command`` one option per Config field, in place of its parameter ``config_values``.
+
+    Each option is named after its field (``batch_size``: ``--batch-size``), has the field's type and its
+    comment in ``nertag/config.py`` as help, and defaults to None; ``config_values`` receives the values
+    given, by field name.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    placeholder = signature.parameters["config_values"]
+    descriptions = field_help()
+    options = []
+    for f in dataclasses.fields(Config):
+        text = descriptions.get(f.name, "")
+        option = typer.Option(None, *([FLAGS[f.name]] if f.name in FLAGS else []),
+                              help=text[:1].upper() + text[1:] + "." if text else None)
+        options.append(placeholder.replace(name=f.name, annotation=Optional[FIELD_TYPES[f.type]], default=option))
+    parameters = []
+    for parameter in signature.parameters.values():
+        parameters += options if parameter is placeholder else [parameter]
+
+    @functools.wraps(command)
+    def with_config_values(**arguments):
+        given = {f.name: arguments.pop(f.name) for f in dataclasses.fields(Config)}
+        return command(**arguments, config_values={k: v for k, v in given.items() if v is not None})
+
+    with_config_values.__signature__ = signature.replace(parameters=parameters)
+    return with_config_values
+
+
 @app.command()
+@config_options
 def train(
     conll: Path = path_option(..., "--conll", help="Training data, CoNLL format (word first, tag last)."),
     dev: Optional[Path] = path_option(None, help="Development data for model selection and early stopping."),
@@ -121,38 +149,7 @@ def train(
     resume: Optional[Path] = path_option(None, help="Continue the interrupted run in this model directory (its "
                                                     "configuration is kept; --epochs and --patience may change)."),
     config_file: Optional[Path] = path_option(None, "--config", help="JSON file of configuration values."),
-    epochs: Optional[int] = typer.Option(None, help="Maximum number of epochs."),
-    batch_size: Optional[int] = typer.Option(None, help="Sentences per batch."),
-    optimizer: Optional[str] = typer.Option(None, help="sgd, momentum, nesterov, adagrad, rmsprop or adam."),
-    lr: Optional[float] = typer.Option(None, help="Initial learning rate."),
-    lr_decay: Optional[float] = typer.Option(None, help="Inverse-time decay per epoch: lr / (1 + d * epoch)."),
-    momentum: Optional[float] = typer.Option(None, help="Momentum of the momentum and nesterov optimisers."),
-    clip: Optional[float] = typer.Option(None, help="Global gradient-norm clipping (0 disables)."),
-    weight_decay: Optional[float] = typer.Option(None, help="Decoupled weight decay (not on biases or embeddings)."),
-    ema_decay: Optional[float] = typer.Option(
-        None, help="Evaluate and save an exponential moving average of the weights with this decay (0 disables)."),
-    dropout: Optional[float] = typer.Option(None, help="Dropout rate."),
-    hidden: Optional[int] = typer.Option(None, help="Sentence GRU units per direction."),
-    word_dim: Optional[int] = typer.Option(None, help="Word embedding size (without --embeddings)."),
-    char_dim: Optional[int] = typer.Option(None, help="Character embedding size; 0 disables character features."),
-    char_hidden: Optional[int] = typer.Option(None, help="Character GRU units per direction."),
-    scheme: Optional[str] = typer.Option(None, help="Tag scheme the CRF learns: bioes, iob2 or iob1."),
-    constrained: Optional[bool] = typer.Option(None, "--constrained/--unconstrained",
-                                               help="Forbid transitions the tag scheme does not allow when decoding."),
-    lowercase: Optional[bool] = typer.Option(None, "--lowercase/--no-lowercase", help="Lowercase words for lookup."),
-    embeddings_vocab: Optional[str] = typer.Option(
-        None, help="Words given pretrained vectors: data (train + dev words) or all (every word of the file)."),
-    freeze_words: Optional[bool] = typer.Option(
-        None, "--freeze-words/--fine-tune-words",
-        help="Keep the word vectors as initialised (pretrained ones as loaded) instead of training them."),
-    normalise_digits: Optional[bool] = typer.Option(None, "--normalise-digits/--keep-digits",
-                                                    help="Map digits to 0 for word lookup."),
-    min_count: Optional[int] = typer.Option(None, help="Words seen fewer times map to <unk>."),
-    singleton_unk: Optional[float] = typer.Option(None, help="Probability of replacing a training singleton by <unk>."),
-    max_length: Optional[int] = typer.Option(None, help="Longest sentence, in tokens, the model accepts."),
-    dtype: Optional[str] = typer.Option(None, help="float32 or float64 parameters."),
-    patience: Optional[int] = typer.Option(None, help="Early stopping: epochs without a better dev F1."),
-    seed: Optional[int] = typer.Option(None, help="Random seed."),
+    config_values: Optional[dict] = None,  # one option per Config field: see `config_options`
     word_col: int = typer.Option(0, help="Column of the word (0-based; negative counts from the end)."),
     tag_col: int = typer.Option(-1, help="Column of the tag."),
     checkpoint_seconds: float = typer.Option(300.0, help="Also checkpoint within an epoch after this many seconds."),
@@ -164,7 +161,7 @@ def train(
 
     Ctrl-C or SIGTERM finishes the batch, saves and exits (code 130 or 143); --resume DIR continues.
     """
-    from .train import check_resumable, train as run_training
+    from .train import train as run_training
 
     with errors_for_people():
         if resume is not None and model_dir is not None and model_dir.resolve() != resume.resolve():
@@ -174,29 +171,23 @@ def train(
         if config_file is not None:
             values = read_json(_existing_file(config_file, "configuration"), "configuration")
             Config.from_dict(values, source=str(config_file))  # unknown keys and bad values, named by file
-        given = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, lr_decay=lr_decay,
-                     momentum=momentum, clip=clip, weight_decay=weight_decay, ema_decay=ema_decay, dropout=dropout,
-                     hidden=hidden, word_dim=word_dim, char_dim=char_dim, char_hidden=char_hidden,
-                     scheme=check_scheme(scheme) if scheme is not None else None, constrained=constrained,
-                     lowercase=lowercase, embeddings_vocab=embeddings_vocab, freeze_words=freeze_words,
-                     normalise_digits=normalise_digits, min_count=min_count, singleton_unk=singleton_unk,
-                     max_length=max_length, dtype=dtype, patience=patience, seed=seed)
-        values.update({k: v for k, v in given.items() if v is not None})
+        if "scheme" in config_values:
+            config_values["scheme"] = check_scheme(config_values["scheme"])  # bio, iobes, any case
+        values.update(config_values)
         if checkpoint_seconds < 0:
             raise NertagError(f"--checkpoint-seconds must not be negative, got {checkpoint_seconds}")
         if embeddings is not None:
             _existing_file(embeddings, "embeddings")
         if resume is not None:
-            from .modelio import read_config, read_meta
-            run_dir = check_resumable(resume)
-            config = read_config(run_dir, read_meta(run_dir)).replace(**values)  # what differs is refused
+            # The run's own configuration, changed by the values given (what may not change is refused).
+            config, run_dir = values, ModelDir.resumable(resume)
         else:
-            config = Config().replace(**values)
+            config, run_dir = Config().replace(**values), model_dir or Path("model")
         train_data = _load_corpus(conll, "training data", word_col, tag_col)
         dev_data = _load_corpus(dev, "dev data", word_col, tag_col) if dev is not None else None
-        result = run_training(config, train_data, dev_data, model_dir=resume or model_dir or Path("model"),
-                              embeddings=embeddings, resume=resume is not None, progress=progress,
-                              train_path=str(conll), checkpoint_seconds=checkpoint_seconds)
+        result = run_training(config, train_data, dev_data, model_dir=run_dir, embeddings=embeddings,
+                              resume=resume is not None, progress=progress, train_path=str(conll),
+                              checkpoint_seconds=checkpoint_seconds)
         best = result.best_dev
         summary = f"{result.status} after {result.epochs} epochs; model in {result.model_dir}"
         if best:
@@ -208,7 +199,7 @@ def train(
 
 # ----------------------------------------------------------------------------------------------------------
 def _model(path: Optional[Path]) -> Tagger:
-    return Tagger.load(path or default_model())
+    return Tagger.load(path or bundled_model())
 
 
 def _score_table(scores: dict) -> str:
@@ -237,7 +228,7 @@ def evaluate(
         if output is not None:
             _output_file(output, "predictions")
         tagger = _model(model)
-        sentences = _load_corpus(conll, "evaluation data", word_col, tag_col)
+        sentences, layout = load_conll_file(_existing_file(conll, "evaluation data"), word_col, tag_col)
         gold_scheme = detect_scheme(s.tags for s in sentences)
         unknown = sorted({t for s in sentences for _, _, t in tags_to_spans(s.tags, gold_scheme)} - _types(tagger))
         if unknown:
@@ -247,7 +238,7 @@ def evaluate(
         if output is not None:
             from .files import atomic_open
             with atomic_open(output) as f:
-                write_conll(sentences, f, predicted, delimiter="\t" if sniff_delimiter(conll) == "\t" else " ")
+                write_conll(sentences, f, predicted, delimiter=layout.delimiter)
         if as_json:
             typer.echo(json.dumps({**scores, "scheme": gold_scheme, "file": str(conll)}, indent=2))
         else:
@@ -260,70 +251,11 @@ def _types(tagger: Tagger) -> set[str]:
 
 
 # ----------------------------------------------------------------------------------------------------------
-def _format_inline(words: list[str], tagged) -> str:
-    out, i = [], 0
-    for e in tagged.entities:
-        out += words[i:e.token_start] + [f"[{e.type} {' '.join(words[e.token_start:e.token_end])}]"]
-        i = e.token_end
-    return " ".join(out + words[i:])
-
-
-def _batches(iterable, size: int):
-    iterator = iter(iterable)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
-class _Tap:
-    """Iterate the lines of a stream (bytes or text) and remember them until `forget`, under a given name.
-
-    Lets `tag` see the raw first token line of CoNLL on standard input (TAB-separated or not) while
-    the reader streams it.
-    """
-
-    def __init__(self, stream, name: str, record: bool = False):
-        self.stream, self.name, self.lines = stream, name, [] if record else None
-
-    def __iter__(self):
-        for line in self.stream:
-            if self.lines is not None:
-                self.lines.append(line)
-            yield line
-
-    def forget(self) -> list:
-        lines, self.lines = self.lines or [], None
-        return lines
-
-
-class _TextTap(_Tap, io.TextIOBase):
-    """A `_Tap` over a text stream: the readers see it as text."""
-
-    def __init__(self, stream, name: str, record: bool = False):
-        io.TextIOBase.__init__(self)
-        _Tap.__init__(self, stream, name, record)
-
-    __iter__ = _Tap.__iter__
-
-
-def _stdin(record: bool) -> _Tap:
+def _stdin() -> LineTap:
     """Standard input, read as bytes when possible so that undecodable input is reported by line."""
     if sys.stdin is None:
         raise NertagError("<stdin>: standard input is closed; give --input FILE")
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:  # a test harness may give a text stream
-        return _TextTap(sys.stdin, "<stdin>", record)
-    return _Tap(stream, "<stdin>", record)
-
-
-def _text_items(source, name: str, tokenizer: str):
-    """(words, offsets, line, TextLine) per input line; no token at all is an error."""
-    n_lines = n_tokens = 0
-    for line in read_text(source, tokenizer):
-        n_lines, n_tokens = line.line, n_tokens + len(line.tokens)
-        yield line.words, [(t.start, t.end) for t in line.tokens], line.line, line
-    if n_tokens == 0:
-        found = "an empty input" if n_lines == 0 else f"{n_lines} blank line{'s' if n_lines > 1 else ''}"
-        raise DataError(f"expected text to tag, one sentence per line, found {found}", name)
+    return tap(getattr(sys.stdin, "buffer", None) or sys.stdin, "<stdin>")  # a test harness may give text
 
 
 @app.command()
@@ -344,8 +276,9 @@ def tag(
     with errors_for_people():
         if input_format not in ("text", "conll"):
             raise NertagError(f"--input-format must be text or conll, got {input_format!r}")
-        if output_format not in ("conll", "inline", "jsonl"):
-            raise NertagError(f"--output-format must be conll, inline or jsonl, got {output_format!r}")
+        if output_format not in OUTPUT_FORMATS:
+            raise NertagError(f"--output-format must be {', '.join(OUTPUT_FORMATS[:-1])} or {OUTPUT_FORMATS[-1]}, "
+                              f"got {output_format!r}")
         if tokenizer not in TOKENIZERS:
             raise NertagError(f"--tokenizer must be one of {', '.join(TOKENIZERS)}, got {tokenizer!r}")
         if batch_size < 1:
@@ -353,42 +286,24 @@ def tag(
         if scheme is not None:
             scheme = check_scheme(scheme)
         tagger = _model(model)
-        source = (_existing_file(input_path, "input") if input_path
-                  else _stdin(record=input_format == "conll" and output_format == "conll"))
-        name = str(input_path) if input_path else "<stdin>"
-        if input_format == "text":
-            items = _text_items(source, name, tokenizer)
-        else:
-            items = ((s.words, None, s.line, s) for s in read_conll(source, word_col=word_col, tag_col=None))
-        out, delimiter = sys.stdout, None
-        for chunk in _batches(items, batch_size):
-            tagged = tagger.tag_sentences([c[0] for c in chunk], batch_size, offsets=[c[1] for c in chunk],
-                                          scheme=scheme, source=name, lines=[c[2] for c in chunk])
-            for (words, _, _, original), result in zip(chunk, tagged):
-                if output_format == "jsonl":
-                    record = {"tokens": words, "tags": result.tags, "entities": [e.to_dict() for e in result.entities]}
-                    if input_format == "text":
-                        record = {"text": original.text, **record}
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                elif output_format == "inline":
-                    out.write(_format_inline(words, result) + "\n")
-                elif input_format == "conll":
-                    if delimiter is None:
-                        delimiter = _input_delimiter(source, original.line)
-                    out.write("".join(delimiter.join([*row, t]) + "\n" for row, t in zip(original.columns, result.tags))
-                              + "\n")
-                else:
-                    out.write("".join(f"{w} {t}\n" for w, t in zip(words, result.tags)) + "\n")
-            out.flush()
+        opened = (open_tap(_existing_file(input_path, "input")) if input_path
+                  else contextlib.nullcontext(_stdin()))
+        with opened as source:
+            if input_format == "text":
+                sentences = read_text_lines(source, source.name, tokenizer)
+            else:
+                sentences = read_conll(source, word_col=word_col, tag_col=None)
+            for chunk in _batches(sentences, batch_size):
+                for sentence, tagged in zip(chunk, tagger.tag_sentences(chunk, batch_size, scheme=scheme,
+                                                                        source=source.name)):
+                    sys.stdout.write(format_tagged(sentence, tagged, output_format, source.layout))
+                sys.stdout.flush()
 
 
-def _input_delimiter(source, first_line: int) -> str:
-    """The column separator of CoNLL input, as the reader chose it: TAB if its first token line has one."""
-    if isinstance(source, _Tap):
-        lines = source.forget()
-        raw = lines[first_line - 1] if 0 < first_line <= len(lines) else ""
-        return "\t" if ("\t" if isinstance(raw, str) else b"\t") in raw else " "
-    return "\t" if sniff_delimiter(source) == "\t" else " "
+def _batches(iterable, size: int):
+    iterator = iter(iterable)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -403,28 +318,10 @@ def convert_command(
     with errors_for_people():
         target = check_scheme(to)
         declared = check_scheme(source_scheme) if source_scheme else None
-        sentences = _load_corpus(input_file, "input", 0, tag_col, scheme=declared)
+        sentences, layout = load_conll_file(_existing_file(input_file, "input"), 0, tag_col, scheme=declared)
         source = declared or detect_scheme(s.tags for s in sentences)
-        out = []
-        for s in sentences:
-            tags = convert(s.tags, source, target)
-            columns = []
-            for row, t in zip(s.columns, tags):
-                row = list(row)
-                row[tag_col] = t
-                columns.append(row)
-            out.append(Sentence(s.words, tags, columns, s.doc, s.line))
-        delimiter = "\t" if sniff_delimiter(input_file) == "\t" else " "  # as the reader split the columns
-        write_conll(out, sys.stdout, delimiter=delimiter, docstart=_docstart_style(input_file))
-
-
-def _docstart_style(path: Path):
-    """How the input marks documents, for `write_conll`: before each one ("start"), "between" them, or not."""
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        lines = (line for line in f if line.strip())
-        if next(lines, "").startswith("-DOCSTART-"):
-            return "start"
-        return "between" if any(line.startswith("-DOCSTART-") for line in lines) else None
+        write_conll(convert_tags(sentences, source, target, tag_col), sys.stdout, delimiter=layout.delimiter,
+                    docstart=layout.docstart)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -434,7 +331,7 @@ def info(model: Optional[Path] = path_option(None, help="Model directory (defaul
     with errors_for_people():
         tagger = _model(model)
         summary = {
-            "model": str(model or default_model()),
+            "model": str(model or bundled_model()),
             "nertag_version": tagger.meta.get("nertag_version"),
             "running_nertag": __version__,
             "output_scheme": tagger.output_scheme,

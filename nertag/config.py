@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import io
+import re
+import tokenize
 from dataclasses import dataclass
 
 from .errors import NertagError
 
 
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+FIELD_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 _TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
 
 
@@ -16,37 +20,37 @@ class Config:
     # --- model: word embedding + char-BiGRU summary -> dropout -> BiGRU -> dense -> CRF
     word_dim: int = 100           # word embedding size (taken from the embeddings file when one is given)
     char_dim: int = 25            # character embedding size; 0 disables character features
-    char_hidden: int = 25         # char GRU units per direction (Lample et al. 2016 use 25 + 25)
+    char_hidden: int = 25         # character GRU units per direction (Lample et al. 2016 use 25 + 25)
     hidden: int = 100             # sentence GRU units per direction
-    dropout: float = 0.5          # before and after the sentence BiGRU
+    dropout: float = 0.5          # dropout rate, before and after the sentence BiGRU
     # --- data
-    scheme: str = "BIOES"         # tag scheme the CRF learns; output goes back to the input's scheme
-    lowercase: bool = False       # lowercase words before lookup (case is still seen by the char GRU)
-    normalise_digits: bool = True  # digits -> 0 for word lookup
-    embeddings_vocab: str = "data"  # words given pretrained vectors: "data" (train + dev) or "all" of the file
-    freeze_words: bool = False    # keep word vectors as initialised (pretrained ones as loaded); see README
+    scheme: str = "BIOES"         # tag scheme the CRF learns: bioes, iob2 or iob1 (output keeps the input's)
+    lowercase: bool = False       # lowercase words for lookup (the character GRU still sees their case)
+    normalise_digits: bool = True  # map digits to 0 for word lookup
+    embeddings_vocab: str = "data"  # words given pretrained vectors: data (train + dev) or all (of the file)
+    freeze_words: bool = False    # keep the word vectors as initialised (pretrained ones as loaded); see README
     min_count: int = 1            # words seen fewer times map to <unk> (unless in the embeddings)
     singleton_unk: float = 0.5    # probability of replacing a training singleton by <unk> (Lample et al.)
-    max_length: int = 1000        # longer sentences are an error, not a silent truncation
+    max_length: int = 1000        # longest sentence, in tokens: longer ones are an error, not truncated
     # --- training
-    optimizer: str = "adam"       # sgd | momentum | nesterov | adagrad | rmsprop | adam (best on CoNLL-2003 dev)
+    optimizer: str = "adam"       # update rule: sgd, momentum, nesterov, adagrad, rmsprop or adam (best on CoNLL-2003)
     lr: float = 0.001             # initial learning rate
-    momentum: float = 0.9         # for momentum / nesterov
+    momentum: float = 0.9         # momentum of the momentum and nesterov optimisers
     lr_decay: float = 0.05        # inverse-time decay per epoch: lr / (1 + lr_decay * epoch)
     clip: float = 5.0             # global gradient-norm clipping (0 disables)
     weight_decay: float = 0.0     # decoupled weight decay on weights (not biases, not embeddings)
     ema_decay: float = 0.0        # evaluate and save a moving average of the parameters (0: the trained ones)
-    batch_size: int = 10
-    epochs: int = 50
-    patience: int = 8             # stop after this many epochs without a better dev F1
-    seed: int = 1
-    dtype: str = "float32"        # float32 | float64
+    batch_size: int = 10          # sentences per batch (the loss is their sum)
+    epochs: int = 50              # maximum number of epochs
+    patience: int = 8             # early stopping: epochs without a better dev F1
+    seed: int = 1                 # random seed of initialisation, batch order and dropout
+    dtype: str = "float32"        # parameter precision: float32 or float64
     constrained: bool = True      # forbid transitions the tag scheme makes impossible when decoding
 
     def __post_init__(self):
         problems = []
         for f in dataclasses.fields(self):
-            value, kind = getattr(self, f.name), _TYPES[f.type]
+            value, kind = getattr(self, f.name), FIELD_TYPES[f.type]
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 object.__setattr__(self, f.name, float(value))  # JSON writes 1.0 as 1 in some tools
             elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
@@ -99,3 +103,23 @@ class Config:
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def field_help() -> dict[str, str]:
+    """Each Config field's comment in the source above: its one description, shown by ``--help`` too.
+
+    Empty when the source cannot be read (a build without ``.py`` files): the options then lack help only.
+    """
+    try:
+        source = inspect.getsource(Config)
+    except (OSError, TypeError):
+        return {}
+    comments = {token.start[0]: token.string.lstrip("#").strip()
+                for token in tokenize.generate_tokens(io.StringIO(source).readline) if token.type == tokenize.COMMENT}
+    names = {f.name for f in dataclasses.fields(Config)}
+    found = {}
+    for number, line in enumerate(source.splitlines(), 1):
+        declared = re.match(r"\s+(\w+)\s*:", line)
+        if declared and declared.group(1) in names and number in comments:
+            found[declared.group(1)] = comments[number]
+    return found

@@ -1,18 +1,24 @@
-"""Writes that never leave a half-written file: temp file in the same directory, fsync, rename.
+"""Files written atomically and read safely.
 
-``.npz`` archives are written byte for byte reproducibly (fixed entry times, sorted-as-given entries,
-no pickle), so the same parameters always give the same file.
+Writes never leave a half-written file: temp file in the same directory, fsync, rename. ``.npz``
+archives are written byte for byte reproducibly (fixed entry times, entries in the order given, no
+pickle), so the same parameters always give the same file, and read by :func:`read_npz`, which
+refuses anything that would need pickle.
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .errors import ModelError
 
 TMP_SUFFIX = ".tmp"
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry; numpy >= 2 uses it too
@@ -89,3 +95,71 @@ def write_npz(path, arrays: dict[str, np.ndarray]) -> None:
             info.external_attr = 0o644 << 16
             with archive.open(info, "w", force_zip64=True) as entry:
                 np.lib.format.write_array(entry, np.asanyarray(array), allow_pickle=False)
+
+
+_SAFE_KINDS = "biufU"  # bool, integers, floats, unicode text: nothing that needs pickle to rebuild
+
+
+def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    """All arrays of an ``.npz``, refusing pickled objects and damaged archives.
+
+    The archive is read entry by entry with :mod:`zipfile`; each ``.npy`` header is parsed (numpy parses
+    it as a Python literal, never executing it) and checked before any data is read: the dtype must be
+    boolean, numeric or text, and the shape must fit in the bytes the entry holds. Nothing in the file
+    is ever unpickled or executed.
+    """
+    path = Path(path)
+    try:
+        if not zipfile.is_zipfile(path):
+            if not path.exists():
+                raise FileNotFoundError
+            if path.is_dir():
+                raise ModelError(f"{path}: is a directory, expected the {what} file")
+            raise ModelError(f"{path}: damaged {what}: not an .npz archive (truncated, or another kind of file)")
+        arrays = {}
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.is_dir():
+                    continue
+                if not info.filename.endswith(".npy"):
+                    raise ModelError(f"{path}: damaged {what}: unexpected entry {info.filename!r} "
+                                     f"(expected .npy arrays)")
+                with archive.open(info) as entry:
+                    arrays[info.filename[:-len(".npy")]] = _read_npy(entry, info, path, what)
+        return arrays
+    except FileNotFoundError:
+        raise ModelError(f"{path}: missing {what}") from None
+    except ModelError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError, TypeError,
+            SyntaxError, NotImplementedError, RuntimeError, zlib.error, MemoryError) as e:
+        raise ModelError(f"{path}: damaged or truncated {what} ({type(e).__name__}: {e})") from None
+
+
+def _read_npy(entry, info: zipfile.ZipInfo, path: Path, what: str) -> np.ndarray:
+    name = info.filename[:-len(".npy")]
+    version = np.lib.format.read_magic(entry)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(entry)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(entry)
+    else:
+        raise ModelError(f"{path}: {what}: array {name} has .npy format version {version}, expected 1.0 or 2.0")
+    if dtype.hasobject:
+        raise ModelError(f"{path}: {what} holds pickled Python objects (array {name}), which nertag never "
+                         f"loads; a model saved by nertag has only numeric arrays")
+    if dtype.kind not in _SAFE_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise ModelError(f"{path}: {what}: array {name} has dtype {dtype}, expected numbers or text")
+    count = math.prod(shape)
+    size = count * dtype.itemsize
+    if size > info.file_size:
+        raise ModelError(f"{path}: damaged {what}: array {name} of shape {shape} needs {size} bytes, "
+                         f"the archive holds {info.file_size}")
+    flat = np.empty(count, dtype=dtype)
+    raw, done = flat.view(np.uint8), 0
+    while done < size:
+        n = entry.readinto(raw[done:])
+        if not n:
+            raise ModelError(f"{path}: truncated {what}: array {name} ends after {done} of {size} bytes")
+        done += n
+    return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from . import modelio
 from .config import Config
 from .data.batches import encode_tokens, pad
 from .data.conll import Sentence
-from .data.schemes import (allowed_end, allowed_start, allowed_transitions, check_scheme, convert, tag_error,
-                           tags_to_spans)
-from .data.text import tokenize
+from .data.schemes import allowed_end, allowed_start, allowed_transitions, check_scheme, convert, tags_to_spans
+from .data.text import TextLine, tokenize
 from .data.vocab import Vocab
-from .errors import DataError, ModelError
+from .errors import DataError
 from .evaluate import entity_scores
 from .model import TaggerNet
+from .model_dir import Description, ModelDir
 from .net.params import ParamBuffer
 
 
@@ -84,52 +82,25 @@ class Tagger:
     def output_scheme(self) -> str:
         return self.meta.get("input_scheme", self.config.scheme)
 
-    # -- files -----------------------------------------------------------------------------------------
-    def vocab_json(self) -> dict:
-        return {"words": self.words.to_json(), "chars": self.chars.to_json(), "tags": self.tags.to_json()}
+    @property
+    def description(self) -> Description:
+        """What the model directory stores besides the weights."""
+        return Description(self.config, self.words, self.chars, self.tags, self.meta)
 
     @classmethod
-    def from_files(cls, model_dir) -> "Tagger":
+    def from_files(cls, model_dir) -> Tagger:
         """A tagger with the configuration and vocabularies of ``model_dir`` and freshly initialised weights."""
-        model_dir = modelio.check_model_dir(model_dir)
-        meta = modelio.read_meta(model_dir)
-        config = modelio.read_config(model_dir, meta)
-        path = model_dir / "vocab.json"
-        vocab = modelio.read_json(path, "vocabularies")
-        try:
-            words, chars, tags = (Vocab.from_json(vocab[k]) for k in ("words", "chars", "tags"))
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise ModelError(f"{path}: damaged vocabularies ({type(e).__name__}: {e})") from None
-        problem = None
-        if not all(isinstance(t, str) for v in (words, chars, tags) for t in v.tokens):
-            problem = "every token must be a string"
-        elif tags.pad is not None or tags.unk is not None or len(tags) < 1:
-            problem = "the tag vocabulary must list tags only, without padding or unknown symbols"
-        elif None in (words.pad, words.unk, chars.pad, chars.unk):
-            problem = "the word and character vocabularies need padding and unknown symbols"
-        else:
-            for tag in tags.tokens:
-                problem = tag_error(tag, config.scheme)
-                if problem:
-                    problem = f"tags do not fit the configuration's scheme {config.scheme}: {problem}"
-                    break
-        if problem:
-            raise ModelError(f"{path}: damaged vocabularies: {problem}")
-        return cls(config, words, chars, tags, meta)
+        d = ModelDir.existing(model_dir).describe()
+        return cls(d.config, d.words, d.chars, d.tags, d.meta)
 
     @classmethod
-    def load(cls, model_dir) -> "Tagger":
-        """Load a trained model directory (see :mod:`nertag.modelio` for its files)."""
-        tagger = cls.from_files(model_dir)
-        weights = Path(model_dir) / "weights.npz"
-        if not weights.exists() and (Path(model_dir) / "checkpoint.npz").exists():
-            raise ModelError(f"{weights}: missing model weights: the training run in {model_dir} has not finished "
-                             f"an epoch yet; continue it with nertag train --resume {model_dir}")
-        modelio.load_weights(weights, tagger.buffer.named())
+    def load(cls, model_dir) -> Tagger:
+        """Load a trained model directory (see :mod:`nertag.model_dir` for its files)."""
+        files = ModelDir.existing(model_dir)
+        d = files.describe()
+        tagger = cls(d.config, d.words, d.chars, d.tags, d.meta)
+        files.load_weights(tagger.buffer.named())
         return tagger
-
-    def save_weights(self, model_dir) -> None:
-        modelio.save_weights(Path(model_dir) / "weights.npz", self.buffer.named())
 
     # -- tagging ---------------------------------------------------------------------------------------
     def _check_length(self, n: int, where: str, line: int | None = None) -> None:
@@ -137,28 +108,24 @@ class Tagger:
             raise DataError(f"expected sentences of at most {self.config.max_length} tokens (the model's "
                             f"max_length), found one of {n} tokens", where, line)
 
-    def tag_sentences(self, sentences: Iterable[Sequence[str]], batch_size: int = 64,
-                      offsets: Iterable[Sequence[tuple[int, int]] | None] | None = None,
-                      scheme: str | None = None, source: str = "<input>",
-                      lines: Iterable[int | None] | None = None) -> Iterator[Tagged]:
-        """Tag token lists lazily, ``batch_size`` sentences at a time, keeping input order.
+    def tag_sentences(self, sentences: Iterable[Sequence[str] | TextLine | Sentence], batch_size: int = 64,
+                      scheme: str | None = None, source: str = "<input>") -> Iterator[Tagged]:
+        """Tag sentences lazily, ``batch_size`` at a time, keeping input order.
 
         Parameters
         ----------
-        sentences : iterable of token lists (may be empty lists)
-        offsets : iterable of per-token (start, end) character offsets, optional, for entity offsets
+        sentences : iterable of token lists (may be empty), TextLine or Sentence
+            A TextLine's tokens give its entities character offsets; the line number of a TextLine or
+            Sentence (0: unknown) locates a sentence longer than ``config.max_length`` (a DataError).
         scheme : output tag scheme, default the training data's
-        source, lines : file name and per-sentence line numbers, for error messages (a sentence longer than
-            ``config.max_length`` is a DataError)
+        source : file name, for error messages
         """
         scheme = check_scheme(scheme) if scheme else self.output_scheme
-        offsets = iter(offsets) if offsets is not None else None
-        lines = iter(lines) if lines is not None else None
-        chunk: list[tuple[list[str], object]] = []
-        for tokens in sentences:
-            tokens = list(tokens)
-            self._check_length(len(tokens), source, next(lines, None) if lines is not None else None)
-            chunk.append((tokens, next(offsets) if offsets is not None else None))
+        chunk: list[tuple[list[str], list[tuple[int, int]] | None]] = []
+        for sentence in sentences:
+            tokens, offsets, line = _unpack(sentence)
+            self._check_length(len(tokens), source, line)
+            chunk.append((tokens, offsets))
             if len(chunk) == batch_size:
                 yield from self._tag_chunk(chunk, scheme, source)
                 chunk = []
@@ -201,15 +168,21 @@ class Tagger:
 
     def tag_text(self, line: str, tokenizer: str = "whitespace") -> list[Entity]:
         """Entities of one line of raw text, with character offsets into it."""
-        tokens = tokenize(line, tokenizer)
-        tagged = next(self.tag_sentences([[t.text for t in tokens]], offsets=[[(t.start, t.end) for t in tokens]]))
-        return tagged.entities
+        return next(self.tag_sentences([TextLine(line, tokenize(line, tokenizer), 0)])).entities
 
     def evaluate(self, sentences: Sequence[Sentence], gold_scheme: str, strict: bool = False,
                  batch_size: int = 64, source: str = "<input>") -> tuple[dict, list[list[str]]]:
         """Entity-level scores against the gold tags of ``sentences`` and the predicted tags (gold scheme)."""
-        predicted = [t.tags for t in self.tag_sentences((s.words for s in sentences), batch_size,
-                                                         scheme=gold_scheme, source=source,
-                                                         lines=(s.line or None for s in sentences))]
+        predicted = [t.tags for t in self.tag_sentences(sentences, batch_size, scheme=gold_scheme, source=source)]
         gold = [s.tags for s in sentences]
         return entity_scores(gold, predicted, gold_scheme, strict), predicted
+
+
+def _unpack(sentence: Sequence[str] | TextLine | Sentence) -> tuple[list[str], list[tuple[int, int]] | None,
+                                                                    int | None]:
+    """Tokens, their character offsets (None unless from text) and line number (None if unknown)."""
+    if isinstance(sentence, TextLine):
+        return sentence.words, [(t.start, t.end) for t in sentence.tokens], sentence.line or None
+    if isinstance(sentence, Sentence):
+        return list(sentence.words), None, sentence.line or None
+    return list(sentence), None, None

@@ -5,37 +5,40 @@ start of each epoch is saved, so the epoch's batch order can be rebuilt); ``nois
 masks and singleton replacements (saved as of the last finished batch). A checkpoint after batch ``i`` of
 epoch ``e`` therefore resumes exactly: same batches, same noise, same parameters (and, with
 ``ema_decay``, the same parameter average, which is what dev scores and the saved model then use).
+
+A run is a :class:`Run`: the model, its optimiser, generators and files, and its
+:class:`~nertag.checkpoint.TrainState` (where it is, saved in every checkpoint). :func:`train` starts or
+resumes one and drives it through :func:`_train_epoch` (batches, each one :func:`_step`) and
+:func:`_end_epoch` (evaluate, keep the best, save).
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from . import modelio
 from .config import Config
-from .data.batches import encode_sentences, make_batches
+from .data.batches import Batch, encode_sentences, make_batches
 from .data.conll import Sentence
 from .data.embeddings import load_embeddings
 from .data.schemes import detect_scheme, scheme_tags, tags_to_spans
 from .data.vocab import Vocab
-from .errors import DataError, ModelError, NertagError
-from .files import atomic_open, stale_temporary_files, write_json
+from .checkpoint import Checkpoint, TrainState, fingerprint, pack, resumed_config, restoring
+from .errors import DataError, NertagError
+from .model_dir import ModelDir
 from .net.averaging import ParameterAverage
 from .net.crf import NonFiniteScores
-from .net.optim import OPTIMIZERS
+from .net.optim import OPTIMIZERS, Optimizer
 from .net.schedules import InverseTimeDecay
 from .tagger import Tagger
-
 
 class TrainingDiverged(NertagError):
     """The loss or gradient became NaN or infinite."""
@@ -58,6 +61,54 @@ class TrainResult:
     signal: int | None = None
 
 
+@dataclass
+class Run:
+    """A training run under way: the model and what updates it, the data, the files, the state."""
+
+    files: ModelDir
+    tagger: Tagger
+    config: Config
+    encoded: list
+    opt: Optimizer
+    average: ParameterAverage | None
+    state: TrainState
+    data_rng: np.random.Generator
+    noise_rng: np.random.Generator
+    dev_data: list[Sentence]
+    dev_scheme: str
+    log: Callable[[str], None]
+
+    def should_stop(self) -> bool:
+        """Early stopping: ``patience`` epochs without a better dev F1 (never without dev data)."""
+        return bool(self.dev_data) and self.state.bad_epochs >= self.config.patience
+
+    def intact(self) -> str:
+        """The end of every divergence message: where the last good checkpoint is."""
+        return (f"the last good checkpoint, epoch {self.state.epoch} batch {self.state.batch}, is intact in "
+                f"{self.files.checkpoint_file}; start a new run with a lower --lr or a --clip")
+
+    def check_finite(self) -> None:
+        """Never write a checkpoint or model with NaN or infinite parameters."""
+        if not np.all(np.isfinite(self.tagger.buffer.data)):
+            raise TrainingDiverged(f"training diverged at step {self.opt.t}: the parameters are no longer finite; "
+                                   f"{self.intact()}")
+
+    def checkpoint(self, epoch: int, batch: int, data_rng: dict, loss: float = 0.0, tokens: int = 0,
+                   seconds: float = 0.0) -> None:
+        """Save the run as of batch ``batch`` of epoch ``epoch + 1`` (``data_rng``: that epoch's start)."""
+        self.check_finite()
+        state = self.state
+        state.epoch, state.batch, state.data_rng = epoch, batch, data_rng
+        state.noise_rng = self.noise_rng.bit_generator.state
+        state.epoch_loss, state.epoch_tokens, state.epoch_seconds = loss, tokens, seconds
+        self.files.save_checkpoint(self.tagger.buffer.named(), pack(state, self.opt, self.average))
+
+    def result(self, status: str, signum: int | None = None) -> TrainResult:
+        return TrainResult(self.files.path, status, self.state.epoch, self.state.best_epoch, self.state.best_dev(),
+                           self.state.history, signum)
+
+
+# -- building a run ------------------------------------------------------------------------------------------
 def build_tagger(config: Config, train: Sequence[Sentence], dev: Sequence[Sentence] = (),
                  embeddings: str | Path | None = None, log: Callable[[str], None] = print) -> Tagger:
     """A new, untrained tagger whose vocabularies come from ``train`` (and embeddings, if given)."""
@@ -82,7 +133,7 @@ def build_tagger(config: Config, train: Sequence[Sentence], dev: Sequence[Senten
     return tagger
 
 
-def make_optimizer(config: Config, tagger: Tagger, steps_per_epoch: int):
+def make_optimizer(config: Config, tagger: Tagger, steps_per_epoch: int) -> Optimizer:
     schedule = InverseTimeDecay(config.lr, config.lr_decay, max(steps_per_epoch, 1))
     options = {"clip_norm": config.clip or None, "weight_decay": config.weight_decay}
     if config.optimizer in ("momentum", "nesterov"):
@@ -97,6 +148,65 @@ def _check_lengths(sentences: Sequence[Sentence], limit: int, path: str) -> None
                             path, s.line)
 
 
+def _new_run(files: ModelDir, config: Config | None, train_data: Sequence[Sentence], dev_data: list[Sentence],
+             embeddings, train_path: str, log) -> Run:
+    if config is None:
+        raise TypeError("train() needs a Config for a new run")
+    _check_lengths(train_data, config.max_length, train_path)
+    tagger = build_tagger(config, train_data, dev_data, embeddings, log)
+    run = _assemble(files, tagger, TrainState.new(train_data, tagger.config.seed), train_data, dev_data,
+                    train_path, log)
+    # The files fixed for the run, then a checkpoint of step 0: from here on --resume always works.
+    files.write_description(tagger.description)
+    run.checkpoint(0, 0, run.state.data_rng)
+    return run
+
+
+def _resumed_run(files: ModelDir, changes: Config | Mapping | None, train_data: Sequence[Sentence],
+                 dev_data: list[Sentence], train_path: str, log) -> Run:
+    saved = files.describe()
+    config = resumed_config(saved.config, changes, files.path)
+    tagger = Tagger(config, saved.words, saved.chars, saved.tags, saved.meta)
+    checkpoint = Checkpoint.unpack(files.load_checkpoint(tagger.buffer.named()), files.checkpoint_file)
+    state = checkpoint.state
+    if state.fingerprint != fingerprint(train_data):
+        expected = state.fingerprint or ["?", "?"]
+        raise NertagError(f"{train_path}: not the training data of the run in {files.path} (expected "
+                          f"{expected[0]} sentences of {expected[1]} tokens, found "
+                          f"{len(train_data)} of {sum(len(s) for s in train_data)})")
+    run = _assemble(files, tagger, state, train_data, dev_data, train_path, log, checkpoint)
+    if config != saved.config:
+        files.write_config(config)
+    return run
+
+
+def _assemble(files: ModelDir, tagger: Tagger, state: TrainState, train_data: Sequence[Sentence],
+              dev_data: list[Sentence], train_path: str, log, checkpoint: Checkpoint | None = None) -> Run:
+    """The run of ``tagger`` from ``state``; with the ``checkpoint`` of a resumed run, restored."""
+    files.remove_stale_temporaries()  # left by a write that was killed
+    config, input_scheme = tagger.config, tagger.meta["input_scheme"]
+    try:
+        encoded = encode_sentences(train_data, tagger.words, tagger.chars, tagger.tags,
+                                   schemes=(input_scheme, config.scheme), path=train_path)
+    except DataError as e:
+        if checkpoint is None:
+            raise
+        raise DataError(f"{e.message}: the run in {files.path} was started with another tag set",
+                        e.path, e.line) from None
+    opt = make_optimizer(config, tagger, math.ceil(len(encoded) / config.batch_size))
+    average = ParameterAverage(tagger.buffer, config.ema_decay) if config.ema_decay else None
+    path = files.checkpoint_file
+    if checkpoint is not None:
+        checkpoint.restore(path, opt, average)
+    data_rng, noise_rng = np.random.default_rng(), np.random.default_rng()
+    with restoring(path, "random generator state"):
+        data_rng.bit_generator.state = state.data_rng
+        noise_rng.bit_generator.state = state.noise_rng
+    dev_scheme = detect_scheme(s.tags for s in dev_data) if dev_data else input_scheme
+    return Run(files, tagger, config, encoded, opt, average, state, data_rng, noise_rng, dev_data, dev_scheme, log)
+
+
+# -- running it ------------------------------------------------------------------------------------------------
 class _StopRequest:
     """SIGINT/SIGTERM ask the loop to stop after the current batch; a second SIGINT stops at once."""
 
@@ -121,81 +231,8 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def _checkpoint(model_dir: Path, tagger: Tagger, opt, average: ParameterAverage | None,
-                state: dict) -> None:
-    extra = {f"opt/{k}": v for k, v in opt.state_dict().items()}
-    if average is not None:
-        extra.update({f"avg/{k}": v for k, v in average.state_dict().items()})
-    extra["state"] = np.array(json.dumps(state))
-    modelio.save_weights(model_dir / "checkpoint.npz", tagger.buffer.named(), extra)
-
-
-def _write_metrics(model_dir: Path, history: list[dict]) -> None:
-    with atomic_open(model_dir / "metrics.jsonl") as f:
-        for row in history:
-            f.write(json.dumps(row) + "\n")
-
-
-def _fingerprint(sentences: Sequence[Sentence]) -> list[int]:
-    return [len(sentences), sum(len(s) for s in sentences)]
-
-
-# Configuration values a resumed run may change: they decide when to stop, not what a step computes.
-RESUMABLE_CHANGES = ("epochs", "patience")
-
-
-def _check_model_dir(model_dir: Path) -> None:
-    """``model_dir`` must be, or be creatable as, a directory."""
-    if model_dir.exists() and not model_dir.is_dir():
-        raise NertagError(f"{model_dir}: exists and is not a directory; choose another --model-dir")
-    for parent in model_dir.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise NertagError(f"{model_dir}: cannot create the model directory, {parent} is a file")
-            break
-
-
-def _resumed_config(saved: Config, wanted: Config | None, model_dir: Path) -> Config:
-    if wanted is None:
-        return saved
-    differences = [f"{name} {getattr(wanted, name)!r} (the run has {getattr(saved, name)!r})"
-                   for name in Config.__dataclass_fields__
-                   if name not in RESUMABLE_CHANGES and getattr(wanted, name) != getattr(saved, name)]
-    if differences:
-        raise NertagError(f"{model_dir}: cannot resume with a different configuration: {', '.join(differences)}; "
-                          f"a resumed run keeps its configuration, only {' and '.join(RESUMABLE_CHANGES)} may change")
-    return saved.replace(**{name: getattr(wanted, name) for name in RESUMABLE_CHANGES})
-
-
-_STATE_KEYS = ("epoch", "batch", "best_f1", "best_epoch", "bad_epochs", "history", "fingerprint", "data_rng",
-               "noise_rng")
-
-
-def check_resumable(model_dir: str | Path) -> Path:
-    """``model_dir`` holds a checkpoint to resume (a ModelError or NertagError saying why not otherwise)."""
-    model_dir = modelio.check_model_dir(Path(model_dir))
-    if not (model_dir / "checkpoint.npz").exists():
-        raise NertagError(f"{model_dir}: no checkpoint.npz to resume from (the run stopped before its first "
-                          f"checkpoint, or this is not a training run); start it again without --resume")
-    return model_dir
-
-
-def _load_checkpoint(model_dir: Path, tagger: Tagger) -> tuple[dict, dict, dict]:
-    path = model_dir / "checkpoint.npz"
-    arrays = modelio.load_weights(path, tagger.buffer.named(), "checkpoint")
-    try:
-        state = json.loads(str(arrays["state"]))
-    except (KeyError, ValueError) as e:
-        raise ModelError(f"{path}: damaged checkpoint ({type(e).__name__}: {e})") from None
-    missing = [key for key in _STATE_KEYS if not isinstance(state, dict) or key not in state]
-    if missing:
-        raise ModelError(f"{path}: damaged checkpoint: the training state lacks {', '.join(missing)}")
-    return state, *({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-                    for prefix in ("opt/", "avg/"))
-
-
-def train(config: Config | None, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | None = None, *,
-          model_dir: str | Path, embeddings: str | Path | None = None, resume: bool = False,
+def train(config: Config | Mapping | None, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | None = None,
+          *, model_dir: str | Path | ModelDir, embeddings: str | Path | None = None, resume: bool = False,
           progress: bool = True, log: Callable[[str], None] | None = None, train_path: str = "<train>",
           checkpoint_seconds: float = 300.0) -> TrainResult:
     """Train a tagger and keep the best model (by dev F1, or the last epoch without dev data) in ``model_dir``.
@@ -206,11 +243,12 @@ def train(config: Config | None, train_data: Sequence[Sentence], dev_data: Seque
 
     Parameters
     ----------
-    config : Config or None
-        The run's configuration. On resume, None means the saved one; a Config must equal the saved one
-        except for ``epochs`` and ``patience`` (see ``RESUMABLE_CHANGES``).
+    config : Config, mapping or None
+        A new run's configuration. On resume, changes to the saved one: None for none, a mapping of field
+        values or a whole Config; only ``epochs`` and ``patience`` may differ (``RESUMABLE_CHANGES``).
     train_data, dev_data : sentences with gold tags
-    model_dir : directory for the model files, the checkpoint and ``metrics.jsonl``
+    model_dir : directory for the model files, the checkpoint and ``metrics.jsonl``; a ModelDir is taken
+        as already checked (by ``ModelDir.for_new_run`` or ``ModelDir.resumable``)
     embeddings : GloVe / word2vec text file to initialise word vectors (new runs only)
     resume : continue from ``model_dir/checkpoint.npz``
     checkpoint_seconds : also checkpoint within an epoch after this many seconds (0: after every batch)
@@ -226,209 +264,113 @@ def train(config: Config | None, train_data: Sequence[Sentence], dev_data: Seque
         finite (the last checkpoint on disk is then left as it was).
     """
     log = log or (lambda message: tqdm.write(message))
-    model_dir = Path(model_dir)
-    _check_model_dir(model_dir)
+    if not isinstance(model_dir, ModelDir):
+        model_dir = ModelDir.resumable(model_dir) if resume else ModelDir.for_new_run(model_dir)
     if not train_data:
         raise DataError("no training sentences", train_path)
     dev_data = list(dev_data or [])
 
     with _StopRequest() as stop:
         if resume:
-            check_resumable(model_dir)
-            tagger = Tagger.from_files(model_dir)
-            config = _resumed_config(tagger.config, config, model_dir)
-            if config != tagger.config:
-                tagger.config = config
-                write_json(model_dir / "config.json", config.to_dict())
-            state, opt_state, average_state = _load_checkpoint(model_dir, tagger)
-            if state.get("fingerprint") != _fingerprint(train_data):
-                expected = state.get("fingerprint") or ["?", "?"]
-                raise NertagError(f"{train_path}: not the training data of the run in {model_dir} (expected "
-                                  f"{expected[0]} sentences of {expected[1]} tokens, found "
-                                  f"{len(train_data)} of {sum(len(s) for s in train_data)})")
+            run = _resumed_run(model_dir, config, train_data, dev_data, train_path, log)
         else:
-            if config is None:
-                raise TypeError("train() needs a Config for a new run")
-            for name in ("checkpoint.npz", "weights.npz"):
-                if (model_dir / name).exists():
-                    raise NertagError(f"{model_dir}: holds a {'training run' if name == 'checkpoint.npz' else 'model'} "
-                                      f"already; use --resume {model_dir} to continue it or choose another --model-dir")
-            _check_lengths(train_data, config.max_length, train_path)
-            tagger = build_tagger(config, train_data, dev_data, embeddings, log)
-            config = tagger.config
-            state = {"epoch": 0, "batch": 0, "best_f1": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [],
-                     "fingerprint": _fingerprint(train_data),
-                     "data_rng": np.random.default_rng([config.seed, 1]).bit_generator.state,
-                     "noise_rng": np.random.default_rng([config.seed, 2]).bit_generator.state}
-            opt_state = average_state = None
+            run = _new_run(model_dir, config, train_data, dev_data, embeddings, train_path, log)
+        while run.state.epoch < run.config.epochs and not run.should_stop():
+            if stop.requested or not _train_epoch(run, stop, progress, checkpoint_seconds):
+                run.log(f"interrupted: checkpoint saved in {model_dir.path} at epoch {run.state.epoch + 1}, batch "
+                        f"{run.state.batch}; continue with --resume {model_dir.path}")
+                return run.result("interrupted", stop.signum)
+    return run.result("early-stopped" if run.should_stop() else "finished")
 
-        for stale in stale_temporary_files(model_dir):  # left by a write that was killed
-            stale.unlink(missing_ok=True)
-        input_scheme = tagger.meta["input_scheme"]
-        try:
-            encoded = encode_sentences(train_data, tagger.words, tagger.chars, tagger.tags,
-                                       schemes=(input_scheme, config.scheme), path=train_path)
-        except DataError as e:
-            if not resume:
-                raise
-            raise DataError(f"{e.message}: the run in {model_dir} was started with another tag set",
-                            e.path, e.line) from None
-        steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
-        opt = make_optimizer(config, tagger, steps_per_epoch)
-        if opt_state is not None:
-            try:
-                opt.load_state_dict(opt_state)
-            except (KeyError, ValueError, TypeError) as e:
-                raise ModelError(f"{model_dir / 'checkpoint.npz'}: damaged checkpoint: optimiser state does not "
-                                 f"fit the configuration ({type(e).__name__}: {e})") from None
-        average = ParameterAverage(tagger.buffer, config.ema_decay) if config.ema_decay else None
-        if average is not None and average_state is not None:
-            try:
-                average.load_state_dict(average_state)
-            except ValueError as e:
-                raise ModelError(f"{model_dir / 'checkpoint.npz'}: damaged checkpoint: parameter average "
-                                 f"({e})") from None
-        data_rng, noise_rng = np.random.default_rng(), np.random.default_rng()
-        try:
-            data_rng.bit_generator.state = state["data_rng"]
-            noise_rng.bit_generator.state = state["noise_rng"]
-        except (KeyError, ValueError, TypeError) as e:
-            raise ModelError(f"{model_dir / 'checkpoint.npz'}: damaged checkpoint: random generator state "
-                             f"({type(e).__name__}: {e})") from None
-        dev_scheme = detect_scheme(s.tags for s in dev_data) if dev_data else input_scheme
-        history = state["history"]
-        status = "finished"
 
-        def save_state(epoch: int, batch: int, epoch_start, epoch_loss: float = 0.0, epoch_tokens: int = 0,
-                       epoch_seconds: float = 0.0) -> None:
-            _check_finite(tagger, opt, model_dir, state)
-            state.update(epoch=epoch, batch=batch, data_rng=epoch_start, noise_rng=noise_rng.bit_generator.state,
-                         epoch_loss=epoch_loss, epoch_tokens=epoch_tokens, epoch_seconds=epoch_seconds)
-            _checkpoint(model_dir, tagger, opt, average, state)
-
-        def interrupted(epoch: int, batch: int) -> TrainResult:
-            log(f"interrupted: checkpoint saved in {model_dir} at epoch {epoch}, batch {batch}; "
-                f"continue with --resume {model_dir}")
-            return TrainResult(model_dir, "interrupted", state["epoch"], state["best_epoch"], _best(history, state),
-                               history, stop.signum)
-
-        if not resume:
-            # The files fixed for the run, then a checkpoint of step 0: from here on --resume always works.
-            modelio.write_model_files(model_dir, config, tagger.vocab_json(), tagger.meta)
-            save_state(0, 0, state["data_rng"])
-
-        def should_stop() -> bool:
-            return bool(dev_data) and state["bad_epochs"] >= config.patience
-
-        while state["epoch"] < config.epochs and not should_stop():
-            if stop.requested:
-                return interrupted(state["epoch"] + 1, state["batch"])
-            epoch = state["epoch"] + 1
-            epoch_start = data_rng.bit_generator.state
-            batches = list(make_batches(encoded, config.batch_size, rng=data_rng))
-            first = state["batch"]
-            started = last_save = time.perf_counter()
-            total_loss, tokens = state.get("epoch_loss", 0.0), state.get("epoch_tokens", 0)
-            earlier_seconds = state.get("epoch_seconds", 0.0)
-            bar = tqdm(total=len(batches), initial=first, desc=f"epoch {epoch}", unit="batch",
-                       disable=not progress, leave=False, dynamic_ncols=True)
-            for i in range(first, len(batches)):
-                batch = batches[i]
-                tagger.buffer.zero_grad()
-                words = batch.words
-                if config.singleton_unk > 0:
-                    words = tagger.words.replace_singletons(batch.words, config.singleton_unk, noise_rng)
-                where = f"step {opt.t + 1} (epoch {epoch}, batch {i + 1} of {len(batches)})"
-                try:
-                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                        loss = tagger.net.loss(batch, noise_rng, words)
-                except (ValueError, FloatingPointError) as e:
-                    if not np.all(np.isfinite(tagger.buffer.data)):
-                        bar.close()  # the last step overflowed the parameters; the layers refuse them
-                        raise TrainingDiverged(f"training diverged at step {opt.t} (epoch {epoch}): the "
-                                               f"parameters are no longer finite; {_intact(model_dir, state)}") from None
-                    if not isinstance(e, NonFiniteScores):
-                        raise
-                    bar.close()  # finite but huge parameters overflowed the scores
-                    raise TrainingDiverged(f"training diverged at {where}: {e}; {_intact(model_dir, state)}") from None
-                if not math.isfinite(loss):
-                    bar.close()
-                    raise TrainingDiverged(f"training diverged at {where}: the loss is {loss}; "
-                                           f"{_intact(model_dir, state)}")
-                try:
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        opt.step()
-                except FloatingPointError:
-                    bar.close()
-                    raise TrainingDiverged(f"training diverged at {where}: a gradient is not finite; "
-                                           f"{_intact(model_dir, state)}") from None
-                if average is not None:
-                    average.update()
-                total_loss += loss
-                tokens += batch.n_tokens
-                bar.update(1)
-                if i % 20 == 0:
-                    bar.set_postfix(loss=f"{loss / len(batch.lengths):.3f}",
-                                    tok_s=f"{tokens / max(time.perf_counter() - started, 1e-9):.0f}")
-                if stop.requested or time.perf_counter() - last_save > checkpoint_seconds:
-                    save_state(epoch - 1, i + 1, epoch_start, total_loss, tokens,
+def _train_epoch(run: Run, stop: _StopRequest, progress: bool, checkpoint_seconds: float) -> bool:
+    """Train the rest of the next epoch and end it; False when a stop request cut it short (saved first)."""
+    state, epoch = run.state, run.state.epoch + 1
+    epoch_start = run.data_rng.bit_generator.state
+    batches = list(make_batches(run.encoded, run.config.batch_size, rng=run.data_rng))
+    started = last_save = time.perf_counter()
+    total_loss, tokens = state.epoch_loss, state.epoch_tokens
+    earlier_seconds = state.epoch_seconds
+    with tqdm(total=len(batches), initial=state.batch, desc=f"epoch {epoch}", unit="batch", disable=not progress,
+              leave=False, dynamic_ncols=True) as bar:
+        for i in range(state.batch, len(batches)):
+            batch = batches[i]
+            loss = _step(run, batch, epoch, f"step {run.opt.t + 1} (epoch {epoch}, batch {i + 1} of {len(batches)})")
+            total_loss += loss
+            tokens += batch.n_tokens
+            bar.update(1)
+            if i % 20 == 0:
+                bar.set_postfix(loss=f"{loss / len(batch.lengths):.3f}",
+                                tok_s=f"{tokens / max(time.perf_counter() - started, 1e-9):.0f}")
+            if stop.requested or time.perf_counter() - last_save > checkpoint_seconds:
+                run.checkpoint(epoch - 1, i + 1, epoch_start, total_loss, tokens,
                                earlier_seconds + time.perf_counter() - started)
-                    last_save = time.perf_counter()
-                    if stop.requested:
-                        bar.close()
-                        return interrupted(epoch, i + 1)
-            bar.close()
-            _check_finite(tagger, opt, model_dir, state)
-            seconds = earlier_seconds + time.perf_counter() - started
-            row = {"epoch": epoch, "loss": total_loss / len(encoded), "lr": opt.lr, "seconds": round(seconds, 2),
-                   "tokens_per_s": round(tokens / max(seconds, 1e-9))}
-            # The model judged on dev and saved is the average, when there is one; training goes on from
-            # the trained parameters, which are back in place after the block.
-            with average.swapped() if average is not None else contextlib.nullcontext():
-                if dev_data:
-                    scores, _ = tagger.evaluate(dev_data, dev_scheme, source="dev")
-                    row["dev"] = {k: round(scores["overall"][k], 2) for k in ("precision", "recall", "f1")}
-                f1 = row["dev"]["f1"] if dev_data else float(epoch)
-                improved = f1 > state["best_f1"]
-                if improved:
-                    state.update(best_f1=f1, best_epoch=epoch, bad_epochs=0)
-                    tagger.save_weights(model_dir)
-                    modelio.write_meta(model_dir, {**tagger.meta, "best_epoch": epoch,
-                                                   "scores": {"dev": row.get("dev")}})
-                else:
-                    state["bad_epochs"] += 1
-            history.append(row)
-            # The checkpoint goes last: killed before it, the run redoes this epoch and rewrites the same files.
-            _write_metrics(model_dir, history)
-            save_state(epoch, 0, data_rng.bit_generator.state)
-            dev_text = f"  dev P/R/F1 {row['dev']['precision']:.2f}/{row['dev']['recall']:.2f}/" \
-                       f"{row['dev']['f1']:.2f}" if dev_data else ""
-            log(f"epoch {epoch}: loss {row['loss']:.4f}  {row['tokens_per_s']} tok/s{dev_text}"
-                f"{'  *best*' if improved and dev_data else ''}")
-            if should_stop():
-                log(f"early stop: no better dev F1 for {config.patience} epochs (best {state['best_f1']:.2f} "
-                    f"at epoch {state['best_epoch']})")
-            if stop.requested and state["epoch"] < config.epochs and not should_stop():
-                return interrupted(epoch + 1, 0)
-        if should_stop():
-            status = "early-stopped"
-    return TrainResult(model_dir, status, state["epoch"], state["best_epoch"], _best(history, state), history)
+                last_save = time.perf_counter()
+                if stop.requested:
+                    return False
+    _end_epoch(run, epoch, total_loss, tokens, earlier_seconds + time.perf_counter() - started)
+    return True
 
 
-def _intact(model_dir: Path, state: dict) -> str:
-    return (f"the last good checkpoint, epoch {state['epoch']} batch {state['batch']}, is intact in "
-            f"{model_dir / 'checkpoint.npz'}; start a new run with a lower --lr or a --clip")
+def _step(run: Run, batch: Batch, epoch: int, where: str) -> float:
+    """One optimiser step on ``batch``; its loss. A loss, score, gradient or parameter that stops being finite
+    raises TrainingDiverged naming the step (``where``) and the last good checkpoint."""
+    tagger, opt = run.tagger, run.opt
+    tagger.buffer.zero_grad()
+    words = batch.words
+    if run.config.singleton_unk > 0:
+        words = tagger.words.replace_singletons(batch.words, run.config.singleton_unk, run.noise_rng)
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss = tagger.net.loss(batch, run.noise_rng, words)
+    except (ValueError, FloatingPointError) as e:
+        if not np.all(np.isfinite(tagger.buffer.data)):  # the last step overflowed the parameters
+            raise TrainingDiverged(f"training diverged at step {opt.t} (epoch {epoch}): the parameters are no "
+                                   f"longer finite; {run.intact()}") from None
+        if not isinstance(e, NonFiniteScores):
+            raise
+        # finite but huge parameters overflowed the scores
+        raise TrainingDiverged(f"training diverged at {where}: {e}; {run.intact()}") from None
+    if not math.isfinite(loss):
+        raise TrainingDiverged(f"training diverged at {where}: the loss is {loss}; {run.intact()}")
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            opt.step()
+    except FloatingPointError:
+        raise TrainingDiverged(f"training diverged at {where}: a gradient is not finite; {run.intact()}") from None
+    if run.average is not None:
+        run.average.update()
+    return loss
 
 
-def _check_finite(tagger: Tagger, opt, model_dir: Path, state: dict) -> None:
-    """Never write a checkpoint or model with NaN or infinite parameters."""
-    if not np.all(np.isfinite(tagger.buffer.data)):
-        raise TrainingDiverged(f"training diverged at step {opt.t}: the parameters are no longer finite; "
-                               f"{_intact(model_dir, state)}")
-
-
-def _best(history: list[dict], state: dict) -> dict | None:
-    for row in history:
-        if row["epoch"] == state["best_epoch"]:
-            return row.get("dev")
-    return None
+def _end_epoch(run: Run, epoch: int, total_loss: float, tokens: int, seconds: float) -> None:
+    """Score the epoch's model on dev, keep it if it is the best so far, write the metrics, checkpoint."""
+    run.check_finite()
+    state, tagger = run.state, run.tagger
+    row = {"epoch": epoch, "loss": total_loss / len(run.encoded), "lr": run.opt.lr, "seconds": round(seconds, 2),
+           "tokens_per_s": round(tokens / max(seconds, 1e-9))}
+    # The model judged on dev and saved is the average, when there is one; training goes on from
+    # the trained parameters, which are back in place after the block.
+    with run.average.swapped() if run.average is not None else contextlib.nullcontext():
+        if run.dev_data:
+            scores, _ = tagger.evaluate(run.dev_data, run.dev_scheme, source="dev")
+            row["dev"] = {k: round(scores["overall"][k], 2) for k in ("precision", "recall", "f1")}
+        f1 = row["dev"]["f1"] if run.dev_data else float(epoch)
+        improved = f1 > state.best_f1
+        if improved:
+            state.best_f1, state.best_epoch, state.bad_epochs = f1, epoch, 0
+            run.files.save_weights(tagger.buffer.named())
+            run.files.write_meta({**tagger.meta, "best_epoch": epoch, "scores": {"dev": row.get("dev")}})
+        else:
+            state.bad_epochs += 1
+    state.history.append(row)
+    # The checkpoint goes last: killed before it, the run redoes this epoch and rewrites the same files.
+    run.files.write_metrics(state.history)
+    run.checkpoint(epoch, 0, run.data_rng.bit_generator.state)
+    dev_text = f"  dev P/R/F1 {row['dev']['precision']:.2f}/{row['dev']['recall']:.2f}/" \
+               f"{row['dev']['f1']:.2f}" if run.dev_data else ""
+    run.log(f"epoch {epoch}: loss {row['loss']:.4f}  {row['tokens_per_s']} tok/s{dev_text}"
+            f"{'  *best*' if improved and run.dev_data else ''}")
+    if run.should_stop():
+        run.log(f"early stop: no better dev F1 for {run.config.patience} epochs (best {state.best_f1:.2f} "
+                f"at epoch {state.best_epoch})")

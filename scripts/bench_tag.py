@@ -202,8 +202,8 @@ def main() -> None:
         serve(*args.serve)
         return
 
-    from nertag.cli import default_model
-    model_dir = args.model or default_model()
+    from nertag.model_dir import bundled_model
+    model_dir = args.model or bundled_model()
     sentences = read_conll(args.conll)
     n_tokens = sum(len(w) for w, _ in sentences)
     chars = sum(len(word) for w, _ in sentences for word in w) / n_tokens

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nertag import modelio
 from nertag.cli import app
 from nertag.config import Config
 from nertag.data.conll import load_conll, read_conll
 from nertag.data.schemes import convert, detect_scheme
 from nertag.evaluate import entity_scores
+from nertag.model_dir import ModelDir, load_weights
 from nertag.tagger import Tagger
 from nertag.train import build_tagger
 
@@ -64,8 +64,7 @@ def per_model(tmp_path_factory) -> Path:
     tagger = build_tagger(config, load_conll(TRAIN), log=lambda _: None)
     tagger.net.project.p["W"][...] = 0
     tagger.net.project.p["b"][tagger.tags.index("S-PER")] = 50.0
-    modelio.write_model_files(directory, tagger.config, tagger.vocab_json(), tagger.meta)
-    tagger.save_weights(directory)
+    ModelDir(directory).save(tagger)
     return directory
 
 
@@ -97,7 +96,7 @@ def test_train_writes_model_checkpoint_and_metrics_per_epoch(trained):
     assert (config["hidden"], config["char_dim"], config["optimizer"]) == (8, 4, "adam")
     # the checkpoint is that of the last epoch and loads into the model
     tagger = Tagger.from_files(model)
-    extra = modelio.load_weights(model / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
+    extra = load_weights(model / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
     state = json.loads(str(extra["state"]))
     assert (state["epoch"], state["batch"]) == (len(rows), 0) and state["history"] == rows
     assert state["data_rng"]["bit_generator"] == state["noise_rng"]["bit_generator"] == "PCG64"

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nertag import modelio
 from nertag.cli import app
 from nertag.config import Config
 from nertag.data.conll import load_conll
+from nertag.model_dir import ModelDir
 from nertag.train import build_tagger
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -49,8 +49,7 @@ def model(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("rel") / "model"
     tagger = build_tagger(Config(hidden=4, char_dim=2, char_hidden=2, word_dim=4, max_length=6), load_conll(TRAIN),
                           log=lambda _: None)
-    modelio.write_model_files(directory, tagger.config, tagger.vocab_json(), tagger.meta)
-    tagger.save_weights(directory)
+    ModelDir(directory).save(tagger)
     return directory
 
 

@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nertag import modelio
 from nertag.config import Config
 from nertag.data.conll import Sentence, load_conll
+from nertag.data.text import TextLine, Token
 from nertag.errors import DataError, NertagError
 from nertag.evaluate import entity_scores
+from nertag.model_dir import ModelDir
 from nertag.tagger import Tagger
 from nertag.train import build_tagger
 
@@ -26,8 +27,7 @@ def tagger(tmp_path_factory) -> Tagger:
     new.net.project.p["W"][...] = 0
     new.net.project.p["b"][new.tags.index("S-LOC")] = 40.0
     directory = tmp_path_factory.mktemp("tagger") / "model"
-    modelio.write_model_files(directory, new.config, new.vocab_json(), new.meta)
-    new.save_weights(directory)
+    ModelDir(directory).save(new)
     return Tagger.load(directory)
 
 
@@ -41,6 +41,19 @@ def test_tag_tokens_text_and_many_sentences(tagger):
     tagged = list(tagger.tag_sentences([["a"], [], ["b", "c"]], batch_size=2, scheme="bioes"))
     assert [t.tags for t in tagged] == [["S-LOC"], [], ["S-LOC", "S-LOC"]]
     assert [e.start for e in tagged[2].entities] == [None, None]  # no offsets without text
+
+
+def test_tag_sentences_takes_what_the_readers_give(tagger):
+    """Lines of text (entities get character offsets) and CoNLL sentences tag as their token lists do."""
+    text = TextLine("Rome  is", [Token("Rome", 0, 4), Token("is", 6, 8)], 3)
+    conll = Sentence(["Rome", "is"], None, [["Rome", "x"], ["is", "y"]], line=5)
+    from_text, from_conll, from_tokens = tagger.tag_sentences([text, conll, ["Rome", "is"]])
+    assert from_text.tags == from_conll.tags == from_tokens.tags == ["B-LOC", "B-LOC"]
+    assert [(e.start, e.end) for e in from_text.entities] == [(0, 4), (6, 8)]
+    assert [e.start for e in from_conll.entities + from_tokens.entities] == [None] * 4
+    with pytest.raises(DataError, match=r"^in\.txt:4: expected sentences of at most 8 tokens"):
+        list(tagger.tag_sentences([TextLine("w " * 9, [Token("w", 2 * i, 2 * i + 1) for i in range(9)], 4)],
+                                  source="in.txt"))
 
 
 def test_tag_sentences_streams(tagger):
@@ -59,7 +72,9 @@ def test_tag_sentences_streams(tagger):
 def test_length_limit_and_bad_scheme(tagger):
     with pytest.raises(DataError, match=r"^in\.txt:7: expected sentences of at most 8 tokens "
                                         r"\(the model's max_length\), found one of 9 tokens$"):
-        list(tagger.tag_sentences([["w"] * 9], source="in.txt", lines=[7]))
+        list(tagger.tag_sentences([Sentence(["w"] * 9, None, [["w"]] * 9, line=7)], source="in.txt"))
+    with pytest.raises(DataError, match=r"^<input>: expected sentences of at most 8 tokens"):
+        list(tagger.tag_sentences([["w"] * 9]))  # a token list has no line
     with pytest.raises(NertagError, match="unknown tag scheme 'bilou'"):
         list(tagger.tag_sentences([["a"]], scheme="bilou"))
 

@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 
 import nertag.files
-import nertag.train
-from nertag import modelio
+import nertag.model_dir
 from nertag.config import Config
 from nertag.data.conll import load_conll
 from nertag.model import TaggerNet
+from nertag.model_dir import ModelDir, load_weights
 from nertag.tagger import Tagger
 from nertag.train import TrainingDiverged, build_tagger, train
 
@@ -62,7 +62,7 @@ def outcome(model_dir: Path) -> dict:
     """Everything a run leaves that must not depend on interruptions: model files byte for byte, the
     checkpoint's arrays and state, the metrics (all without wall-clock times)."""
     result = {name: (model_dir / name).read_bytes() for name in MODEL_FILES}
-    arrays = modelio.read_npz(model_dir / "checkpoint.npz", "checkpoint")
+    arrays = nertag.files.read_npz(model_dir / "checkpoint.npz", "checkpoint")
     state = json.loads(str(arrays.pop("state")))
     result["checkpoint"] = {k: v.tobytes() for k, v in arrays.items()}
     result["state"] = untimed(state)
@@ -116,7 +116,7 @@ def test_resume_after_a_signal_is_bit_identical(reference, tmp_path, monkeypatch
     assert stopped.status == "interrupted" and stopped.signal == signum
     assert stopped.epochs == (step - 1) // 10  # finished epochs; the batch under way was finished and saved
     tagger = Tagger.from_files(directory)  # the checkpoint loads
-    state = json.loads(str(modelio.load_weights(directory / "checkpoint.npz", tagger.buffer.named())["state"]))
+    state = json.loads(str(load_weights(directory / "checkpoint.npz", tagger.buffer.named())["state"]))
     assert (state["epoch"], state["batch"]) == ((step - 1) // 10, (step - 1) % 10 + 1)
     assert signal.getsignal(signal.SIGINT) is before  # handlers restored
     resumed = train(None, TRAIN, DEV, model_dir=directory, resume=True, progress=False, log=quiet)
@@ -152,7 +152,7 @@ def test_killed_before_any_write_resumes_bit_identically(reference, tmp_path, mo
             yield f
 
     monkeypatch.setattr(nertag.files, "atomic_open", spying_open)
-    monkeypatch.setattr(nertag.train, "atomic_open", spying_open)
+    monkeypatch.setattr(nertag.model_dir, "atomic_open", spying_open)
     run(directory, checkpoint_seconds=0)
     monkeypatch.undo()
     assert len(snapshots) > 40  # 3 files and a checkpoint to start, then 10 checkpoints and more per epoch
@@ -201,7 +201,7 @@ def test_averaged_run_saves_the_average_and_resumes_bit_identically(tmp_path, mo
     config = CONFIG.replace(ema_decay=0.9)
     result = train(config, TRAIN, model_dir=tmp_path / "plain", progress=False, log=quiet)  # no dev: keep the last
     assert result.status == "finished"
-    saved = modelio.read_npz(tmp_path / "plain" / "checkpoint.npz", "checkpoint")
+    saved = nertag.files.read_npz(tmp_path / "plain" / "checkpoint.npz", "checkpoint")
     weights = Tagger.load(tmp_path / "plain").buffer.data
     np.testing.assert_array_equal(weights, saved["avg/average"])  # the model is the average ...
     assert not np.allclose(weights, _trained(tmp_path / "plain"))
@@ -219,25 +219,25 @@ def test_averaged_run_saves_the_average_and_resumes_bit_identically(tmp_path, mo
 def _trained(model_dir):
     """The trained (not averaged) parameters in the checkpoint of ``model_dir``, as one flat vector."""
     tagger = Tagger.load(model_dir)
-    modelio.load_weights(model_dir / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
+    load_weights(model_dir / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
     return tagger.buffer.data.copy()
 
 
 # -- divergence --------------------------------------------------------------------------------------------------
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, monkeypatch):
     directory, written = tmp_path / "m", []
-    original_checkpoint, original_loss, calls = nertag.train._checkpoint, TaggerNet.loss, [0]
+    original_checkpoint, original_loss, calls = ModelDir.save_checkpoint, TaggerNet.loss, [0]
 
-    def checkpoint(model_dir, *args):
-        original_checkpoint(model_dir, *args)
-        written.append((model_dir / "checkpoint.npz").read_bytes())
+    def checkpoint(files, *args):
+        original_checkpoint(files, *args)
+        written.append((files.path / "checkpoint.npz").read_bytes())
 
     def loss(self, *args, **kwargs):
         calls[0] += 1
         value = original_loss(self, *args, **kwargs)
         return float("nan") if calls[0] == 15 else value
 
-    monkeypatch.setattr(nertag.train, "_checkpoint", checkpoint)
+    monkeypatch.setattr(ModelDir, "save_checkpoint", checkpoint)
     monkeypatch.setattr(TaggerNet, "loss", loss)
     with pytest.raises(TrainingDiverged) as caught:
         run(directory)
@@ -247,7 +247,7 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, 
     assert (directory / "checkpoint.npz").read_bytes() == written[-1]  # as the end of epoch 1 left it
     monkeypatch.undo()
     tagger = Tagger.load(directory)
-    state = json.loads(str(modelio.load_weights(directory / "checkpoint.npz", tagger.buffer.named())["state"]))
+    state = json.loads(str(load_weights(directory / "checkpoint.npz", tagger.buffer.named())["state"]))
     assert (state["epoch"], state["batch"]) == (1, 0)
     assert not list(directory.glob(".*.tmp"))
 
@@ -298,7 +298,7 @@ def test_overflowing_emissions_are_divergence_and_keep_the_checkpoint(tmp_path, 
     assert "constraints" not in str(caught.value)
     monkeypatch.undo()
     tagger = Tagger.from_files(directory)
-    state = json.loads(str(modelio.load_weights(directory / "checkpoint.npz", tagger.buffer.named())["state"]))
+    state = json.loads(str(load_weights(directory / "checkpoint.npz", tagger.buffer.named())["state"]))
     assert (state["epoch"], state["batch"]) == (0, 0)
     assert run(directory, resume=True).status == "finished"
 
@@ -330,7 +330,7 @@ def test_absurd_learning_rate_from_the_command_line(tmp_path):
             assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, (result.stderr, result.exception)
             assert "training diverged at step 1 (epoch 1): the parameters are no longer finite" in result.stderr
             tagger = Tagger.from_files(tmp_path / "m")
-            modelio.load_weights(tmp_path / "m" / "checkpoint.npz", tagger.buffer.named())  # finite, loadable
+            load_weights(tmp_path / "m" / "checkpoint.npz", tagger.buffer.named())  # finite, loadable
         else:
             # Which BLAS kernel runs decides whether the scores overflow; either way no traceback.
             assert result.exit_code in (0, 2) and isinstance(result.exception, (SystemExit, type(None)))
@@ -391,7 +391,7 @@ def test_signal_saves_exits_cleanly_and_resumes(process_reference, tmp_path, sig
     assert "interrupted: checkpoint saved in" in out and f"continue with --resume {directory}" in out
     assert err == "" and "Traceback" not in out
     tagger = Tagger.from_files(directory)
-    modelio.load_weights(directory / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
+    load_weights(directory / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
     returncode, out, err = finish(nertag_train("--resume", directory, "--model-dir", directory))
     assert returncode == 0 and "finished after 4 epochs" in out, err
     assert_same(outcome(directory), process_reference)
@@ -407,7 +407,7 @@ def test_sigkill_at_a_random_moment_then_resume(process_reference, tmp_path, see
     finish(process)
     if (directory / "checkpoint.npz").exists():
         tagger = Tagger.from_files(directory)  # the last checkpoint is whole
-        modelio.load_weights(directory / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
+        load_weights(directory / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
         returncode, out, err = finish(nertag_train("--resume", directory))
     else:  # killed before the first checkpoint: --resume says to start again, which works
         returncode, out, err = finish(nertag_train("--resume", directory))

@@ -9,7 +9,6 @@ import json
 import pickle
 import re
 import shutil
-import time
 import zipfile
 from pathlib import Path
 
@@ -17,11 +16,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nertag import files, modelio
+from nertag import files
 from nertag.cli import app
 from nertag.config import Config
 from nertag.data.conll import load_conll
-from nertag.errors import ModelError
+from nertag.errors import ModelError, NertagError
+from nertag.model_dir import FORMAT_VERSION, ModelDir
 from nertag.tagger import Tagger
 from nertag.train import build_tagger
 
@@ -35,8 +35,7 @@ def pristine(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("pristine") / "model"
     tagger = build_tagger(Config(hidden=4, char_dim=2, char_hidden=2, word_dim=4), load_conll(TRAIN)[:30],
                           log=lambda _: None)
-    modelio.write_model_files(directory, tagger.config, tagger.vocab_json(), tagger.meta)
-    tagger.save_weights(directory)
+    ModelDir(directory).save(tagger)
     return directory
 
 
@@ -226,10 +225,10 @@ def add_tag(vocab: dict, tag) -> None:
 
 
 def test_model_from_a_newer_version(model):
-    edit_json(model / "meta.json", lambda m: m.update(format_version=modelio.FORMAT_VERSION + 1,
+    edit_json(model / "meta.json", lambda m: m.update(format_version=FORMAT_VERSION + 1,
                                                      nertag_version="9.0.0"))
     refused(model, str(model / "meta.json"),
-            f"model format version {modelio.FORMAT_VERSION + 1} (written by nertag 9.0.0)",
+            f"model format version {FORMAT_VERSION + 1} (written by nertag 9.0.0)",
             "is newer than this nertag", "upgrade nertag")
 
 
@@ -293,52 +292,65 @@ def test_damaged_checkpoint_is_refused_by_resume(tmp_path):
     assert result.exit_code == 2 and "damaged checkpoint: not an .npz archive" in result.stderr
 
 
-# -- files.py ------------------------------------------------------------------------------------------------------
-def test_write_npz_is_reproducible_and_readable_by_numpy(tmp_path, monkeypatch):
-    arrays = {"param/a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array("text"),
-              "c": np.asfortranarray(np.eye(3)), "d": np.zeros((0, 4))}
-    files.write_npz(tmp_path / "1.npz", arrays)
-    monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)  # another day, another clock
-    monkeypatch.setattr(time, "localtime", lambda *a: time.struct_time((2033, 5, 18, 3, 33, 20, 2, 138, 0)))
-    files.write_npz(tmp_path / "2.npz", arrays)
-    assert (tmp_path / "1.npz").read_bytes() == (tmp_path / "2.npz").read_bytes()
-    with np.load(tmp_path / "1.npz", allow_pickle=False) as archive:
-        assert archive.files == list(arrays)
-        for name, array in arrays.items():
-            assert np.array_equal(archive[name], array) and archive[name].dtype == array.dtype
-    read = modelio.read_npz(tmp_path / "1.npz", "test arrays")
-    for name, array in arrays.items():
-        assert np.array_equal(read[name], array) and read[name].dtype == array.dtype and read[name].shape == array.shape
-    assert read["c"].flags.f_contiguous
+# -- the ModelDir type -------------------------------------------------------------------------------------------
+FILE_NAMES = ("config.json", "vocab.json", "meta.json", "weights.npz", "checkpoint.npz", "metrics.jsonl")
 
 
-def test_atomic_open_leaves_the_old_file_when_a_write_fails(tmp_path):
-    path = tmp_path / "x.json"
-    files.write_json(path, {"a": 1})
-    with pytest.raises(RuntimeError):
-        with files.atomic_open(path) as f:
-            f.write('{"half": ')
-            raise RuntimeError("killed")
-    assert json.loads(path.read_text()) == {"a": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
-    (tmp_path / ".x.json.1234abcd.tmp").write_text("left by a killed write")
-    assert files.stale_temporary_files(tmp_path) == [tmp_path / ".x.json.1234abcd.tmp"]
+def test_only_model_dir_names_the_files():
+    """Outside docstrings, the file names of a model directory are spelled in nertag/model_dir.py only."""
+    import ast
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "model_dir.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body
+                      and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                assert not any(name in node.value for name in FILE_NAMES), (path, node.lineno, node.value)
 
 
-def test_atomic_open_fsyncs_then_renames(tmp_path, monkeypatch):
-    import os
-    calls, real_fsync, real_replace = [], os.fsync, os.replace
+def test_model_dir_checks(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for check in (ModelDir.existing, ModelDir.resumable):
+        with pytest.raises(ModelError, match=r"missing: no such model directory$"):
+            check(tmp_path / "missing")
+        with pytest.raises(ModelError, match=r"file: not a directory; a model is a directory with config.json"):
+            check(a_file)
+    with pytest.raises(NertagError, match=r"empty: no checkpoint.npz to resume from .*start it again without "
+                                          r"--resume$"):
+        (tmp_path / "empty").mkdir()
+        ModelDir.resumable(tmp_path / "empty")
+    assert ModelDir.for_new_run(tmp_path / "new" / "deeper").path == tmp_path / "new" / "deeper"
+    with pytest.raises(NertagError, match=r"file: exists and is not a directory; choose another --model-dir$"):
+        ModelDir.for_new_run(a_file)
+    with pytest.raises(NertagError, match=rf"sub: cannot create the model directory, {re.escape(str(a_file))} is a "
+                                          r"file$"):
+        ModelDir.for_new_run(a_file / "sub")
+    for name, what in (("weights.npz", "model"), ("checkpoint.npz", "training run")):
+        occupied = tmp_path / f"with-{name}"
+        occupied.mkdir()
+        (occupied / name).write_bytes(b"")
+        with pytest.raises(NertagError, match=rf"holds a {what} already; use --resume {re.escape(str(occupied))} "
+                                              r"to continue it or choose another --model-dir$"):
+            ModelDir.for_new_run(occupied)
 
-    def fsync(fd):
-        calls.append(("fsync", "dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "file"))
-        real_fsync(fd)
 
-    def replace(src, dst):
-        calls.append(("replace", Path(src).name.startswith(".x.npz.") and Path(dst).name))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
-    files.write_npz(tmp_path / "x.npz", {"a": np.zeros(2)})
-    assert calls[:2] == [("fsync", "file"), ("replace", "x.npz")]  # the data is on disk before it has the name
-    assert calls[2:] in ([("fsync", "dir")], [])  # then the rename itself, where directories can be fsynced
+def test_model_dir_writes_what_it_reads(pristine, tmp_path):
+    tagger = Tagger.load(pristine)
+    copy = ModelDir(tmp_path / "copy")
+    copy.save(tagger)
+    for name in ("config.json", "vocab.json", "weights.npz"):
+        assert (copy.path / name).read_bytes() == (pristine / name).read_bytes(), name
+    described = ModelDir.existing(copy.path).describe()
+    assert (described.config, described.words, described.chars, described.tags) == (
+        tagger.config, tagger.words, tagger.chars, tagger.tags)
+    assert described.meta == json.loads((pristine / "meta.json").read_text())
+    copy.write_metrics([{"epoch": 1}, {"epoch": 2}])
+    assert copy.metrics_file.read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
+    (copy.path / ".weights.npz.0000dead.tmp").write_bytes(b"half")
+    copy.remove_stale_temporaries()
+    assert sorted(p.name for p in copy.path.iterdir()) == ["config.json", "meta.json", "metrics.jsonl", "vocab.json",
+                                                           "weights.npz"]

@@ -1,0 +1,154 @@
+"""What a checkpoint holds besides the parameters, and what a resumed run may change.
+
+``checkpoint.npz`` (written by :class:`nertag.model_dir.ModelDir`) holds the parameters as
+``param/<name>``, the optimiser's arrays as ``opt/<name>``, the parameter average's as ``avg/<name>``
+(with ``ema_decay``), and the :class:`TrainState` as JSON text in ``state``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config
+from .data.conll import Sentence
+from .errors import ModelError, NertagError
+from .net.averaging import ParameterAverage
+from .net.optim import Optimizer
+
+# Configuration values a resumed run may change: they decide when to stop, not what a step computes.
+RESUMABLE_CHANGES = ("epochs", "patience")
+
+
+def resumed_config(saved: Config, changes: Config | Mapping | None, model_dir: Path) -> Config:
+    """``saved`` with ``changes`` (a Config, or field values), which may only touch ``RESUMABLE_CHANGES``.
+
+    Raises
+    ------
+    NertagError
+        Naming every other field that would change, with both values.
+    """
+    if changes is None:
+        return saved
+    wanted = changes if isinstance(changes, Config) else saved.replace(**changes)
+    differences = [f"{f.name} {getattr(wanted, f.name)!r} (the run has {getattr(saved, f.name)!r})"
+                   for f in fields(Config)
+                   if f.name not in RESUMABLE_CHANGES and getattr(wanted, f.name) != getattr(saved, f.name)]
+    if differences:
+        raise NertagError(f"{model_dir}: cannot resume with a different configuration: {', '.join(differences)}; "
+                          f"a resumed run keeps its configuration, only {' and '.join(RESUMABLE_CHANGES)} may change")
+    return saved.replace(**{name: getattr(wanted, name) for name in RESUMABLE_CHANGES})
+
+
+def fingerprint(sentences: Sequence[Sentence]) -> list[int]:
+    """Sentences and tokens of a corpus: enough to tell another training set from the run's own."""
+    return [len(sentences), sum(len(s) for s in sentences)]
+
+
+@dataclass(kw_only=True)
+class TrainState:
+    """Where a run is: with the arrays of its checkpoint, all a resumed run needs to go on bit for bit.
+
+    The field order is the key order of the JSON, and so part of the checkpoint's bytes.
+
+    Attributes
+    ----------
+    epoch, batch : int
+        Epochs finished, and batches of the next epoch finished.
+    best_f1, best_epoch, bad_epochs : float, int, int
+        Model selection: the best dev F1 (the epoch number without dev data), its epoch, and the epochs
+        since then without a better one.
+    history : list of dict
+        One row of ``metrics.jsonl`` per finished epoch.
+    fingerprint : [int, int]
+        Sentences and tokens of the training data, to refuse resuming on other data.
+    data_rng, noise_rng : dict
+        Bit-generator states: ``data_rng`` as of the start of the epoch under way, ``noise_rng`` as of the
+        last finished batch.
+    epoch_loss, epoch_tokens, epoch_seconds : float, int, float
+        Running totals of the epoch under way.
+    """
+
+    epoch: int = 0
+    batch: int = 0
+    best_f1: float = -1.0
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    history: list[dict] = field(default_factory=list)
+    fingerprint: list[int]
+    data_rng: dict
+    noise_rng: dict
+    epoch_loss: float = 0.0
+    epoch_tokens: int = 0
+    epoch_seconds: float = 0.0
+
+    # Keys every checkpoint has held; the epoch totals came later and default to zero.
+    REQUIRED = ("epoch", "batch", "best_f1", "best_epoch", "bad_epochs", "history", "fingerprint", "data_rng",
+                "noise_rng")
+
+    @classmethod
+    def new(cls, train_data: Sequence[Sentence], seed: int) -> TrainState:
+        """The state before the first step of a run on ``train_data`` with ``seed``."""
+        return cls(fingerprint=fingerprint(train_data),
+                   data_rng=np.random.default_rng([seed, 1]).bit_generator.state,
+                   noise_rng=np.random.default_rng([seed, 2]).bit_generator.state)
+
+    def best_dev(self) -> dict | None:
+        """The dev scores of the best epoch, if there are any."""
+        return next((row.get("dev") for row in self.history if row["epoch"] == self.best_epoch), None)
+
+
+@contextlib.contextmanager
+def restoring(path: Path, part: str | None, with_type: bool = True):
+    """Report an error while restoring ``part`` of the checkpoint ``path`` as a damaged checkpoint, in one line.
+
+    ``with_type`` puts the exception's type before its message.
+    """
+    try:
+        yield
+    except (KeyError, ValueError, TypeError) as e:
+        cause = f"{type(e).__name__}: {e}" if with_type else str(e)
+        raise ModelError(f"{path}: damaged checkpoint{f': {part}' if part else ''} ({cause})") from None
+
+
+def pack(state: TrainState, opt: Optimizer, average: ParameterAverage | None) -> dict[str, np.ndarray]:
+    """The checkpoint's arrays besides the parameters, in the order they are written."""
+    arrays = {f"opt/{k}": v for k, v in opt.state_dict().items()}
+    if average is not None:
+        arrays.update({f"avg/{k}": v for k, v in average.state_dict().items()})
+    arrays["state"] = np.array(json.dumps(asdict(state)))
+    return arrays
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The unpacked arrays of a checkpoint (its parameters are already in place)."""
+
+    state: TrainState
+    opt: dict[str, np.ndarray]
+    average: dict[str, np.ndarray]
+
+    @classmethod
+    def unpack(cls, arrays: dict[str, np.ndarray], path: Path) -> Checkpoint:
+        """Read the training state of the checkpoint ``path`` from its arrays (ModelError if damaged)."""
+        with restoring(path, None):
+            values = json.loads(str(arrays["state"]))
+        missing = [key for key in TrainState.REQUIRED if not isinstance(values, dict) or key not in values]
+        if missing:
+            raise ModelError(f"{path}: damaged checkpoint: the training state lacks {', '.join(missing)}")
+        state = TrainState(**{f.name: values[f.name] for f in fields(TrainState) if f.name in values})
+        opt, average = ({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+                        for prefix in ("opt/", "avg/"))
+        return cls(state, opt, average)
+
+    def restore(self, path: Path, opt: Optimizer, average: ParameterAverage | None) -> None:
+        """Put the optimiser's and the average's saved arrays back (ModelError if they do not fit)."""
+        with restoring(path, "optimiser state does not fit the configuration"):
+            opt.load_state_dict(self.opt)
+        if average is not None:
+            with restoring(path, "parameter average", with_type=False):
+                average.load_state_dict(self.average)

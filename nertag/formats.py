@@ -1,0 +1,179 @@
+"""The files the commands read and write besides models: CoNLL laid out as it came, tagged output.
+
+A CoNLL file is read once. While :func:`nertag.data.conll.read_conll` parses it, a :class:`LineTap`
+passes its lines on unchanged and notes its :class:`Layout` (the column separator, where the
+``-DOCSTART-`` lines are), so that what is written back looks like what was read.
+
+Tagged sentences are written in one of ``OUTPUT_FORMATS`` by :func:`format_tagged`.
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from .data.conll import DOCSTART, Sentence, load_conll
+from .data.schemes import convert
+from .data.text import TextLine, read_text
+from .errors import DataError
+
+OUTPUT_FORMATS = ("conll", "inline", "jsonl")
+_GZIP_MAGIC = b"\x1f\x8b"
+_DOCSTART = DOCSTART.encode()
+
+
+@dataclass
+class Layout:
+    """How a CoNLL file separates its columns and marks its documents, learnt line by line as it is read.
+
+    Attributes
+    ----------
+    delimiter : str
+        ``"\\t"`` when the first token line holds a TAB (the reader then splits on TABs only), else ``" "``.
+    docstart : {"start", "between", None}
+        ``-DOCSTART-`` before the first sentence, only after it, or nowhere: the ``docstart`` argument of
+        :func:`nertag.data.conll.write_conll` that reproduces it.
+    """
+
+    delimiter: str = " "
+    docstart: str | None = None
+    _lines: int = 0             # lines seen
+    _nonblank: int = 0          # non-blank lines seen, up to the first token line
+    _delimiter_known: bool = False
+
+    def observe(self, line: str | bytes) -> None:
+        """Take note of the next line of the file (with its line end, as the stream gives it)."""
+        self._lines += 1
+        if self._delimiter_known:  # only a later -DOCSTART- can still change the layout
+            if self.docstart is None and line.startswith(DOCSTART if isinstance(line, str) else _DOCSTART):
+                self.docstart = "between"
+            return
+        if isinstance(line, bytes):
+            line = line.decode("utf-8", "replace")  # only to look at: the reader reports bad bytes itself
+        if self._lines == 1:
+            line = line.removeprefix("\ufeff")
+        if not line.strip():
+            return
+        self._nonblank += 1
+        if line.startswith(DOCSTART):
+            if self.docstart is None:
+                self.docstart = "start" if self._nonblank == 1 else "between"
+            # The reader's test for a -DOCSTART- line: the marker alone, or followed by whitespace.
+            if len(line) == len(DOCSTART) or line[len(DOCSTART)].isspace():
+                return
+        self.delimiter, self._delimiter_known = "\t" if "\t" in line else " ", True
+
+
+class LineTap:
+    """The lines of a binary stream, passed on unchanged to a reader, noting the :class:`Layout` on the way.
+
+    Readers see it as a binary stream named ``name`` (for their error messages).
+    """
+
+    def __init__(self, stream: IO[bytes] | IO[str], name: str):
+        self.stream, self.name, self.layout = stream, name, Layout()
+
+    def __iter__(self):
+        for line in self.stream:
+            self.layout.observe(line)
+            yield line
+
+
+class _TextLineTap(LineTap, io.TextIOBase):
+    """A `LineTap` over a text stream: the readers see it as text."""
+
+    def __init__(self, stream: IO[str], name: str):
+        io.TextIOBase.__init__(self)
+        LineTap.__init__(self, stream, name)
+
+    __iter__ = LineTap.__iter__
+
+
+def tap(stream: IO[bytes] | IO[str], name: str) -> LineTap:
+    """A tap over an open stream, binary or text."""
+    return _TextLineTap(stream, name) if isinstance(stream, io.TextIOBase) else LineTap(stream, name)
+
+
+@contextlib.contextmanager
+def open_tap(path: str | os.PathLike) -> Iterator[LineTap]:
+    """Open ``path`` (plain or gzipped, as :mod:`nertag.data` reads paths) as a tap over its bytes."""
+    name = os.fspath(path)
+    try:
+        raw = open(path, "rb")
+    except OSError as error:
+        raise DataError(f"cannot read the file: {error.strerror}", name) from None
+    with raw:
+        yield LineTap(gzip.GzipFile(fileobj=raw) if raw.peek(2)[:2] == _GZIP_MAGIC else raw, name)
+
+
+def load_conll_file(path: str | os.PathLike, word_col: int = 0, tag_col: int | None = -1,
+                    scheme: str | None = None) -> tuple[list[Sentence], Layout]:
+    """All sentences of a CoNLL file and its layout, reading the file once (see `read_conll`)."""
+    with open_tap(path) as source:
+        sentences = load_conll(source, word_col=word_col, tag_col=tag_col, scheme=scheme)
+    return sentences, source.layout
+
+
+def read_text_lines(source, name: str, tokenizer: str) -> Iterator[TextLine]:
+    """The lines of raw text to tag, tokenised; a DataError at the end if none held a token."""
+    n_lines = n_tokens = 0
+    for line in read_text(source, tokenizer):
+        n_lines, n_tokens = line.line, n_tokens + len(line.tokens)
+        yield line
+    if n_tokens == 0:
+        found = "an empty input" if n_lines == 0 else f"{n_lines} blank line{'s' if n_lines > 1 else ''}"
+        raise DataError(f"expected text to tag, one sentence per line, found {found}", name)
+
+
+def convert_tags(sentences: Iterable[Sentence], source: str, target: str, tag_col: int) -> list[Sentence]:
+    """The sentences with the tags, and column ``tag_col`` that holds them, converted to scheme ``target``."""
+    out = []
+    for s in sentences:
+        tags = convert(s.tags, source, target)
+        columns = []
+        for row, t in zip(s.columns, tags):
+            row = list(row)
+            row[tag_col] = t
+            columns.append(row)
+        out.append(Sentence(s.words, tags, columns, s.doc, s.line))
+    return out
+
+
+# -- output of `nertag tag` ------------------------------------------------------------------------------------
+def format_inline(tagged) -> str:
+    """The words with each entity bracketed and typed: ``[PER John] lives in [LOC Berlin]``."""
+    words, out, i = tagged.words, [], 0
+    for e in tagged.entities:
+        out += words[i:e.token_start] + [f"[{e.type} {' '.join(words[e.token_start:e.token_end])}]"]
+        i = e.token_end
+    return " ".join(out + words[i:])
+
+
+def format_tagged(record: TextLine | Sentence, tagged, output_format: str, layout: Layout) -> str:
+    """One tagged sentence in ``output_format``, with its line end(s).
+
+    Parameters
+    ----------
+    record : TextLine or Sentence
+        The sentence as read: a line of text, or CoNLL whose columns the ``conll`` format keeps.
+    tagged : nertag.tagger.Tagged
+    output_format : {"conll", "inline", "jsonl"}
+    layout : Layout
+        Of the CoNLL input: its delimiter separates the columns of ``conll`` output.
+    """
+    if output_format == "jsonl":
+        record_json = {"tokens": tagged.words, "tags": tagged.tags, "entities": [e.to_dict() for e in tagged.entities]}
+        if isinstance(record, TextLine):
+            record_json = {"text": record.text, **record_json}
+        return json.dumps(record_json, ensure_ascii=False) + "\n"
+    if output_format == "inline":
+        return format_inline(tagged) + "\n"
+    if isinstance(record, Sentence):  # CoNLL in, CoNLL out: every column, then the predicted tag
+        rows = (layout.delimiter.join([*row, t]) for row, t in zip(record.columns, tagged.tags))
+        return "".join(row + "\n" for row in rows) + "\n"
+    return "".join(f"{w} {t}\n" for w, t in zip(tagged.words, tagged.tags)) + "\n"

@@ -1,0 +1,301 @@
+"""Model directories: the files of a trained model and of the run that trains it, in one place.
+
+A model directory holds::
+
+    config.json    the Config the network was built from
+    vocab.json     word, character and tag vocabularies
+    meta.json      format version, nertag version, tag schemes, scores
+    weights.npz    the parameters, one array per named parameter (the best epoch's)
+    checkpoint.npz training state of the last finished step (parameters, optimiser, RNGs), for --resume
+    metrics.jsonl  one line of scores per epoch
+
+:class:`ModelDir` is the only code that knows these names. It checks a directory before use (for
+loading, for a new run, for resuming one), validates what it reads, and writes every file atomically.
+Loading never executes anything from the files: ``json`` for the JSON files, and
+:func:`nertag.files.read_npz` for the ``.npz`` archives, which refuses anything that would need pickle.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import __version__
+from .config import Config
+from .data.schemes import tag_error
+from .data.vocab import Vocab
+from .errors import ModelError, NertagError
+from .files import atomic_open, read_npz, stale_temporary_files, write_json, write_npz
+
+if TYPE_CHECKING:
+    from .tagger import Tagger
+
+FORMAT = "nertag-model"
+FORMAT_VERSION = 1
+BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
+
+
+def read_json(path: Path, what: str) -> dict:
+    """The JSON object in ``path``; a ModelError saying what is wrong with the file otherwise."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: missing {what}; is {path.parent} a nertag model directory?") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{path}: damaged {what}, not valid JSON ({e})") from None
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read {what}: {e.strerror}") from None
+    if not isinstance(value, dict):
+        raise ModelError(f"{path}: damaged {what}, expected a JSON object")
+    return value
+
+
+def save_weights(path: Path, named: dict[str, np.ndarray], extra: dict[str, np.ndarray] | None = None) -> None:
+    """Write the parameters ``named`` (as ``param/<name>``) and the arrays ``extra`` to ``path``."""
+    write_npz(path, {**{f"param/{k}": v for k, v in named.items()}, **(extra or {})})
+
+
+def load_weights(path: Path, named: dict[str, np.ndarray], what: str = "model weights") -> dict[str, np.ndarray]:
+    """Copy the saved parameters into the views ``named``; return the file's other arrays."""
+    arrays = read_npz(path, what)
+    saved = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    missing, unexpected = sorted(set(named) - set(saved)), sorted(set(saved) - set(named))
+    if missing or unexpected:
+        raise ModelError(f"{path}: {what} do not match the configuration: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+    for name, view in named.items():
+        array = saved[name]
+        if array.shape != view.shape:
+            raise ModelError(f"{path}: parameter {name} has shape {array.shape}, the configuration "
+                             f"expects {view.shape}")
+        if not np.issubdtype(array.dtype, np.floating):
+            raise ModelError(f"{path}: parameter {name} has dtype {array.dtype}, expected floating point")
+        if not np.all(np.isfinite(array)):
+            raise ModelError(f"{path}: parameter {name} holds NaN or infinite values")
+        view[...] = array
+    return {k: v for k, v in arrays.items() if not k.startswith("param/")}
+
+
+@dataclass(frozen=True)
+class Description:
+    """What a model directory says about its network, weights aside: enough to build it.
+
+    Attributes
+    ----------
+    config : Config
+    words, chars, tags : Vocab
+        ``tags`` holds the tags of ``config.scheme`` the CRF predicts.
+    meta : dict
+        ``input_scheme`` (the training data's scheme, used for output), ``types``, ``scores`` and so on.
+    """
+
+    config: Config
+    words: Vocab
+    chars: Vocab
+    tags: Vocab
+    meta: dict
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    """A model directory: its file names, the checks before using it, its readers and writers.
+
+    Construct one with :meth:`existing` (to load a model), :meth:`for_new_run` or :meth:`resumable`,
+    which check the directory once; the plain constructor checks nothing.
+    """
+
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    # -- the files ---------------------------------------------------------------------------------------
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def vocab_file(self) -> Path:
+        return self.path / "vocab.json"
+
+    @property
+    def meta_file(self) -> Path:
+        return self.path / "meta.json"
+
+    @property
+    def weights_file(self) -> Path:
+        return self.path / "weights.npz"
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.path / "checkpoint.npz"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    # -- checks --------------------------------------------------------------------------------------------
+    @classmethod
+    def existing(cls, path: str | Path) -> ModelDir:
+        """A directory that exists (a ModelError otherwise)."""
+        model_dir = cls(path)
+        if not model_dir.path.exists():
+            raise ModelError(f"{model_dir.path}: no such model directory")
+        if not model_dir.path.is_dir():
+            raise ModelError(f"{model_dir.path}: not a directory; a model is a directory with config.json and "
+                             f"weights.npz")
+        return model_dir
+
+    @classmethod
+    def for_new_run(cls, path: str | Path) -> ModelDir:
+        """A directory a new training run may write: creatable, and holding no model or run yet."""
+        model_dir = cls(path)
+        path = model_dir.path
+        if path.exists() and not path.is_dir():
+            raise NertagError(f"{path}: exists and is not a directory; choose another --model-dir")
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise NertagError(f"{path}: cannot create the model directory, {parent} is a file")
+                break
+        for file, what in ((model_dir.checkpoint_file, "training run"), (model_dir.weights_file, "model")):
+            if file.exists():
+                raise NertagError(f"{path}: holds a {what} already; use --resume {path} to continue it or "
+                                  f"choose another --model-dir")
+        return model_dir
+
+    @classmethod
+    def resumable(cls, path: str | Path) -> ModelDir:
+        """An existing directory with a checkpoint to resume (a ModelError or NertagError saying why not)."""
+        model_dir = cls.existing(path)
+        if not model_dir.checkpoint_file.exists():
+            raise NertagError(f"{model_dir.path}: no checkpoint.npz to resume from (the run stopped before its "
+                              f"first checkpoint, or this is not a training run); start it again without --resume")
+        return model_dir
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def describe(self) -> Description:
+        """Metadata, configuration and vocabularies, each file read and validated once."""
+        meta = self._read_meta()
+        config = self._read_config(meta)
+        return Description(config, *self._read_vocabs(config), meta)
+
+    def _read_meta(self) -> dict:
+        path = self.meta_file
+        meta = read_json(path, "model metadata")
+        if meta.get("format") != FORMAT:
+            raise ModelError(f"{path}: not a nertag model (expected format {FORMAT!r}, found {meta.get('format')!r})")
+        version = meta.get("format_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ModelError(f"{path}: damaged model metadata: expected a format_version number, found {version!r}")
+        if version > FORMAT_VERSION:
+            raise ModelError(f"{path}: model format version {version} (written by nertag "
+                             f"{meta.get('nertag_version', '?')}) is newer than this nertag {__version__} reads "
+                             f"({FORMAT_VERSION}); upgrade nertag")
+        scheme = meta.get("input_scheme")
+        if scheme is not None and scheme not in ("IOB1", "IOB2", "BIOES"):
+            raise ModelError(f"{path}: damaged model metadata: input_scheme must be IOB1, IOB2 or BIOES, "
+                             f"found {scheme!r}")
+        return meta
+
+    def _read_config(self, meta: dict) -> Config:
+        """The model's Config; unknown keys or bad values are a ModelError naming ``config.json``."""
+        path = self.config_file
+        values = read_json(path, "model configuration")
+        try:
+            return Config.from_dict(values, source=str(path))
+        except NertagError as e:
+            message = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
+            if "unknown configuration keys" in message:
+                written = meta.get("nertag_version")
+                message += (f" (written by nertag {written}; this is nertag {__version__}: upgrade nertag)"
+                            if written and written != __version__ else
+                            f" (this nertag {__version__} does not know them; was the model made by a newer one?)")
+            raise ModelError(message) from None
+        except TypeError as e:
+            raise ModelError(f"{path}: bad configuration ({e})") from None
+
+    def _read_vocabs(self, config: Config) -> tuple[Vocab, Vocab, Vocab]:
+        """Words, characters and tags; the tags must be tags of ``config.scheme``."""
+        path = self.vocab_file
+        vocab = read_json(path, "vocabularies")
+        try:
+            words, chars, tags = (Vocab.from_json(vocab[k]) for k in ("words", "chars", "tags"))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ModelError(f"{path}: damaged vocabularies ({type(e).__name__}: {e})") from None
+        problem = None
+        if not all(isinstance(t, str) for v in (words, chars, tags) for t in v.tokens):
+            problem = "every token must be a string"
+        elif tags.pad is not None or tags.unk is not None or len(tags) < 1:
+            problem = "the tag vocabulary must list tags only, without padding or unknown symbols"
+        elif None in (words.pad, words.unk, chars.pad, chars.unk):
+            problem = "the word and character vocabularies need padding and unknown symbols"
+        else:
+            for tag in tags.tokens:
+                problem = tag_error(tag, config.scheme)
+                if problem:
+                    problem = f"tags do not fit the configuration's scheme {config.scheme}: {problem}"
+                    break
+        if problem:
+            raise ModelError(f"{path}: damaged vocabularies: {problem}")
+        return words, chars, tags
+
+    def load_weights(self, named: dict[str, np.ndarray]) -> None:
+        """Copy the model's weights into the parameter views ``named``."""
+        if not self.weights_file.exists() and self.checkpoint_file.exists():
+            raise ModelError(f"{self.weights_file}: missing model weights: the training run in {self.path} has not "
+                             f"finished an epoch yet; continue it with nertag train --resume {self.path}")
+        load_weights(self.weights_file, named)
+
+    def load_checkpoint(self, named: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Copy the checkpoint's parameters into ``named``; return its other arrays (training state)."""
+        return load_weights(self.checkpoint_file, named, "checkpoint")
+
+    # -- writing -------------------------------------------------------------------------------------------
+    def write_description(self, description: Description) -> None:
+        """The files fixed for a whole training run: configuration, vocabularies, metadata."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.write_config(description.config)
+        write_json(self.vocab_file, {"words": description.words.to_json(), "chars": description.chars.to_json(),
+                                     "tags": description.tags.to_json()})
+        self.write_meta(description.meta)
+
+    def write_config(self, config: Config) -> None:
+        write_json(self.config_file, config.to_dict())
+
+    def write_meta(self, meta: dict) -> None:
+        write_json(self.meta_file, {"format": FORMAT, "format_version": FORMAT_VERSION,
+                                    "nertag_version": __version__, **meta})
+
+    def save_weights(self, named: dict[str, np.ndarray]) -> None:
+        save_weights(self.weights_file, named)
+
+    def save_checkpoint(self, named: dict[str, np.ndarray], extra: dict[str, np.ndarray]) -> None:
+        save_weights(self.checkpoint_file, named, extra)
+
+    def write_metrics(self, rows: list[dict]) -> None:
+        with atomic_open(self.metrics_file) as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+
+    def remove_stale_temporaries(self) -> None:
+        """Delete the temporary files of writes that were killed."""
+        for stale in stale_temporary_files(self.path):
+            stale.unlink(missing_ok=True)
+
+    def save(self, tagger: Tagger) -> None:
+        """Write ``tagger`` as a complete model: its description and its current weights."""
+        self.write_description(tagger.description)
+        self.save_weights(tagger.buffer.named())
+
+
+def bundled_model() -> Path:
+    """The bundled model: the CoNLL-2003 one when installed, else the WikiGold one."""
+    for name in ("conll2003", "wikigold"):
+        if ModelDir(BUNDLED_MODELS / name).weights_file.exists():
+            return BUNDLED_MODELS / name
+    return BUNDLED_MODELS / "wikigold"
