@@ -19,7 +19,7 @@ from .data.text import TextLine, tokenize
 from .data.vocab import Vocab
 from .errors import DataError
 from .evaluate import entity_scores
-from .model import TaggerNet
+from .network import TaggerNet
 from .model_dir import Description, ModelDir
 from .net.params import ParamBuffer
 

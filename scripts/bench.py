@@ -105,7 +105,7 @@ def run_nertag(args) -> dict:
     import numpy as np
 
     from nertag.config import Config
-    from nertag.model import TaggerNet
+    from nertag.network import TaggerNet
     from nertag.net.optim import SGD
     from nertag.net.params import ParamBuffer
 

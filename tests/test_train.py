@@ -26,7 +26,7 @@ import nertag.files
 import nertag.model_dir
 from nertag.config import Config
 from nertag.data.conll import load_conll
-from nertag.model import TaggerNet
+from nertag.network import TaggerNet
 from nertag.model_dir import ModelDir, load_weights
 from nertag.tagger import Tagger
 from nertag.train import TrainingDiverged, build_tagger, train

@@ -57,7 +57,7 @@ def limit_scan_threads(n: int = 1) -> None:
     library beside NumPy's, with a second pool of spinning threads: on a busy 2-core machine an unpinned
     CoNLL-2003 training epoch took over 3 CPU-minutes instead of 14 s. NumPy's BLAS (the big per-batch
     products) keeps the user's thread setting. Nothing happens when SciPy's BLAS is not its own library
-    or threadpoolctl is missing. Called by :class:`nertag.model.TaggerNet` when it is built; never at import.
+    or threadpoolctl is missing. Called by :class:`nertag.network.TaggerNet` when it is built; never at import.
     """
     try:
         import scipy
