@@ -4,17 +4,15 @@ Default mode is conlleval-compatible (seqeval's default: a chunk starts wherever
 one, so IOB1, IOB2 and BIOES tags all score as conlleval scores them, ill-formed chunks repaired).
 ``strict=True`` uses seqeval's strict mode in the tags' own scheme: a chunk counts only if it is well
 formed there (in IOB2 an ``I-X`` after ``O`` is no entity; in BIOES a ``B-X`` needs its ``E-X``).
+
+seqeval is imported by :func:`entity_scores`, not with this module: it brings scikit-learn and scipy.stats
+(about 0.7 s), which only commands that compute scores (``nertag eval``, training's dev evaluation) need.
 """
 from __future__ import annotations
 
 import warnings
 
-from seqeval.metrics import classification_report
-from seqeval.scheme import IOB1, IOB2, IOBES
-
 from .data.schemes import check_scheme, convert
-
-_STRICT_SCHEMES = {"IOB1": IOB1, "IOB2": IOB2, "BIOES": IOBES}
 
 
 def entity_scores(gold: list[list[str]], predicted: list[list[str]], scheme: str, strict: bool = False) -> dict:
@@ -33,12 +31,15 @@ def entity_scores(gold: list[list[str]], predicted: list[list[str]], scheme: str
         ``{"overall": {"precision", "recall", "f1", "support"}, "types": {TYPE: {...}}, "mode": ...}``;
         ``mode`` is "conlleval" or "strict <scheme>".
     """
+    from seqeval.metrics import classification_report
+    from seqeval.scheme import IOB1, IOB2, IOBES
+
     if len(gold) != len(predicted) or any(len(g) != len(p) for g, p in zip(gold, predicted)):
         raise ValueError("gold and predicted tag sequences must have the same number of sentences and tokens")
     scheme = check_scheme(scheme)
     if strict:
         y_true, y_pred = [list(tags) for tags in gold], [list(tags) for tags in predicted]
-        options = {"mode": "strict", "scheme": _STRICT_SCHEMES[scheme]}
+        options = {"mode": "strict", "scheme": {"IOB1": IOB1, "IOB2": IOB2, "BIOES": IOBES}[scheme]}
     else:  # conlleval reads the chunks of every scheme alike; BIOES tags are read the same by all
         y_true = [convert(tags, scheme, "BIOES") for tags in gold]
         y_pred = [convert(tags, scheme, "BIOES") for tags in predicted]
