@@ -15,9 +15,45 @@ compiled        NumPy twin          functions
 """
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
+import os
+import sys
 from types import ModuleType
 
-from . import _crf, _embedding, _recurrent, crf_numpy, embedding_numpy, recurrent_numpy
+
+def _load_cython_blas() -> None:
+    """Load ``scipy.linalg.cython_blas``, whose BLAS ``_recurrent`` calls, without ``scipy.linalg`` itself.
+
+    Importing a submodule first runs its package's ``__init__``; that of ``scipy.linalg`` imports all of
+    SciPy's linear algebra (about 0.2 s, two thirds of a one-sentence ``nertag tag``), none of which the
+    kernels use. The extension module is loaded from its file under its own name instead; a later
+    ``import scipy.linalg`` runs normally and finds it in ``sys.modules``. Any surprise (another SciPy layout,
+    ``scipy.linalg`` already imported) falls back to the ordinary import.
+    """
+    name = "scipy.linalg.cython_blas"
+    if name in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    try:
+        import scipy
+        folder = os.path.join(os.path.dirname(scipy.__file__), "linalg")
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(folder, "cython_blas" + suffix)
+            if os.path.isfile(path):
+                break
+        else:
+            return
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    except Exception:                                          # the ordinary import will say what is wrong
+        sys.modules.pop(name, None)
+
+
+_load_cython_blas()
+
+from . import _crf, _embedding, _recurrent, crf_numpy, embedding_numpy, recurrent_numpy  # noqa: E402
 
 KERNELS = ("cython", "numpy")
 
