@@ -16,3 +16,12 @@ def viterbi(
     start: np.ndarray,
     end: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]: ...
+def span_log_probability(
+    E: np.ndarray,
+    lengths: np.ndarray,
+    A: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    tags: np.ndarray,
+    spans: np.ndarray,
+) -> np.ndarray: ...

@@ -273,3 +273,159 @@ def viterbi(const floating[:, :, ::1] E, const long long[::1] lengths, const flo
                 arg = psi[t, arg]
                 paths[t - 1, b] = arg
     return paths_array, scores_array
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Span log-probabilities: alpha and beta of one sequence at a time, over its real positions only.
+# ----------------------------------------------------------------------------------------------------------
+
+cdef inline void _shifted_transitions(const double[:, ::1] Ad, double[::1] cmax, double[::1] rmax,
+                                      double[:, ::1] expAT, double[:, ::1] expAr) noexcept nogil:
+    """cmax[j] = max_i A[i, j], rmax[i] = max_j A[i, j]; expAT[j, i] = exp(A[i, j] - cmax[j]),
+    expAr[i, j] = exp(A[i, j] - rmax[i]) (0 where the column / row is all -inf)."""
+    cdef Py_ssize_t i, j, K = Ad.shape[0]
+    for i in range(K):
+        cmax[i] = -INFINITY
+        rmax[i] = -INFINITY
+    for i in range(K):
+        for j in range(K):
+            if Ad[i, j] > cmax[j]:
+                cmax[j] = Ad[i, j]
+            if Ad[i, j] > rmax[i]:
+                rmax[i] = Ad[i, j]
+    for i in range(K):
+        for j in range(K):
+            expAT[j, i] = 0.0 if cmax[j] == -INFINITY else exp(Ad[i, j] - cmax[j])
+            expAr[i, j] = 0.0 if rmax[i] == -INFINITY else exp(Ad[i, j] - rmax[i])
+
+
+cdef inline double _lse_row(const double[:, ::1] Ad, const double[::1] w, Py_ssize_t i,
+                            Py_ssize_t K) noexcept nogil:
+    """lse_j(A[i, j] + w[j]) with the exact per-row max (-inf when every term is -inf)."""
+    cdef double m = -INFINITY, s = 0.0, v
+    cdef Py_ssize_t j
+    for j in range(K):
+        v = Ad[i, j] + w[j]
+        if v > m:
+            m = v
+    if m == -INFINITY:
+        return -INFINITY
+    for j in range(K):
+        s += exp(Ad[i, j] + w[j] - m)
+    return m + log(s)
+
+
+cdef double _alpha_beta_one(const floating[:, :, ::1] E, Py_ssize_t b, Py_ssize_t L, const double[:, ::1] Ad,
+                            const double[::1] sd, const double[::1] ed, const double[::1] cmax,
+                            const double[::1] rmax, const double[:, ::1] expAT, const double[:, ::1] expAr,
+                            double[::1] u, double[::1] w, double[:, ::1] alpha, double[:, ::1] beta) noexcept nogil:
+    """Fill ``alpha[:L]`` and ``beta[:L]`` of sequence b; return its log Z.
+
+    The log-sum-exps are shifted twice, as in :func:`forward_backward` (whose recursions these are, without
+    the marginals), and recomputed with the exact max when a shifted sum falls below ``_TINY``.
+    """
+    cdef Py_ssize_t K = E.shape[2], t, i, j
+    cdef double m, s
+    # 1. Forward: alpha[0, j] = s[j] + E[0, j]; alpha[t, j] = E[t, j] + lse_i(alpha[t-1, i] + A[i, j]).
+    for j in range(K):
+        alpha[0, j] = sd[j] + <double>E[0, b, j]
+    for t in range(1, L):
+        m = _max(alpha[t - 1], K)
+        if m == -INFINITY:
+            for j in range(K):
+                alpha[t, j] = -INFINITY
+            continue
+        for i in range(K):
+            u[i] = exp(alpha[t - 1, i] - m)
+        for j in range(K):
+            if cmax[j] == -INFINITY:
+                alpha[t, j] = -INFINITY
+                continue
+            s = 0.0
+            for i in range(K):
+                s += u[i] * expAT[j, i]
+            if s >= _TINY:
+                alpha[t, j] = <double>E[t, b, j] + m + cmax[j] + log(s)
+            else:
+                alpha[t, j] = <double>E[t, b, j] + _lse_column(alpha[t - 1], Ad, j, K)
+    # 2. Backward: beta[L-1, i] = e[i]; beta[t, i] = lse_j(A[i, j] + w[j]), w[j] = E[t+1, j] + beta[t+1, j].
+    for i in range(K):
+        beta[L - 1, i] = ed[i]
+    for t in range(L - 2, -1, -1):
+        for j in range(K):
+            w[j] = <double>E[t + 1, b, j] + beta[t + 1, j]
+        m = _max(w, K)
+        if m == -INFINITY:
+            for i in range(K):
+                beta[t, i] = -INFINITY
+            continue
+        for j in range(K):
+            u[j] = exp(w[j] - m)
+        for i in range(K):
+            if rmax[i] == -INFINITY:
+                beta[t, i] = -INFINITY
+                continue
+            s = 0.0
+            for j in range(K):
+                s += expAr[i, j] * u[j]
+            if s >= _TINY:
+                beta[t, i] = rmax[i] + m + log(s)
+            else:
+                beta[t, i] = _lse_row(Ad, w, i, K)
+    # 3. log Z = lse_j(alpha[L-1, j] + e[j]).
+    for j in range(K):
+        w[j] = alpha[L - 1, j] + ed[j]
+    m = _max(w, K)
+    if m == -INFINITY:
+        return -INFINITY
+    s = 0.0
+    for j in range(K):
+        s += exp(w[j] - m)
+    return m + log(s)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.cdivision(True)
+def span_log_probability(const floating[:, :, ::1] E, const long long[::1] lengths, const floating[:, ::1] A,
+                         const floating[::1] start, const floating[::1] end, const long long[:, ::1] tags,
+                         const long long[:, ::1] spans):
+    """``log P(y_first..y_stop-1 = tags[first:stop, b])`` ``(n,)`` float64 for span rows ``(b, first, stop)``.
+
+    With ``i = first``, ``j = stop - 1``: ``alpha[i, y_i] + sum_{t=i+1}^{j} (A[y_{t-1}, y_t] + E[t, y_t])
+    + beta[j, y_j] - log Z``. Spans are taken in order of their sequence; alpha and beta are computed once
+    for each sequence that has a span, over its real positions ``0..L_b-1`` only.
+    """
+    cdef Py_ssize_t T = E.shape[0], K = E.shape[2], n = spans.shape[0]
+    cdef Py_ssize_t r, k, b, t, first, last, current = -1
+    cdef double z = 0.0, inside
+    out_array = np.empty(n, dtype=np.float64)
+    cdef double[::1] out = out_array
+    cdef Py_ssize_t[::1] order = np.argsort(np.asarray(spans[:, 0]), kind="stable").astype(np.intp)
+    cdef double[:, ::1] alpha = np.empty((max(T, 1), K), dtype=np.float64)
+    cdef double[:, ::1] beta = np.empty((max(T, 1), K), dtype=np.float64)
+    cdef double[::1] u = np.empty(K, dtype=np.float64)
+    cdef double[::1] w = np.empty(K, dtype=np.float64)
+    cdef double[:, ::1] Ad = np.empty((K, K), dtype=np.float64)
+    cdef double[::1] sd = np.empty(K, dtype=np.float64)
+    cdef double[::1] ed = np.empty(K, dtype=np.float64)
+    cdef double[::1] cmax = np.empty(K, dtype=np.float64)
+    cdef double[::1] rmax = np.empty(K, dtype=np.float64)
+    cdef double[:, ::1] expAT = np.empty((K, K), dtype=np.float64)
+    cdef double[:, ::1] expAr = np.empty((K, K), dtype=np.float64)
+    with nogil:
+        _to_double(A, start, end, Ad, sd, ed)
+        _shifted_transitions(Ad, cmax, rmax, expAT, expAr)
+        for r in range(n):
+            k = order[r]
+            b = spans[k, 0]
+            if b != current:
+                current = b
+                z = _alpha_beta_one(E, b, lengths[b], Ad, sd, ed, cmax, rmax, expAT, expAr, u, w, alpha, beta)
+            first = spans[k, 1]
+            last = spans[k, 2] - 1
+            inside = 0.0
+            for t in range(first + 1, last + 1):
+                inside += Ad[tags[t - 1, b], tags[t, b]] + <double>E[t, b, tags[t, b]]
+            out[k] = alpha[first, tags[first, b]] + inside + beta[last, tags[last, b]] - z
+    return out_array

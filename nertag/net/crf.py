@@ -188,12 +188,12 @@ def _sequence_score(E, padded: Padded, A, start, end, tags):
     return score
 
 
-def span_log_probability(E, lengths, A, start, end, tags, spans) -> np.ndarray:
+def span_log_probability(E, lengths, A, start, end, tags, spans, *, kernel: str = "cython") -> np.ndarray:
     """Exact log-probability that the tags over each span equal the given tags.
 
     Parameters
     ----------
-    E, lengths, A, start, end : as in :func:`forward_backward`
+    E, lengths, A, start, end, kernel : as in :func:`forward_backward`
     tags : ndarray of int, shape (T, B)
         Usually the Viterbi paths.
     spans : ndarray of int, shape (n, 3)
@@ -212,9 +212,10 @@ def span_log_probability(E, lengths, A, start, end, tags, spans) -> np.ndarray:
         log P = alpha[i, y_i] + sum_{t=i+1}^{j} (A[y_{t-1}, y_t] + E[t, y_t]) + beta[j, y_j] - log Z
 
     This equals a forward pass with the span's tags clamped, minus log Z, and is exact; the product of
-    the token marginals of the span would only approximate it (it ignores their correlation). Computed
-    with the NumPy forward-backward (alpha and beta are needed, not only marginals).
+    the token marginals of the span would only approximate it (it ignores their correlation). The kernel
+    computes alpha and beta once per sequence that has a span, over its real positions only.
     """
+    kernels = select("crf", kernel)
     E, A, start, end = _check_scores(E, A, start, end)
     T, B, K = E.shape
     padded = as_padded(lengths, T, B)
@@ -234,15 +235,8 @@ def span_log_probability(E, lengths, A, start, end, tags, spans) -> np.ndarray:
         row = int(np.argmax(bad))
         raise ValueError(f"span {tuple(int(v) for v in spans[row])} must satisfy 0 <= first < stop <= "
                          f"length {lengths[b[row]]} of its sequence")
-    alpha, beta, logZ = crf_numpy.alpha_beta(E, lengths, A, start, end)
-    A64 = A.astype(np.float64)
-    inc = np.zeros((T, B))                                                       # (T, B)
-    if T > 1:
-        inc[1:] = A64[tags[:-1], tags[1:]] + np.take_along_axis(E[1:], tags[1:, :, None], 2)[:, :, 0]
-    cum = np.cumsum(inc, axis=0)                                                 # (T, B)
-    last = stop - 1
-    inside = cum[last, b] - cum[first, b]
-    return alpha[first, b, tags[first, b]] + inside + beta[last, b, tags[last, b]] - logZ[b]
+    spans = np.ascontiguousarray(spans, dtype=np.int64)                         # (n, 3)
+    return np.asarray(kernels.span_log_probability(E, lengths, A, start, end, tags, spans))
 
 
 def _count_non_finite(x: np.ndarray) -> str:
@@ -416,4 +410,4 @@ class CRF(OutputLayer):
         """
         E, lengths = self._emissions(X, lengths)
         A, start, end = self._transitions(self._decode_constrained(constrained))
-        return np.exp(span_log_probability(E, lengths, A, start, end, paths, spans))
+        return np.exp(span_log_probability(E, lengths, A, start, end, paths, spans, kernel=self.kernel))

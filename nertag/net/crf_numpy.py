@@ -121,6 +121,44 @@ def forward_backward(E: np.ndarray, lengths: np.ndarray, A: np.ndarray, start: n
     return logZ
 
 
+def span_log_probability(E: np.ndarray, lengths: np.ndarray, A: np.ndarray, start: np.ndarray, end: np.ndarray,
+                         tags: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """Log-probability that the tags over each span equal the given tags, whatever the tags outside it.
+
+    Parameters
+    ----------
+    E : ndarray, shape (T, B, K)
+    lengths : ndarray of int64, shape (B,)
+    A : ndarray, shape (K, K)
+    start, end : ndarray, shape (K,)
+    tags : ndarray of int64, shape (T, B)
+        Tags in 0..K-1 at real positions (usually the Viterbi paths).
+    spans : ndarray of int64, shape (n, 3)
+        Rows ``(b, first, stop)`` with ``0 <= first < stop <= L_b``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        With ``i = first``, ``j = stop - 1`` and ``y = tags[:, b]``:
+        ``alpha[i, y_i] + sum_{t=i+1}^{j} (A[y_{t-1}, y_t] + E[t, y_t]) + beta[j, y_j] - log Z``.
+    """
+    n = spans.shape[0]
+    if n == 0:
+        return np.zeros(0)
+    alpha, beta, logZ = alpha_beta(E, lengths, A, start, end)
+    E64, A64 = np.asarray(E, np.float64), np.asarray(A, np.float64)
+    T = E.shape[0]
+    b, first, stop = spans.T
+    last = stop - 1
+    inc = np.zeros((T, E.shape[1]))                                          # (T, B): A[y_t-1, y_t] + E[t, y_t]
+    if T > 1:
+        inc[1:] = A64[tags[:-1], tags[1:]] + np.take_along_axis(E64[1:], tags[1:, :, None], 2)[:, :, 0]
+    t = np.arange(T)
+    within = (first[:, None] < t) & (t <= last[:, None])                     # (n, T): t in first+1..last
+    inside = np.where(within, inc[:, b].T, 0.0).sum(axis=1)                  # (n,)
+    return alpha[first, b, tags[first, b]] + inside + beta[last, b, tags[last, b]] - logZ[b]
+
+
 def viterbi(E: np.ndarray, lengths: np.ndarray, A: np.ndarray, start: np.ndarray, end: np.ndarray):
     """Highest-scoring tag sequence of each sequence in a padded batch.
 

@@ -8,7 +8,7 @@ computes. A layer with kernels takes ``kernel="cython"`` (the default) or ``kern
 ==============  ==================  ====================================================
 compiled        NumPy twin          functions
 ==============  ==================  ====================================================
-``_crf``        ``crf_numpy``       ``forward_backward``, ``viterbi``
+``_crf``        ``crf_numpy``       ``forward_backward``, ``viterbi``, ``span_log_probability``
 ``_recurrent``  ``recurrent_numpy`` ``gru_scan_forward``, ``gru_scan_backward``
 ``_embedding``  ``embedding_numpy`` ``scatter_add_rows``
 ==============  ==================  ====================================================
