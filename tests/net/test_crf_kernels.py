@@ -284,3 +284,117 @@ def test_padded_batch_equals_one_sequence_at_a_time(kernel):
         assert scores[b] == pytest.approx(s1[0], abs=1e-12)
         pair_total += p1
     np.testing.assert_allclose(pairs, pair_total, rtol=1e-12, atol=1e-12)
+
+
+# -- span log-probabilities: kernel against twin, against the former NumPy path, and by enumeration ---------
+
+def all_spans(lengths):
+    """Every span (b, first, stop) of every sequence: one-token spans, spans at both ends, whole sequences."""
+    return np.array([(b, i, j) for b, L in enumerate(lengths) for i in range(L) for j in range(i + 1, L + 1)],
+                    dtype=np.int64).reshape(-1, 3)
+
+
+def former_span_log_probability(E, lengths, A, start, end, tags, spans):
+    """The NumPy computation ``crf.span_log_probability`` used before the kernel (alpha_beta and a cumsum)."""
+    T, B, _ = E.shape
+    alpha, beta, logZ = crf_numpy.alpha_beta(E, lengths, A, start, end)
+    A64 = A.astype(np.float64)
+    inc = np.zeros((T, B))
+    if T > 1:
+        inc[1:] = A64[tags[:-1], tags[1:]] + np.take_along_axis(E[1:], tags[1:, :, None], 2)[:, :, 0]
+    cum = np.cumsum(inc, axis=0)
+    b, first, stop = spans.T
+    last = stop - 1
+    return alpha[first, b, tags[first, b]] + cum[last, b] - cum[first, b] + beta[last, b, tags[last, b]] - logZ[b]
+
+
+def viterbi_tags(E, lengths, A, start, end):
+    return np.ascontiguousarray(crf_numpy.viterbi(E, lengths, A, start, end)[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T,B,K", SHAPES)
+def test_span_kernel_matches_twin_and_former_path(dtype, T, B, K):
+    rng = np.random.default_rng(T * 1000 + B * 10 + K + 1)
+    E, lengths, A, start, end = random_problem(rng, T, B, K, dtype)
+    E *= 3
+    E[np.arange(T)[:, None] >= lengths] = np.nan                    # padding must never be read
+    tags = viterbi_tags(np.nan_to_num(E), lengths, A, start, end)
+    spans = all_spans(lengths)
+    spans = spans[rng.permutation(len(spans))]                      # any order of sequences
+    got = _crf.span_log_probability(E, lengths, A, start, end, tags, spans)
+    assert isinstance(got, np.ndarray) and got.dtype == np.float64 and got.shape == (len(spans),)
+    want = crf_numpy.span_log_probability(np.nan_to_num(E), lengths, A, start, end, tags, spans)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    former = former_span_log_probability(np.nan_to_num(E), lengths, A, start, end, tags, spans)
+    np.testing.assert_allclose(np.exp(got), np.exp(former), rtol=1e-12, atol=1e-15)
+    assert (got <= 1e-12).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_span_kernel_matches_twin_with_forbidden_transitions(dtype):
+    for seed in range(10):
+        rng = np.random.default_rng(100 + seed)
+        T, B, K = 9, 5, 6
+        E, lengths, A, start, end = random_problem(rng, T, B, K, dtype, lengths=[9, 1, 4, 2, 7])
+        A[rng.random((K, K)) < 0.4] = -np.inf
+        A[:, 0] = 0.0                                               # every tag may go to tag 0
+        start[rng.random(K) < 0.3] = -np.inf
+        end[rng.random(K) < 0.3] = -np.inf
+        start[0] = end[0] = 0.0
+        tags = viterbi_tags(E, lengths, A, start, end)
+        if seed % 2:                                                # also tags that are not the best path
+            tags = rng.integers(0, K, size=(T, B)).astype(np.int64)
+        spans = all_spans(lengths)
+        got = _crf.span_log_probability(E, lengths, A, start, end, tags, spans)
+        want = crf_numpy.span_log_probability(E, lengths, A, start, end, tags, spans)
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+        finite = np.isfinite(want)
+        assert finite.any() and not np.isnan(got).any()
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [50.0, 300.0, 1000.0])
+def test_span_kernel_matches_twin_at_extreme_scores(scale):
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        E, lengths, A, start, end = random_problem(rng, 8, 3, 5)
+        E, A, start, end = E * scale, A * scale, start * scale, end * scale
+        tags = viterbi_tags(E, lengths, A, start, end)
+        spans = all_spans(lengths)
+        got = _crf.span_log_probability(E, lengths, A, start, end, tags, spans)
+        want = crf_numpy.span_log_probability(E, lengths, A, start, end, tags, spans)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9 * scale)
+
+
+@pytest.mark.parametrize("kernel", BACKENDS)
+@pytest.mark.parametrize("K,T", [(1, 4), (2, 1), (3, 4), (4, 3)])
+def test_span_log_probability_matches_brute_force(kernel, K, T):
+    from nertag.net.crf import span_log_probability
+
+    rng = np.random.default_rng(K * 10 + T)
+    E, lengths, A, start, end = random_problem(rng, T, 2, K)
+    if K > 2:
+        A[0, 1] = -np.inf
+    tags = rng.integers(0, K, size=(T, 2))
+    spans = all_spans(lengths)
+    got = span_log_probability(E, lengths, A, start, end, tags, spans, kernel=kernel)
+    for (b, first, stop), value in zip(spans, got):
+        seqs = brute_force(E[:, b], lengths[b], A, start, end)
+        logZ = np.logaddexp.reduce([s for _, s in seqs])
+        hits = [s for y, s in seqs if tuple(y[first:stop]) == tuple(tags[first:stop, b])]
+        want = np.logaddexp.reduce(hits) - logZ if hits else -np.inf
+        if np.isneginf(want):
+            assert value == -np.inf
+        else:
+            assert value == pytest.approx(want, abs=1e-12)
+
+
+def test_span_kernel_with_no_spans_and_sequences_without_spans():
+    rng = np.random.default_rng(3)
+    E, lengths, A, start, end = random_problem(rng, 5, 4, 3, lengths=[5, 2, 3, 1])
+    tags = viterbi_tags(E, lengths, A, start, end)
+    assert _crf.span_log_probability(E, lengths, A, start, end, tags, np.zeros((0, 3), np.int64)).shape == (0,)
+    spans = np.array([[2, 0, 3], [2, 1, 2]], dtype=np.int64)        # only the third sequence
+    np.testing.assert_allclose(_crf.span_log_probability(E, lengths, A, start, end, tags, spans),
+                               crf_numpy.span_log_probability(E, lengths, A, start, end, tags, spans), rtol=1e-12)
