@@ -398,3 +398,33 @@ def test_span_kernel_with_no_spans_and_sequences_without_spans():
     spans = np.array([[2, 0, 3], [2, 1, 2]], dtype=np.int64)        # only the third sequence
     np.testing.assert_allclose(_crf.span_log_probability(E, lengths, A, start, end, tags, spans),
                                crf_numpy.span_log_probability(E, lengths, A, start, end, tags, spans), rtol=1e-12)
+
+
+def test_trained_model_confidences_equal_the_former_path(monkeypatch):
+    """The bundled wikigold model (float32, BIOES constraints) on the fixture: same tags, same confidences."""
+    from pathlib import Path
+
+    from nertag.data.conll import load_conll
+    from nertag.net import crf
+    from nertag.tagger import Tagger
+
+    root = Path(__file__).resolve().parents[2]
+    sentences = [s.words for s in load_conll(root / "tests" / "fixtures" / "wikigold_dev30.conll")]
+    tagger = Tagger.load(root / "nertag" / "models" / "wikigold")
+
+    def run():
+        tagged = list(tagger.tag_sentences(sentences, 8))
+        return [t.tags for t in tagged], np.array([e.confidence for t in tagged for e in t.entities])
+
+    tags, confidence = run()
+
+    def former(E, lengths, A, start, end, tags, spans, kernel="cython"):
+        E, A, start, end = crf._check_scores(E, A, start, end)
+        padded = crf.as_padded(lengths, E.shape[0], E.shape[1])
+        tags = crf._check_tags(tags, padded, E.shape[:2], E.shape[2])
+        return former_span_log_probability(E, padded.lengths, A, start, end, tags, np.asarray(spans))
+
+    monkeypatch.setattr(crf, "span_log_probability", former)
+    former_tags, former_confidence = run()
+    assert tags == former_tags and len(confidence) > 20
+    np.testing.assert_allclose(confidence, former_confidence, rtol=1e-6)
