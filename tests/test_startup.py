@@ -66,3 +66,28 @@ def test_scipy_linalg_still_imports_after_the_kernels():
                             "from scipy.linalg import cython_blas\nimport numpy as np\n"
                             "assert np.allclose(scipy.linalg.inv(np.eye(2) * 2), np.eye(2) / 2)")
     assert "scipy.linalg" in modules
+
+
+def test_field_help_equals_the_comments_tokenize_finds():
+    """field_help scans the field lines itself (tokenize is slow to start); tokenize is the oracle here."""
+    import dataclasses
+    import inspect
+    import io
+    import re
+    import tokenize
+
+    from nertag.config import Config, _comment, field_help
+
+    source = inspect.getsource(Config)
+    comments = {token.start[0]: token.string.lstrip("#").strip()
+                for token in tokenize.generate_tokens(io.StringIO(source).readline) if token.type == tokenize.COMMENT}
+    names = {f.name for f in dataclasses.fields(Config)}
+    want = {}
+    for number, line in enumerate(source.splitlines(), 1):
+        declared = re.match(r"\s+(\w+)\s*:", line)
+        if declared and declared.group(1) in names and number in comments:
+            want[declared.group(1)] = comments[number]
+    assert field_help() == want and len(want) == len(names)
+    assert _comment('    x: str = "a # b"  # the comment') == "the comment"
+    assert _comment("    x: str = 'it\\'s # not'  ## two hashes") == "two hashes"
+    assert _comment('    x: int = 1') is None
