@@ -23,7 +23,11 @@ import numpy as np
 #   p(i, t)        position read and written by row i at step t: t, or lengths[i] - 1 - t when reverse
 #   "batch layout" (T, B, .) arrays indexed [position, column]: A, Y, dY, dA (Y and dY may be strided views
 #                  whose last axis is contiguous, e.g. one half of a bidirectional output)
-#   "step layout"  arrays indexed [step, sorted row]: S (T+1, B, H) with S[t + 1] = h_t, RZN, Gn, dG
+#   "step layout"  arrays indexed [step, sorted row]: S (T+1, B, H) with S[t + 1] = h_t, RZN, Gn
+#   "packed"       (N, .) arrays, N = sum(lengths): the real rows of the step layout only, step after step:
+#                  row o_t + i for row i < k_t of step t, o_t = k_0 + .. + k_{t-1} (Padded.step_rows lists
+#                  the batch position of each): A, dA, dG, Sp. The products over all positions
+#                  (x W, dW, dU, dX in nertag.net.gru) are then one GEMM each over real rows only.
 # The states of one step are then contiguous rows, so the GEMM h_{t-1} U of the k_t real rows is one call,
 # and neither the batch order nor the direction costs a gather: each row addresses its own position.
 # Padded entries (rows i >= k_t of the step layout, positions p >= lengths[i] of the batch layout) are
@@ -148,9 +152,8 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
                      floating[:, :, :] Y):
     """All steps of one GRU direction (layouts in the comment above this function).
 
-    ``A`` (T, B, 3H): the input products ``x W`` of every position (batch layout), or None to compute them
-    step by step for the real rows only, from ``X`` (T, B, D) and ``W`` (D, 3H) (no GEMM on padding, no
-    (T, B, 3H) array; better for large batches). ``bias`` (3H,) = ``b + [c_r | c_z | 0]``; ``U`` (H, 3H);
+    ``A`` (N, 3H): the input products ``x W`` of the real positions (packed), or None to compute them step
+    by step, from ``X`` (T, B, D) and ``W`` (D, 3H) (no (N, 3H) array; better for large batches). ``bias`` (3H,) = ``b + [c_r | c_z | 0]``; ``U`` (H, 3H);
     ``c_n`` (H,); ``S`` (T_real + 1, B, H) with ``S[0]`` holding h0 in sorted row order. Writes ``S[1:]``,
     the caches ``RZN`` (T_real, B, 3H) = [r | z | n] and ``Gn`` (T_real, B, H), and ``Y`` (T, B, H) (batch
     layout, last axis contiguous). ``RZN`` and ``Gn`` with one step only, (1, B, 3H) and (1, B, H), are
@@ -159,15 +162,19 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
     """
     cdef Py_ssize_t T = X.shape[0], B = X.shape[1], D = X.shape[2], H = U.shape[0]
     cdef Py_ssize_t T_real = lengths[0] if B else 0
-    cdef Py_ssize_t t, tc, i, p, col, k = B
+    cdef Py_ssize_t t, tc, i, p, col, k = B, o = 0                 # o: packed row of step t's row 0
     cdef bint per_step = A is None
     cdef bint cache = RZN.shape[0] == T_real
-    cdef const floating[:, :, ::1] Av = None if per_step else A    # typed here: a None A must not pick the dtype
+    cdef const floating[:, ::1] Av = None if per_step else A       # typed here: a None A must not pick the dtype
     cdef bint identity = True                                        # sorted rows == batch columns
     cdef const floating *xrows
     cdef const floating *a
+    cdef Py_ssize_t N = 0
     for i in range(B):
         identity = identity and order[i] == i
+        N += lengths[i]
+    if not per_step and Av.shape[0] != N:
+        raise ValueError(f"A must hold the {N} real positions (packed), got {Av.shape[0]} rows")
     with nogil:
         for t in range(T_real):
             while k > 0 and lengths[k - 1] <= t:
@@ -185,7 +192,7 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
             for i in range(k):
                 col = order[i]
                 p = _position(reverse, lengths[i], t)
-                a = &At[i, 0] if per_step else &Av[p, col, 0]
+                a = &At[i, 0] if per_step else &Av[o + i, 0]
                 if floating is float:
                     nt_gru_row_forward_f(H, a, &bias[0], &G[i, 0], &c_n[0], &S[t, i, 0],
                                          &RZN[tc, i, 0], &Gn[tc, i, 0], &S[t + 1, i, 0], &Y[p, col, 0])
@@ -194,6 +201,7 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
                                          &RZN[tc, i, 0], &Gn[tc, i, 0], &S[t + 1, i, 0], &Y[p, col, 0])
             if k < B:
                 memset(&S[t + 1, k, 0], 0, (B - k) * H * sizeof(floating))
+            o += k
         for i in range(B):                                                 # output 0 at padding
             for p in range(lengths[i], T):
                 memset(&Y[p, order[i], 0], 0, H * sizeof(floating))
@@ -204,39 +212,43 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
 @cython.initializedcheck(False)
 def gru_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] RZN,
                       const floating[:, :, ::1] Gn, const floating[:, :, ::1] S, const long long[::1] lengths,
-                      const long long[::1] order, bint reverse, floating[:, :, ::1] dG,
-                      floating[:, :, ::1] dA, floating[:, ::1] dh):
+                      const long long[::1] order, bint reverse, floating[:, ::1] dG,
+                      floating[:, ::1] dA, floating[:, ::1] Sp, floating[:, ::1] dh):
     """Backward through all steps of one GRU direction (numbered steps of :mod:`nertag.net.gru`).
 
     ``dY`` (T, B, H) batch layout (last axis contiguous), or None for no output gradient; ``RZN``, ``Gn``,
     ``S`` the forward caches. ``dh`` (B, H), sorted rows, holds dL/dh_last on entry (row i joins at its last
-    step, so no other bookkeeping is needed) and dL/dh0 on return. Writes ``dG`` (T_real, B, 3H) = dL/dg_t
-    (step layout) and ``dA`` (T, B, 3H) = dL/da_t (batch layout), 0 at padding.
+    step, so no other bookkeeping is needed) and dL/dh0 on return. Writes, packed (N rows, real only):
+    ``dG`` (N, 3H) = dL/dg_t, ``dA`` (N, 3H) = dL/da_t and ``Sp`` (N, H) = h_{t-1}, the states the step's
+    recurrent product read (so that dU = Sp^T dG is one GEMM).
     """
-    cdef Py_ssize_t T = dA.shape[0], B = dA.shape[1], H = U.shape[0]
+    cdef Py_ssize_t B = S.shape[1], H = U.shape[0]
     cdef Py_ssize_t T_real = lengths[0] if B else 0
-    cdef Py_ssize_t t, i, p, col, k = 0
+    cdef Py_ssize_t t, i, p, col, k = 0, o = dG.shape[0]             # o: packed row of step t's row 0
     cdef bint has_dy = dY is not None
     cdef const floating[:, :, :] dYv = dY if has_dy else None   # typed here: a None dY must not pick the dtype
     cdef floating[::1] zero = np.zeros(H, dtype=np.float32 if floating is float else np.float64)
     cdef const floating *dy
+    cdef Py_ssize_t N = 0
+    for i in range(B):
+        N += lengths[i]
+    if dG.shape[0] != N or dA.shape[0] != N or Sp.shape[0] != N:
+        raise ValueError(f"dG, dA and Sp must hold the {N} real positions (packed), got "
+                         f"{dG.shape[0]}, {dA.shape[0]} and {Sp.shape[0]} rows")
     with nogil:
         for t in range(T_real - 1, -1, -1):
             while k < B and lengths[k] > t:
                 k += 1
+            o -= k
+            memcpy(&Sp[o, 0], &S[t, 0, 0], k * H * sizeof(floating))      # h_{t-1} of the k real rows
             for i in range(k):
                 col = order[i]
                 p = _position(reverse, lengths[i], t)
                 dy = &dYv[p, col, 0] if has_dy else &zero[0]
                 if floating is float:
                     nt_gru_row_backward_f(H, &dh[i, 0], dy, &RZN[t, i, 0], &Gn[t, i, 0], &S[t, i, 0],
-                                          &dG[t, i, 0], &dA[p, col, 0])
+                                          &dG[o + i, 0], &dA[o + i, 0])
                 else:
                     nt_gru_row_backward_d(H, &dh[i, 0], dy, &RZN[t, i, 0], &Gn[t, i, 0], &S[t, i, 0],
-                                          &dG[t, i, 0], &dA[p, col, 0])
-            _gemm(c'T', H, k, 3 * H, <floating *> &U[0, 0], 3 * H, &dG[t, 0, 0], 3 * H, 1, &dh[0, 0], H)  # 5. += dg U^T
-            if k < B:
-                memset(&dG[t, k, 0], 0, (B - k) * 3 * H * sizeof(floating))
-        for i in range(B):
-            for p in range(lengths[i], T):
-                memset(&dA[p, order[i], 0], 0, 3 * H * sizeof(floating))
+                                          &dG[o + i, 0], &dA[o + i, 0])
+            _gemm(c'T', H, k, 3 * H, <floating *> &U[0, 0], 3 * H, &dG[o, 0], 3 * H, 1, &dh[0, 0], H)  # 5. += dg U^T

@@ -19,13 +19,15 @@ Backward, for t = T-1 .. 0 on the real rows (dh is the running dL/dh_t):
   3. da_n = dn * (1 - n^2),  dg_n = da_n * r,  dr = da_n * g_n          through the candidate
   4. dg_z = da_z = dz * z (1 - z),   dg_r = da_r = dr * r (1 - r)       through the gates
   5. dh   = dh * z + dg_t U^T                                           to h_{t-1}
-After the loop, over all (T*B) rows at once:
+After the loop, over the N real positions at once:
   6. dW += X^T dA,  db += sum(dA),  dU += [h_{-1} .. h_{T-2}]^T dG,  dc += sum(dG),  dX = dA W^T,  dh0 = dh
 
 Uneven lengths are handled as in :mod:`nertag.net.rnn`: the batch is never reordered; the states are kept
 longest first, so the real rows of each step are a contiguous prefix for the recurrent GEMM, while inputs,
 outputs and their gradients stay in batch order and are reached through the index ``order``. Padded rows
-are never computed and get exactly zero gradient.
+are never computed and get exactly zero gradient. The products over all positions (x W before the loop,
+step 6 after it) run on the real positions only, gathered into "step order" (:meth:`Padded.step_rows`):
+a character batch of CoNLL-2003 words is about a third real.
 
 References
 ----------
@@ -42,10 +44,10 @@ from . import init
 from .kernels import select
 from .rnn import Recurrent
 
-# From this batch size on, the input products x_t W are computed inside the time loop for the real rows of
-# each step, not by one GEMM over all T*B positions before it: no work on padding (31% of the positions of
-# bucketed B=256 batches of CoNLL-like lengths) and no (T, B, 3H) array to stream through memory. Below it,
-# the one big GEMM wins (per-step products of a few rows run well below peak).
+# From this batch size on, prediction computes the input products x_t W inside the time loop for the real
+# rows of each step, not by one GEMM over the real positions before it: no (N, 3H) array to stream through
+# memory. Below it, the one big GEMM wins (per-step products of a few rows run well below peak). Training
+# always takes the one GEMM: its gathered inputs serve dW too.
 STEP_INPUT_MIN_BATCH = 64
 
 
@@ -118,9 +120,14 @@ class GRU(Recurrent):
         bias = b.copy()
         bias[: 2 * H] += c[: 2 * H]                                    # c_r, c_z act like input biases
         ws = self._workspace
-        A = None                                                       # x_t W inside the scan, real rows only
-        if B < STEP_INPUT_MIN_BATCH:                                   # one GEMM for all t is faster
-            A = np.matmul(X2, W, out=ws.take((T * B, 3 * H), dtype)).reshape(T, B, 3 * H)   # batch order
+        rows = padded.step_rows(reverse)                               # (N,) real positions, step order
+        N = rows.shape[0]
+        A = Xp = None                                                  # x_t W inside the scan
+        if grad or B < STEP_INPUT_MIN_BATCH:                           # one GEMM over the real positions
+            Xp = np.take(X2, rows, axis=0, out=ws.take((N, D), dtype))                   # (N, D)
+            A = np.matmul(Xp, W, out=ws.take((N, 3 * H), dtype))                         # (N, 3H) packed
+            if not grad:
+                Xp = None
         S = ws.take((T_real + 1, B, H), dtype)                         # S[t + 1] = h_t, sorted rows
         S[0] = 0 if h0 is None else h0[order]
         steps = T_real if grad else 1                                  # prediction: one step of scratch
@@ -134,15 +141,19 @@ class GRU(Recurrent):
         del A, G, At, Xt                                               # back to the workspace
 
         def scan_back(dY, dh):
-            dG = ws.take((T_real, B, 3 * H), dtype)                    # (T_real, B, 3H)  dL/dg_t, sorted rows
-            dA = ws.take((T, B, 3 * H), dtype)                         # (T, B, 3H)  dL/da_t, batch order
-            self._kernels.gru_scan_backward(dY, U, RZN, Gn, S, lengths, order, reverse, dG, dA, dh)  # 1.-5.
-            dA2, dG2 = dA.reshape(T * B, 3 * H), dG.reshape(T_real * B, 3 * H)
-            self.g["W"] += X2.T @ dA2                                  # 6.
-            self.g["b"] += dA2.sum(axis=0)
-            self.g["U"] += S[:-1].reshape(T_real * B, H).T @ dG2
-            self.g["c"] += dG2.sum(axis=0)
-            dX = np.matmul(dA2, W.T, out=ws.take((T * B, D), dtype))  # (T*B, D)
+            dG = ws.take((N, 3 * H), dtype)                            # (N, 3H)  dL/dg_t, packed
+            dA = ws.take((N, 3 * H), dtype)                            # (N, 3H)  dL/da_t, packed
+            Sp = ws.take((N, H), dtype)                                # (N, H)   h_{t-1}, packed
+            self._kernels.gru_scan_backward(dY, U, RZN, Gn, S, lengths, order, reverse, dG, dA, Sp, dh)  # 1.-5.
+            self.g["W"] += Xp.T @ dA                                   # 6., real positions only
+            self.g["b"] += dA.sum(axis=0)
+            self.g["U"] += Sp.T @ dG
+            self.g["c"] += dG.sum(axis=0)
+            dXp = np.matmul(dA, W.T, out=ws.take((N, D), dtype))       # (N, D)
+            dX = ws.take((T * B, D), dtype)                            # (T*B, D)  0 at padding
+            if N < T * B:
+                dX[...] = 0
+            dX[rows] = dXp
             return dX.reshape(T, B, D), dh
 
         return S, scan_back

@@ -89,6 +89,22 @@ class Padded:
         """The longest length (0 for an empty batch): steps after it are padding in every sequence."""
         return int(self.sorted_lengths[0]) if self.B else 0
 
+    def step_rows(self, reverse: bool = False) -> np.ndarray:
+        """Int64 (N,): the real positions in "step order", as rows ``p * B + b`` of a ``(T * B, ...)`` reshape.
+
+        Step order lists, for t = 0 .. T_real - 1, the k_t sorted rows ``i < k_t`` that are real at step t of
+        a recurrent scan (see :attr:`order`); row i reads position ``t``, or ``lengths[i] - 1 - t`` when
+        ``reverse``, of batch column ``order[i]``. The recurrent layers keep their per-position products
+        packed in this order (N rows, no padding), step t from row ``sum(k_0 .. k_{t-1})`` on.
+        """
+        return self._step_rows[1 if reverse else 0]
+
+    @cached_property
+    def _step_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        t, i = np.nonzero(np.arange(self.T_real)[:, None] < self.sorted_lengths[None, :])   # (N,) each
+        col = self.order[i]
+        return t * self.B + col, (self.sorted_lengths[i] - 1 - t) * self.B + col
+
 
 def as_padded(lengths, T: int, B: int) -> Padded:
     """``lengths`` as a :class:`Padded` for a ``(T, B, ...)`` batch: validated when raw, trusted when not."""

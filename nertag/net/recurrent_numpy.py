@@ -3,8 +3,10 @@
 Notation and the numbered steps are those of :mod:`nertag.net.gru`; the layouts those of the comment in
 ``_recurrent.pyx``: ``lengths`` (B,) sorted in decreasing order and ``order`` (B,) the batch column of each
 sorted row; "batch layout" arrays are indexed ``[position, column]``, "step layout" arrays ``[step, sorted
-row]``. A step visits its k real rows, a prefix of the sorted rows, through the index ``order`` (the batch
-itself is never permuted); reading in reverse, row i reads position ``lengths[i] - 1 - t`` at step t.
+row]``, "packed" arrays (N, .) hold the real rows of the step layout only, step t from row
+``o_t = k_0 + .. + k_{t-1}`` on. A step visits its k real rows, a prefix of the sorted rows, through the
+index ``order`` (the batch itself is never permuted); reading in reverse, row i reads position
+``lengths[i] - 1 - t`` at step t.
 """
 from __future__ import annotations
 
@@ -95,9 +97,9 @@ def gru_scan_forward(A, X, W, bias, U, c_n, lengths, order, reverse, S, RZN, Gn,
 
     Parameters
     ----------
-    A : ndarray, shape (T, B, 3H), or None
-        Input products ``x W``, indexed ``[position, column]``; None: computed at each step for its real
-        rows only, from ``X`` (T, B, D) and ``W`` (D, 3H) (the choice for large batches: no GEMM on padding).
+    A : ndarray, shape (N, 3H), or None
+        Input products ``x W`` of the N real positions, packed (row ``o_t + i``: row i at step t); None:
+        computed at each step, from ``X`` (T, B, D) and ``W`` (D, 3H) (no (N, 3H) array).
     X, W : ndarray, shapes (T, B, D), (D, 3H)
     bias : ndarray, shape (3H,)
         ``b + [c_r | c_z | 0]``: c_r and c_z act like input biases.
@@ -120,17 +122,19 @@ def gru_scan_forward(A, X, W, bias, U, c_n, lengths, order, reverse, S, RZN, Gn,
     Y[...] = 0
     T_real = int(lengths[0]) if len(lengths) else 0
     cache = RZN.shape[0] == T_real
+    o = 0                                                                    # packed row of step t's row 0
     for t in range(T_real):
         k, cols, pos = step_rows(lengths, order, reverse, t)
         tc = t if cache else 0
         np.dot(S[t, :k], U, out=G[:k])                                       # (k, 3H) the one GEMM of the step
-        a = X[pos, cols] @ W if A is None else A[pos, cols]                   # (k, 3H)
+        a = X[pos, cols] @ W if A is None else A[o: o + k]                    # (k, 3H)
         _step_forward(a + bias, G[:k], c_n, S[t, :k], RZN[tc, :k], Gn[tc, :k], S[t + 1, :k])
         S[t + 1, k:] = 0
         Y[pos, cols] = S[t + 1, :k]
+        o += k
 
 
-def gru_scan_backward(dY, U, RZN, Gn, S, lengths, order, reverse, dG, dA, dh) -> None:
+def gru_scan_backward(dY, U, RZN, Gn, S, lengths, order, reverse, dG, dA, Sp, dh) -> None:
     """Steps 1-5 for all steps of one direction, last first (twin of ``_recurrent.gru_scan_backward``).
 
     Parameters
@@ -138,21 +142,20 @@ def gru_scan_backward(dY, U, RZN, Gn, S, lengths, order, reverse, dG, dA, dh) ->
     dY : ndarray, shape (T, B, H), or None
         dL/dY indexed ``[position, column]`` (entries at padding are ignored); None: no output gradient.
     U, RZN, Gn, S, lengths, order, reverse : as in :func:`gru_scan_forward`
-    dG : ndarray, shape (T_real, B, 3H)
-        Written: dL/dg_t of the sorted rows of each step, 0 at padded rows.
-    dA : ndarray, shape (T, B, 3H)
-        Written: dL/da_t indexed ``[position, column]``, 0 at padding.
+    dG, dA : ndarray, shape (N, 3H)
+        Written, packed (row ``o_t + i``: row i at step t): dL/dg_t and dL/da_t of the real rows.
+    Sp : ndarray, shape (N, H)
+        Written, packed: ``h_{t-1}``, the states each step's recurrent product read (dU = Sp^T dG).
     dh : ndarray, shape (B, H)
         dL/dh_last of the sorted rows on entry (row i's running gradient is untouched until its last step,
         where it joins), dL/dh0 on return.
     """
-    dG[...] = 0
-    dA[...] = 0
     T_real = int(lengths[0]) if len(lengths) else 0
+    o = dG.shape[0]                                                        # packed row of step t's row 0
     for t in range(T_real - 1, -1, -1):
         k, cols, pos = step_rows(lengths, order, reverse, t)
+        o -= k
         dy = np.zeros((k, U.shape[0]), dh.dtype) if dY is None else np.ascontiguousarray(dY[pos, cols])
-        da = np.empty((k, U.shape[1]), dh.dtype)
-        _step_backward(dh[:k], dy, RZN[t, :k], Gn[t, :k], S[t, :k], dG[t, :k], da)   # 1.-4.
-        dA[pos, cols] = da
-        dh[:k] += dG[t, :k] @ U.T                                          # 5. dh = dh z + dg U^T
+        Sp[o: o + k] = S[t, :k]
+        _step_backward(dh[:k], dy, RZN[t, :k], Gn[t, :k], S[t, :k], dG[o: o + k], dA[o: o + k])   # 1.-4.
+        dh[:k] += dG[o: o + k] @ U.T                                       # 5. dh = dh z + dg U^T

@@ -8,6 +8,7 @@ from nertag.net.bidirectional import Bidirectional
 from nertag.net.gru import GRU
 from nertag.net.recurrent_numpy import gru_scan_backward as gru_scan_backward_numpy
 from nertag.net.recurrent_numpy import gru_scan_forward as gru_scan_forward_numpy
+from nertag.net.padded import Padded
 from nertag.net.params import ParamBuffer
 from nertag.net.workspace import Workspace
 
@@ -31,7 +32,9 @@ def scan_inputs(T, lengths, H, dtype, seed, reverse, shuffle, D=3):
     T_real = int(sorted_lengths[0])
     X = rng.normal(size=(T, B, D)).astype(dtype)
     W = (0.7 * rng.normal(size=(D, 3 * H))).astype(dtype)
-    A = (X.reshape(T * B, D) @ W).reshape(T, B, 3 * H)
+    rows = Padded.check(lengths, T, B).step_rows(reverse) if not shuffle else packed_rows(sorted_lengths, order,
+                                                                                          reverse, B)
+    A = X.reshape(T * B, D)[rows] @ W                   # (N, 3H) packed
     bias = rng.normal(size=3 * H).astype(dtype)
     U = (0.7 * rng.normal(size=(H, 3 * H))).astype(dtype)
     c_n = rng.normal(size=H).astype(dtype)
@@ -39,7 +42,17 @@ def scan_inputs(T, lengths, H, dtype, seed, reverse, shuffle, D=3):
     dY = rng.normal(size=(T, B, H)).astype(dtype)
     dh_last = rng.normal(size=(B, H)).astype(dtype)
     return dict(A=A, X=X, W=W, bias=bias, U=U, c_n=c_n, lengths=sorted_lengths, order=np.ascontiguousarray(order),
-                reverse=reverse, h0=h0[order], dY=dY, dh_last=dh_last[order], T_real=T_real)
+                reverse=reverse, h0=h0[order], dY=dY, dh_last=dh_last[order], T_real=T_real, rows=rows)
+
+
+def packed_rows(sorted_lengths, order, reverse, B):
+    """The packed (step order) rows ``p * B + column``, listed step by step as the kernels visit them."""
+    rows = []
+    for t in range(int(sorted_lengths[0])):
+        for i in np.flatnonzero(sorted_lengths > t):
+            p = sorted_lengths[i] - 1 - t if reverse else t
+            rows.append(p * B + order[i])
+    return np.array(rows, dtype=np.int64)
 
 
 def run_scan(forward, backward, case, with_dy=True, per_step=False):
@@ -56,12 +69,14 @@ def run_scan(forward, backward, case, with_dy=True, per_step=False):
     Y = wide[:, :, H:]                                        # a strided view, as Bidirectional passes
     forward(None if per_step else A, X, case["W"], case["bias"], U, case["c_n"], case["lengths"], case["order"],
             case["reverse"], S, RZN, Gn, G, At, Xt, Y)
-    dG = np.full((case["T_real"], B, 3 * H), np.nan, dtype)
-    dA = np.full((T, B, 3 * H), np.nan, dtype)
+    N = int(case["lengths"].sum())
+    dG = np.full((N, 3 * H), np.nan, dtype)
+    dA = np.full((N, 3 * H), np.nan, dtype)
+    Sp = np.full((N, H), np.nan, dtype)
     dh = case["dh_last"].copy()
     dY = case["dY"] if with_dy else None
-    backward(dY, U, RZN, Gn, S, case["lengths"], case["order"], case["reverse"], dG, dA, dh)
-    return {"Y": Y, "S": S, "dG": dG, "dA": dA, "dh0": dh}
+    backward(dY, U, RZN, Gn, S, case["lengths"], case["order"], case["reverse"], dG, dA, Sp, dh)
+    return {"Y": Y, "S": S, "dG": dG, "dA": dA, "Sp": Sp, "dh0": dh}
 
 
 @pytest.mark.parametrize("T, lengths", CASES)
@@ -96,10 +111,36 @@ def test_padding_is_written_as_zero():
     out = run_scan(gru_scan_forward, gru_scan_backward, case)
     lengths = np.array([2, 4, 1])
     for b, L in enumerate(lengths):
-        assert np.all(out["Y"][L:, b] == 0) and np.all(out["dA"][L:, b] == 0)
-    for t in range(out["dG"].shape[0]):
+        assert np.all(out["Y"][L:, b] == 0)
+    for t in range(case["T_real"]):
         k = int(np.sum(case["lengths"] > t))
-        assert np.all(out["dG"][t, k:] == 0) and np.all(out["S"][t + 1, k:] == 0)
+        assert np.all(out["S"][t + 1, k:] == 0)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_packed_rows_are_the_real_positions_in_step_order(reverse):
+    lengths = np.array([2, 5, 1, 5, 3])
+    padded = Padded.check(lengths, 6, 5)
+    rows = padded.step_rows(reverse)
+    expected = packed_rows(padded.sorted_lengths, padded.order, reverse, 5)
+    np.testing.assert_array_equal(rows, expected)
+    t_idx, b_idx = padded.real
+    assert sorted(rows.tolist()) == sorted((t_idx * 5 + b_idx).tolist())     # each real position once
+
+
+def test_packed_products_equal_the_padded_ones():
+    """dA and dG packed are the batch- and step-layout gradients of the real positions, nothing else."""
+    case = scan_inputs(6, [2, 4, 1, 4], H=3, dtype=np.float64, seed=9, reverse=True, shuffle=False)
+    out = run_scan(gru_scan_forward, gru_scan_backward, case)
+    rows = case["rows"]
+    T, B, D = case["X"].shape
+    dA_padded = np.zeros((T * B, 9))
+    dA_padded[rows] = out["dA"]                          # scattered back: 0 at padding by construction
+    X2 = case["X"].reshape(T * B, D)
+    np.testing.assert_allclose(X2.T @ dA_padded, X2[rows].T @ out["dA"], rtol=1e-12, atol=1e-12)
+    k = [int(np.sum(case["lengths"] > t)) for t in range(case["T_real"])]
+    Sp = np.concatenate([out["S"][t, : k[t]] for t in range(case["T_real"])])
+    np.testing.assert_array_equal(out["Sp"], Sp)
 
 
 def test_float32_tanh_saturates_without_overflow():
