@@ -1,26 +1,23 @@
 """Training that survives interruption: checkpoints, resume, divergence, reproducibility (issues 6 and 9).
 
 The promise under test: same seed, same data, one thread, and a run interrupted anywhere and resumed
-ends with the very bytes of an uninterrupted run. In-process tests interrupt at every file write (and
-with real signals sent to this process); subprocess tests send SIGINT, SIGTERM and SIGKILL to a real
-`python -m nertag train`.
+ends with the very bytes of an uninterrupted run. These in-process tests interrupt at every file write (and
+with real signals sent to this process); test_train_processes.py sends SIGINT, SIGTERM and SIGKILL to a
+real `python -m nertag train`.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import random
 import re
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from run_outcome import DEV_PATH, TRAIN_PATH, assert_same, outcome
 
 import nertag.files
 import nertag.model_dir
@@ -31,13 +28,8 @@ from nertag.model_dir import ModelDir, load_weights
 from nertag.tagger import Tagger
 from nertag.train import TrainingDiverged, build_tagger, train
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-TRAIN_PATH = FIXTURES / "wikigold_train100.conll"
-DEV_PATH = FIXTURES / "wikigold_dev30.conll"
 TRAIN, DEV = load_conll(TRAIN_PATH), load_conll(DEV_PATH)
 CONFIG = Config(hidden=8, char_dim=4, char_hidden=4, word_dim=8, epochs=3, seed=7)  # 10 batches an epoch
-TIMING = ("seconds", "tokens_per_s", "epoch_seconds")
-MODEL_FILES = ("config.json", "vocab.json", "meta.json", "weights.npz")
 
 
 def quiet(_message):
@@ -47,33 +39,6 @@ def quiet(_message):
 def run(model_dir, config=CONFIG, **options):
     options.setdefault("checkpoint_seconds", 1e9)
     return train(config, TRAIN, DEV, model_dir=model_dir, progress=False, log=quiet, **options)
-
-
-def untimed(value):
-    """`value` without wall-clock fields, which no two runs share."""
-    if isinstance(value, dict):
-        return {k: untimed(v) for k, v in value.items() if k not in TIMING}
-    if isinstance(value, list):
-        return [untimed(v) for v in value]
-    return value
-
-
-def outcome(model_dir: Path) -> dict:
-    """Everything a run leaves that must not depend on interruptions: model files byte for byte, the
-    checkpoint's arrays and state, the metrics (all without wall-clock times)."""
-    result = {name: (model_dir / name).read_bytes() for name in MODEL_FILES}
-    arrays = nertag.files.read_npz(model_dir / "checkpoint.npz", "checkpoint")
-    state = json.loads(str(arrays.pop("state")))
-    result["checkpoint"] = {k: v.tobytes() for k, v in arrays.items()}
-    result["state"] = untimed(state)
-    result["metrics"] = untimed([json.loads(line) for line in (model_dir / "metrics.jsonl").read_text().splitlines()])
-    return result
-
-
-def assert_same(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        assert a[key] == b[key], key
 
 
 @pytest.fixture(scope="module")
@@ -337,81 +302,3 @@ def test_absurd_learning_rate_from_the_command_line(tmp_path):
             if result.exit_code == 2:
                 assert len(result.stderr.splitlines()) == 1, result.stderr
                 assert result.stderr.startswith("nertag: error: training diverged at step "), result.stderr
-
-
-# -- real processes, real signals ---------------------------------------------------------------------------------
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-ARGS = ["--conll", str(TRAIN_PATH), "--dev", str(DEV_PATH), "--hidden", "8", "--char-dim", "4", "--char-hidden", "4",
-        "--word-dim", "8", "--epochs", "4", "--seed", "5", "--no-progress", "--checkpoint-seconds", "0"]
-
-
-def nertag_train(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "nertag", "train", *ARGS, *map(str, args)], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
-    out, err = process.communicate(timeout=timeout)
-    return process.returncode, out, err
-
-
-def wait_for(path: Path, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while not path.exists():
-        assert process.poll() is None, finish(process)
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-
-
-@pytest.fixture(scope="module")
-def process_reference(tmp_path_factory) -> dict:
-    directory = tmp_path_factory.mktemp("process") / "model"
-    code, out, err = finish(nertag_train("--model-dir", directory))
-    assert code == 0 and "finished after 4 epochs" in out, err
-    return outcome(directory)
-
-
-def test_two_runs_give_identical_model_files(process_reference, tmp_path):
-    code, _, err = finish(nertag_train("--model-dir", tmp_path / "again"))
-    assert code == 0, err
-    again = outcome(tmp_path / "again")
-    for name in MODEL_FILES:  # byte for byte
-        assert (tmp_path / "again" / name).read_bytes() == process_reference[name], name
-    assert_same(again, process_reference)
-
-
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_saves_exits_cleanly_and_resumes(process_reference, tmp_path, signum, code):
-    directory = tmp_path / "m"
-    process = nertag_train("--model-dir", directory)
-    wait_for(directory / "checkpoint.npz", process)  # the first checkpoint: the signal handlers are in place
-    process.send_signal(signum)
-    returncode, out, err = finish(process)
-    assert returncode == code, (out, err)
-    assert "interrupted: checkpoint saved in" in out and f"continue with --resume {directory}" in out
-    assert err == "" and "Traceback" not in out
-    tagger = Tagger.from_files(directory)
-    load_weights(directory / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
-    returncode, out, err = finish(nertag_train("--resume", directory, "--model-dir", directory))
-    assert returncode == 0 and "finished after 4 epochs" in out, err
-    assert_same(outcome(directory), process_reference)
-
-
-@pytest.mark.parametrize("seed", [1, 2])
-def test_sigkill_at_a_random_moment_then_resume(process_reference, tmp_path, seed):
-    directory = tmp_path / "m"
-    process = nertag_train("--model-dir", directory)
-    wait_for(directory / "config.json", process)
-    time.sleep(random.Random(seed).uniform(0, 0.8))
-    process.kill()
-    finish(process)
-    if (directory / "checkpoint.npz").exists():
-        tagger = Tagger.from_files(directory)  # the last checkpoint is whole
-        load_weights(directory / "checkpoint.npz", tagger.buffer.named(), "checkpoint")
-        returncode, out, err = finish(nertag_train("--resume", directory))
-    else:  # killed before the first checkpoint: --resume says to start again, which works
-        returncode, out, err = finish(nertag_train("--resume", directory))
-        assert returncode == 2 and "start it again without --resume" in err
-        returncode, out, err = finish(nertag_train("--model-dir", directory))
-    assert returncode == 0, err
-    assert_same(outcome(directory), process_reference)

@@ -11,7 +11,7 @@ digit-normalised vocabulary finds them for numbers.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,6 +84,7 @@ class Embeddings:
 
 
 def _keys(token: str) -> tuple[str, str, str]:
+    """The keys `token` is looked up by, one per level of `LEVELS`: as is, lowercased, digit-normalised."""
     lower = token.lower()
     return token, lower, normalise_digits(lower)
 
@@ -126,68 +127,144 @@ def load_embeddings(
         For a line that is not a word and D numbers, a word2vec header that disagrees with the file, or
         a file without vectors.
     """
-    name = os.fspath(path)
-    wanted: list[set[str]] | None = None
-    candidates: dict[str, None] = {}
-    if vocab is not None:
-        wanted = [set(), set(), set()]
-        specials = {vocab.pad, vocab.unk}
-        tokens = [t for t in vocab.tokens if t not in specials]
-        if extend_with is not None:
-            candidates = {t: None for t in map(vocab.normalise, extend_with) if t not in vocab}
-        for token in (*tokens, *candidates):
-            for level, key in enumerate(_keys(token)):
-                wanted[level].add(key)
+    vectors = _VectorFile(path, dim)
+    if vocab is None:
+        found = [_first_vectors(vectors), {}, {}]
+        return _assemble(Vocab([word for word in found[0] if word not in (PAD, UNK)]), found, vectors.dim, rng)
+    specials = {vocab.pad, vocab.unk}
+    candidates = {} if extend_with is None else _new_tokens(vocab, extend_with)
+    wanted = _wanted_keys([*(t for t in vocab.tokens if t not in specials), *candidates])
+    found, file_words = _matching_vectors(vectors, wanted, keep_every_key=extend_with_file)
+    return _assemble(_extended(vocab, candidates, file_words, found), found, vectors.dim, rng)
 
-    keep_every_key = vocab is not None and extend_with_file  # every word of the file is wanted
-    file_words: list[str] = []
-    # One pass over the file; a vector is only parsed when some wanted key matches its word.
-    found: list[dict[str, np.ndarray]] = [{}, {}, {}]
-    header = None
-    n_vectors = 0
-    for number, line in iter_lines(path):
-        if number == 1:
-            fields = line.split()
-            if len(fields) == 2 and all(f.isdigit() for f in fields):  # word2vec header: count, size
-                header = (int(fields[0]), int(fields[1]))
-                dim = _check_dim(dim, header[1], name, number, "the header says")
+
+def _extended(
+    vocab: Vocab, candidates: dict[str, None], file_words: list[str], found: list[dict[str, np.ndarray]]
+) -> Vocab:
+    """`vocab` plus the `candidates`, then the new `file_words`, that have a vector in `found`, in that order."""
+    candidates = dict(candidates)
+    for word in file_words:  # after extend_with's words, in file order
+        if word not in (PAD, UNK) and (token := vocab.normalise(word)) not in vocab:
+            candidates.setdefault(token)
+    if candidates:
+        vocab = vocab.extend(t for t in candidates if any(k in found[lv] for lv, k in enumerate(_keys(t))))
+    return vocab
+
+
+def _new_tokens(vocab: Vocab, words: Iterable[str]) -> dict[str, None]:
+    """The normalised `words` that `vocab` lacks, once each in first-seen order (a dict as an ordered set)."""
+    return {t: None for t in map(vocab.normalise, words) if t not in vocab}
+
+
+def _wanted_keys(tokens: Iterable[str]) -> list[set[str]]:
+    """The lookup keys of `tokens` at each level of `LEVELS`: what the file is searched for."""
+    wanted: list[set[str]] = [set(), set(), set()]
+    for token in tokens:
+        for level, key in enumerate(_keys(token)):
+            wanted[level].add(key)
+    return wanted
+
+
+class _VectorFile:
+    """The vector lines of a GloVe or word2vec text file, checked as they are read.
+
+    Iterating yields ``(line_number, parts)`` for every vector line, where ``parts`` is the word followed
+    by its `dim` numbers as strings (parsed only for the words that are kept, see `_vector`). The word2vec
+    header and blank lines are skipped. After a complete iteration `dim` is the vector size.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file, plain or gzipped.
+    dim : int, optional
+        Expected vector size; a header or first vector of another size is an error.
+
+    Raises
+    ------
+    DataError
+        While iterating: for a line that is not a word and `dim` numbers, a size other than `dim`, a header
+        count that disagrees with the file, or a file without vectors.
+    """
+
+    def __init__(self, path: str | os.PathLike, dim: int | None = None):
+        self.path, self.name, self.dim = path, os.fspath(path), dim
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        name, dim = self.name, self.dim
+        header = None
+        n_vectors = 0
+        for number, line in iter_lines(self.path):
+            if number == 1 and (header := _word2vec_header(line)) is not None:
+                self.dim = dim = _check_dim(dim, header[1], name, number, "the header says")
                 continue
-        if not line.strip():
-            continue
-        if n_vectors == 0:  # the first vector fixes the size
-            dim = _check_dim(dim, len(line.rstrip().split(" ")) - 1, name, number, "found")
-        parts = line.rstrip().rsplit(" ", dim)
-        if len(parts) != dim + 1 or not parts[0] or (" " in parts[0] and _is_number(parts[0].rsplit(" ", 1)[1])):
-            raise DataError(f"expected a word and {dim} numbers, found {len(line.split())} fields", name, number)
-        n_vectors += 1
+            if not line.strip():
+                continue
+            if n_vectors == 0:  # the first vector fixes the size
+                self.dim = dim = _check_dim(dim, len(line.rstrip().split(" ")) - 1, name, number, "found")
+            # Split off the last `dim` fields: the rest is the word, which may contain spaces (GloVe 840B).
+            parts = line.rstrip().rsplit(" ", dim)
+            if len(parts) != dim + 1 or not parts[0] or (" " in parts[0] and _is_number(parts[0].rsplit(" ", 1)[1])):
+                raise DataError(f"expected a word and {dim} numbers, found {len(line.split())} fields", name, number)
+            n_vectors += 1
+            yield number, parts
+        if header is not None and header[0] != n_vectors:
+            raise DataError(f"expected {header[0]:,} vectors as its header says, found {n_vectors:,}", name)
+        if n_vectors == 0:
+            raise DataError("expected word vectors, found none", name)
+
+
+def _word2vec_header(line: str) -> tuple[int, int] | None:
+    """``(count, size)`` if `line` is a word2vec header (two whole numbers), else None."""
+    fields = line.split()
+    if len(fields) == 2 and all(f.isdigit() for f in fields):
+        return int(fields[0]), int(fields[1])
+    return None
+
+
+def _first_vectors(vectors: _VectorFile) -> dict[str, np.ndarray]:
+    """Every word of the file with its first vector, in file order (files list frequent words first)."""
+    found: dict[str, np.ndarray] = {}
+    for number, parts in vectors:
+        if parts[0] not in found:
+            found[parts[0]] = _vector(parts, vectors.name, number)
+    return found
+
+
+def _matching_vectors(
+    vectors: _VectorFile, wanted: list[set[str]], keep_every_key: bool
+) -> tuple[list[dict[str, np.ndarray]], list[str]]:
+    """The first vector of each wanted key, at each level of `LEVELS`, in one pass over the file.
+
+    Parameters
+    ----------
+    vectors : _VectorFile
+    wanted : list of 3 sets of str
+        The keys sought at each level (see `_wanted_keys`).
+    keep_every_key : bool
+        Keep every key of every word of the file (for ``extend_with_file``), wanted or not.
+
+    Returns
+    -------
+    found : list of 3 dicts of str to np.ndarray of float32, shape (D,)
+        Per level, each key matched and its vector; one array is shared by the levels of a word.
+    file_words : list of str
+        Every word of the file in file order when `keep_every_key`, else empty.
+    """
+    found: list[dict[str, np.ndarray]] = [{}, {}, {}]
+    file_words: list[str] = []
+    for number, parts in vectors:
         word = parts[0]
-        if wanted is None:
-            if word not in found[0]:
-                found[0][word] = _vector(parts, name, number)
-            continue
         keys = _keys(word)
-        vector = None
+        vector = None  # parsed only when some key is kept: most lines of a large file match nothing
         if keep_every_key:
             file_words.append(word)
         for level in range(3):
             key = keys[level]
             if (keep_every_key or key in wanted[level]) and key not in found[level]:
                 if vector is None:
-                    vector = _vector(parts, name, number)
+                    vector = _vector(parts, vectors.name, number)
                 found[level][key] = vector
-    if header is not None and header[0] != n_vectors:
-        raise DataError(f"expected {header[0]:,} vectors as its header says, found {n_vectors:,}", name)
-    if n_vectors == 0:
-        raise DataError("expected word vectors, found none", name)
-
-    if vocab is None:
-        return _assemble(Vocab([word for word in found[0] if word not in (PAD, UNK)]), found, dim, rng)
-    for word in file_words:  # after extend_with's words, in file order
-        if word not in (PAD, UNK) and (token := vocab.normalise(word)) not in vocab:
-            candidates.setdefault(token)
-    if candidates:
-        vocab = vocab.extend(t for t in candidates if any(k in found[lv] for lv, k in enumerate(_keys(t))))
-    return _assemble(vocab, found, dim, rng)
+    return found, file_words
 
 
 def _check_dim(expected: int | None, actual: int, name: str, number: int, what: str) -> int:

@@ -4,7 +4,15 @@ import io
 
 import pytest
 
-from nertag.data.conll import Sentence, load_conll, read_conll, sniff_delimiter, write_conll
+from nertag.data.conll import (
+    Sentence,
+    _checked_sentences,
+    _docstart_block,
+    load_conll,
+    read_conll,
+    sniff_delimiter,
+    write_conll,
+)
 from nertag.errors import DataError
 
 TWO_DOCS = (
@@ -127,6 +135,25 @@ def test_reading_is_lazy(tmp_path):
     assert next(sentences).words == ["B"]
     with pytest.raises(DataError, match=":5:"):
         next(sentences)
+
+
+def test_numbered_lines_group_into_sentences_and_return_the_counts():
+    # The grouping without a file; its return value is what the error about a file without sentences says.
+    lines = enumerate(["-DOCSTART- O", "", "A O", "b O", "", "-DOCSTART- O", "C O", "", " "], 1)
+    sentences, counts = drain(_checked_sentences(lines, "<lines>", 0, -1, None, "auto"))
+    assert [(s.words, s.doc, s.line) for s in sentences] == [(["A", "b"], 0, 3), (["C"], 1, 7)]
+    assert counts == (2, 9)
+    assert drain(_checked_sentences(enumerate(["", "-DOCSTART-"], 1), "<lines>", 0, -1, None, "auto")) == ([], (0, 2))
+
+
+def drain(generator):
+    """Everything `generator` yields, as a list, and the value it returns."""
+    items = []
+    try:
+        while True:
+            items.append(next(generator))
+    except StopIteration as stop:
+        return items, stop.value
 
 
 # Malformed input: one line, naming file and line, saying what was expected and what came --------------
@@ -272,6 +299,21 @@ def test_writer_refuses_fields_that_would_not_read_back(tmp_path):
     sentences = read(tmp_path, "New York\tB-LOC\n")
     with pytest.raises(ValueError, match="contain the delimiter ' ' or are empty"):
         write_conll(sentences, io.StringIO())
+
+
+@pytest.mark.parametrize(
+    "columns, with_prediction, expected",
+    [
+        ([["Anna", "NNP", "I-NP", "I-PER"]], False, "-DOCSTART- -X- -X- O\n\n"),  # CoNLL-2003's own line
+        ([["Anna", "I-PER"]], True, "-DOCSTART- -X- O\n\n"),  # counting the predicted column
+        ([["Anna", "I-PER"]], False, "-DOCSTART- O\n\n"),
+        ([["Anna"]], False, "-DOCSTART-\n\n"),
+        ([], False, "-DOCSTART-\n\n"),  # a sentence without tokens
+    ],
+)
+def test_docstart_line_is_as_wide_as_the_token_lines(columns, with_prediction, expected):
+    sentence = Sentence([row[0] for row in columns], None, columns)
+    assert _docstart_block(sentence, with_prediction, " ") == expected
 
 
 def test_writer_checks_predicted_lengths():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nertag.data.conll import load_conll
-from nertag.data.embeddings import load_embeddings
+from nertag.data.embeddings import _matching_vectors, _VectorFile, _wanted_keys, load_embeddings
 from nertag.data.vocab import Vocab
 from nertag.errors import DataError
 
@@ -88,6 +88,22 @@ def test_unfound_rows_random_with_rng_padding_row_zero(tmp_path):
     lyon = emb.matrix[vocab.index("Lyon")]
     assert lyon.any() and np.abs(lyon).max() <= np.sqrt(3 / 3)
     assert emb.matrix[1].any() and not emb.matrix[0].any()
+
+
+def test_vector_file_yields_the_vector_lines_and_learns_their_size(tmp_path):
+    vectors = _VectorFile(write(tmp_path, "3 2\nthe 0.1 0.2\n\nnew york 1 2\n1996 3 4\n"))
+    assert vectors.dim is None
+    assert list(vectors) == [(2, ["the", "0.1", "0.2"]), (4, ["new york", "1", "2"]), (5, ["1996", "3", "4"])]
+    assert vectors.dim == 2
+    assert list(vectors) == list(vectors)  # each iteration reads the file again
+
+
+def test_the_first_vector_of_each_key_one_array_per_word(tmp_path):
+    found, file_words = _matching_vectors(_VectorFile(write(tmp_path, GLOVE)), _wanted_keys(["The", "1789"]), False)
+    assert [sorted(level) for level in found] == [["The"], ["the"], ["0000", "the"]]
+    assert found[0]["The"].tolist() == [9, 9, 9]  # its exact line, the last of the file
+    assert found[1]["the"] is found[2]["the"]  # the line "the ..." parsed once for both levels
+    assert found[2]["0000"].tolist() == [4, 5, 6] and file_words == []
 
 
 @pytest.mark.parametrize(
