@@ -23,6 +23,7 @@ from .data.text import TextLine, read_text
 from .errors import DataError
 
 OUTPUT_FORMATS = ("conll", "inline", "jsonl")
+CONFIDENCE_FORMATS = ("jsonl",)  # the output formats that show the entities' confidences
 _GZIP_MAGIC = b"\x1f\x8b"
 _DOCSTART = DOCSTART.encode()
 

@@ -57,13 +57,13 @@ def test_tag_sentences_takes_what_the_readers_give(tagger):
 
 
 def test_tag_sentences_streams(tagger):
-    """Results of a batch come out before later sentences are read."""
+    """Results of a window come out before later sentences are read."""
     def sentences():
         yield ["one"]
         yield ["two"]
         raise RuntimeError("read too far")
 
-    results = tagger.tag_sentences(sentences(), batch_size=2)
+    results = tagger.tag_sentences(sentences(), batch_size=1, window=2)
     assert next(results).words == ["one"] and next(results).words == ["two"]
     with pytest.raises(RuntimeError):
         next(results)

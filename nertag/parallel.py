@@ -1,0 +1,182 @@
+"""Tagging a stream: windows read ahead by a thread that notices pauses, and worker processes.
+
+`read_ahead` cuts a stream of sentences into windows for :meth:`nertag.tagger.Tagger.tag_windows`: a window
+is full at ``window`` sentences, and ends early when nothing more has come for ``pause`` seconds, so that
+what has arrived is tagged and written while the input waits (a pipe, a terminal).
+
+`WorkerPool` tags windows in ``jobs`` processes with one BLAS thread each: the per-step products of the
+recurrent layers are small, and N processes with one thread each beat one process with N threads. The
+results come back in input order, with at most ``in_flight`` windows read but not yet returned.
+"""
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .tagger import Tagged, Tagger
+
+PAUSE = 0.05  # seconds without input after which what has arrived is tagged
+# Read by BLAS and OpenMP libraries when they load: set in the workers' environment before numpy is imported.
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+_END = object()
+
+
+def read_ahead(items: Iterable, window: int, pause: float = PAUSE) -> Iterator[list]:
+    """Consecutive lists of at most ``window`` items, read from ``items`` by a thread.
+
+    A list ends early when no item has come for ``pause`` seconds; an empty list then follows it, to say
+    that the input is idle (e.g. `WorkerPool.map` then returns every result it holds). An error raised
+    by ``items`` is raised here after the items before it.
+
+    The reading thread is a daemon: it stops when the lists are no longer consumed, unless it is blocked
+    reading ``items``.
+    """
+    if window < 1:
+        raise ValueError(f"window must be at least 1, not {window}")
+    pending: queue.Queue = queue.Queue(maxsize=window)
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def read() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+        except BaseException as error:  # handed to the consumer, raised there
+            put((_END, error))
+        else:
+            put((_END, None))
+
+    threading.Thread(target=read, name="nertag-read-ahead", daemon=True).start()
+    chunk: list = []
+    try:
+        while True:
+            try:
+                item, error = pending.get(timeout=pause) if chunk else pending.get()
+            except queue.Empty:  # the input paused
+                yield chunk
+                yield []
+                chunk = []
+                continue
+            if item is _END:
+                if chunk:
+                    yield chunk
+                if error is not None:
+                    raise error
+                return
+            chunk.append(item)
+            if len(chunk) == window:
+                yield chunk
+                chunk = []
+    finally:
+        stop.set()
+
+
+# -- worker processes ---------------------------------------------------------------------------------------
+_worker_tagger: Tagger | None = None
+
+
+def _start_worker(description, weights) -> None:
+    """Build the tagger of this worker once; Ctrl-C is for the parent, which then ends the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from threadpoolctl import threadpool_limits
+
+    from .tagger import Tagger
+
+    threadpool_limits(limits=1)  # the environment already says so; a BLAS that ignores it is capped here
+    global _worker_tagger
+    d = description
+    _worker_tagger = Tagger(d.config, d.words, d.chars, d.tags, d.meta)
+    _worker_tagger.buffer.data[...] = weights
+
+
+def _tag_in_worker(window, scheme: str, batch_size: int, confidence: bool) -> list[Tagged]:
+    return _worker_tagger._tag_window(window, scheme, batch_size, confidence)
+
+
+class WorkerPool:
+    """``jobs`` processes, each with a copy of ``tagger`` and one BLAS thread, started by ``with``.
+
+    Parameters
+    ----------
+    tagger : Tagger
+        Its description and weights are sent to each worker once.
+    jobs : int
+    in_flight : int, optional
+        Windows sent to the workers and not yet returned, at most (default ``2 * jobs``): bounds memory.
+
+    Leaving the ``with`` block by an exception (Ctrl-C, a closed output) terminates the workers at once.
+    """
+
+    def __init__(self, tagger: Tagger, jobs: int, in_flight: int | None = None):
+        if jobs < 1:
+            raise ValueError(f"jobs must be at least 1, not {jobs}")
+        self.tagger, self.jobs = tagger, jobs
+        self.in_flight = max(1, in_flight or 2 * jobs)
+        self._pool = None
+
+    def __enter__(self) -> WorkerPool:
+        # 'spawn': fresh interpreters that load numpy under the environment set here (a fork would inherit
+        # this process's BLAS thread pools and any lock held by another thread).
+        context = multiprocessing.get_context("spawn")
+        saved = {name: os.environ.get(name) for name in ONE_THREAD}
+        os.environ.update(ONE_THREAD)
+        try:
+            self._pool = context.Pool(self.jobs, _start_worker, (self.tagger.description, self.tagger.buffer.data))
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is None:
+            self._pool.close()
+        else:
+            self._pool.terminate()
+        self._pool.join()
+
+    def map(self, windows: Iterable[list], scheme: str, batch_size: int, confidence: bool) -> Iterator[list[Tagged]]:
+        """The results of each window of ``(tokens, offsets)`` pairs, in order (see `Tagger.tag_windows`).
+
+        An empty window (the input is idle, see `read_ahead`) returns every result held before it.
+        """
+        pending: collections.deque = collections.deque()
+        windows = iter(windows)
+        while True:
+            try:
+                window = next(windows)
+            except StopIteration:
+                break
+            except Exception:  # bad input: what came before it is still returned, as in one process
+                while pending:
+                    yield pending.popleft().get()
+                raise
+            if not window:
+                while pending:
+                    yield pending.popleft().get()
+                yield []
+                continue
+            pending.append(self._pool.apply_async(_tag_in_worker, (window, scheme, batch_size, confidence)))
+            while pending and (len(pending) >= self.in_flight or pending[0].ready()):
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
