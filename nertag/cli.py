@@ -22,8 +22,8 @@ from .data.conll import Sentence, load_conll, read_conll, write_conll
 from .data.schemes import check_scheme, detect_scheme, split_tag, tags_to_spans
 from .data.text import TOKENIZERS
 from .errors import NertagError
-from .formats import (CONFIDENCE_FORMATS, OUTPUT_FORMATS, LineTap, convert_tags, format_tagged, load_conll_file, open_tap, read_text_lines,
-                      tap)
+from .formats import (CONFIDENCE_FORMATS, OUTPUT_FORMATS, FdLines, LineTap, convert_tags, format_tagged,
+                      load_conll_file, open_tap, read_text_lines, tap)
 from .model_dir import ModelDir, bundled_model, read_json
 from .tagger import WINDOW, Tagger
 
@@ -255,7 +255,10 @@ def _stdin() -> LineTap:
     """Standard input, read as bytes when possible so that undecodable input is reported by line."""
     if sys.stdin is None:
         raise NertagError("<stdin>: standard input is closed; give --input FILE")
-    return tap(getattr(sys.stdin, "buffer", None) or sys.stdin, "<stdin>")  # a test harness may give text
+    try:  # read by a thread: the bare descriptor, whose reads hold no lock that would block the exit
+        return tap(FdLines(sys.stdin.fileno(), "<stdin>"), "<stdin>")
+    except (AttributeError, OSError, ValueError):  # a test harness gives a stream without a descriptor
+        return tap(getattr(sys.stdin, "buffer", None) or sys.stdin, "<stdin>")  # (and may give text)
 
 
 @app.command()

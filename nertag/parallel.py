@@ -94,7 +94,7 @@ _worker_tagger: Tagger | None = None
 
 def _start_worker(description, weights) -> None:
     """Build the tagger of this worker once; Ctrl-C is for the parent, which then ends the workers."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # also when a worker is restarted (the parent's SIGINT is live)
     from threadpoolctl import threadpool_limits
 
     from .tagger import Tagger
@@ -137,9 +137,15 @@ class WorkerPool:
         context = multiprocessing.get_context("spawn")
         saved = {name: os.environ.get(name) for name in ONE_THREAD}
         os.environ.update(ONE_THREAD)
+        # An ignored SIGINT is inherited through exec: Ctrl-C reaches only this process, even while the
+        # workers start (a signal handler can only be set in the main thread).
+        in_main = threading.current_thread() is threading.main_thread()
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
         try:
             self._pool = context.Pool(self.jobs, _start_worker, (self.tagger.description, self.tagger.buffer.data))
         finally:
+            if in_main:
+                signal.signal(signal.SIGINT, handler)
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)
