@@ -6,7 +6,8 @@ what has arrived is tagged and written while the input waits (a pipe, a terminal
 
 `WorkerPool` tags windows in ``jobs`` processes with one BLAS thread each: the per-step products of the
 recurrent layers are small, and N processes with one thread each beat one process with N threads. The
-results come back in input order, with at most ``in_flight`` windows read but not yet returned.
+results come back in input order, with at most ``in_flight`` windows read but not yet returned; each
+window is shared among the workers in tasks of a few batches.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from .tagger import Tagged, Tagger
 
 PAUSE = 0.05  # seconds without input after which what has arrived is tagged
+TASK_BATCHES = 4  # batches per task sent to a worker: a window makes several, for the workers to share
 # Read by BLAS and OpenMP libraries when they load: set in the workers' environment before numpy is imported.
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
@@ -106,6 +108,11 @@ def _start_worker(description, weights) -> None:
     _worker_tagger.buffer.data[...] = weights
 
 
+def _start_method() -> str:
+    forkable = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    return "fork" if forkable else "spawn"
+
+
 def _tag_in_worker(window, scheme: str, batch_size: int, confidence: bool) -> list[Tagged]:
     return _worker_tagger._tag_window(window, scheme, batch_size, confidence)
 
@@ -119,22 +126,26 @@ class WorkerPool:
         Its description and weights are sent to each worker once.
     jobs : int
     in_flight : int, optional
-        Windows sent to the workers and not yet returned, at most (default ``2 * jobs``): bounds memory.
+        Windows sent to the workers and not yet returned, at most (default 2): bounds memory.
+
+    start_method : {"fork", "spawn"}, optional
+        Default: ``"fork"`` where it exists and this process runs one thread (the workers start at once,
+        sharing the loaded model; BLAS is capped at one thread in each), else ``"spawn"``: fresh
+        interpreters that load numpy under the one-thread environment set here (a fork beside other
+        threads could inherit a lock one of them holds).
 
     Leaving the ``with`` block by an exception (Ctrl-C, a closed output) terminates the workers at once.
     """
 
-    def __init__(self, tagger: Tagger, jobs: int, in_flight: int | None = None):
+    def __init__(self, tagger: Tagger, jobs: int, in_flight: int | None = None, start_method: str | None = None):
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, not {jobs}")
-        self.tagger, self.jobs = tagger, jobs
-        self.in_flight = max(1, in_flight or 2 * jobs)
+        self.tagger, self.jobs, self.start_method = tagger, jobs, start_method
+        self.in_flight = max(1, in_flight or 2)
         self._pool = None
 
     def __enter__(self) -> WorkerPool:
-        # 'spawn': fresh interpreters that load numpy under the environment set here (a fork would inherit
-        # this process's BLAS thread pools and any lock held by another thread).
-        context = multiprocessing.get_context("spawn")
+        context = multiprocessing.get_context(self.start_method or _start_method())
         saved = {name: os.environ.get(name) for name in ONE_THREAD}
         os.environ.update(ONE_THREAD)
         # An ignored SIGINT is inherited through exec: Ctrl-C reaches only this process, even while the
@@ -163,9 +174,11 @@ class WorkerPool:
     def map(self, windows: Iterable[list], scheme: str, batch_size: int, confidence: bool) -> Iterator[list[Tagged]]:
         """The results of each window of ``(tokens, offsets)`` pairs, in order (see `Tagger.tag_windows`).
 
-        An empty window (the input is idle, see `read_ahead`) returns every result held before it.
+        A window is sorted by length here and cut into tasks of `TASK_BATCHES` batches, aligned as one
+        process batches it (so the results are the same, bit for bit); the workers take tasks as they
+        become free. An empty window (the input is idle, see `read_ahead`) returns every result held.
         """
-        pending: collections.deque = collections.deque()
+        pending: collections.deque = collections.deque()  # (window size, [(indices, AsyncResult)])
         windows = iter(windows)
         while True:
             try:
@@ -174,15 +187,37 @@ class WorkerPool:
                 break
             except Exception:  # bad input: what came before it is still returned, as in one process
                 while pending:
-                    yield pending.popleft().get()
+                    yield _collect(*pending.popleft())
                 raise
             if not window:
                 while pending:
-                    yield pending.popleft().get()
+                    yield _collect(*pending.popleft())
                 yield []
                 continue
-            pending.append(self._pool.apply_async(_tag_in_worker, (window, scheme, batch_size, confidence)))
-            while pending and (len(pending) >= self.in_flight or pending[0].ready()):
-                yield pending.popleft().get()
+            pending.append(self._submit(window, scheme, batch_size, confidence))
+            while pending and (len(pending) >= self.in_flight or all(task.ready() for _, task in pending[0][1])):
+                yield _collect(*pending.popleft())
         while pending:
-            yield pending.popleft().get()
+            yield _collect(*pending.popleft())
+
+    def _submit(self, window: list, scheme: str, batch_size: int, confidence: bool) -> tuple[int, list]:
+        from .tagger import length_order
+
+        order, step = length_order(window), batch_size * TASK_BATCHES
+        tasks = []
+        for start in range(0, len(order), step):
+            indices = order[start:start + step]
+            tasks.append((indices, self._pool.apply_async(
+                _tag_in_worker, ([window[i] for i in indices], scheme, batch_size, confidence))))
+        return len(window), tasks
+
+
+def _collect(n: int, tasks: list) -> list[Tagged]:
+    """The results of one window: its tasks' results put back in the window's order."""
+    from .tagger import Tagged
+
+    results = [Tagged([], [], []) for _ in range(n)]  # the empty sentences stay so
+    for indices, task in tasks:
+        for i, tagged in zip(indices, task.get()):
+            results[i] = tagged
+    return results

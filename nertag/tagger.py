@@ -174,7 +174,7 @@ class Tagger:
     def _tag_window(self, window, scheme: str, batch_size: int, confidence: bool) -> list[Tagged]:
         """Tag ``(tokens, offsets)`` pairs in batches of similar lengths; results in the window's order."""
         results: list[Tagged | None] = [Tagged([], [], []) if not tokens else None for tokens, _ in window]
-        real = sorted((i for i, (tokens, _) in enumerate(window) if tokens), key=lambda i: len(window[i][0]))
+        real = length_order(window)
         for start in range(0, len(real), batch_size):
             batch = real[start:start + batch_size]
             for i, tagged in zip(batch, self._tag_batch([window[i] for i in batch], scheme, confidence)):
@@ -224,6 +224,11 @@ class Tagger:
                                                         confidence=False)]
         gold = [s.tags for s in sentences]
         return entity_scores(gold, predicted, gold_scheme, strict), predicted
+
+
+def length_order(window) -> list[int]:
+    """Indices of the non-empty ``(tokens, offsets)`` pairs of a window, shortest first (ties in input order)."""
+    return sorted((i for i, (tokens, _) in enumerate(window) if tokens), key=lambda i: len(window[i][0]))
 
 
 def _windows(sentences: Iterable, size: int) -> Iterator[list]:

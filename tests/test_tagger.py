@@ -111,9 +111,15 @@ def test_confidence_only_when_asked(wikigold, fixture_sentences, monkeypatch):
 
 def test_jobs_tag_as_one_process(wikigold, fixture_sentences):
     """Two worker processes: the same results, in input order, with more windows than may be in flight."""
+    from nertag.parallel import WorkerPool
+
     one = list(wikigold.tag_sentences(fixture_sentences, batch_size=4, window=7))
     two = list(wikigold.tag_sentences(fixture_sentences, batch_size=4, window=7, jobs=2))
     assert two == one
+    prepared = [[(list(s.words), None) for s in fixture_sentences[i:i + 40]] for i in range(0, 130, 40)]
+    with WorkerPool(wikigold, 2, start_method="spawn") as pool:  # the start when other threads run
+        assert [t for w in pool.map(prepared, "IOB1", 2, True) for t in w] == list(
+            wikigold.tag_sentences(fixture_sentences, batch_size=2, window=40, scheme="IOB1"))
     long_ = Sentence(["w"] * 1001, None, [["w"]] * 1001, line=12)
     results = wikigold.tag_sentences(fixture_sentences[:20] + [long_], window=7, jobs=2, source="in.txt")
     assert len([next(results) for _ in range(14)]) == 14  # the windows before the bad one
