@@ -4,11 +4,11 @@ Every error a user can fix is one line on stderr, ``nertag: error: ...``, and ex
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
 import inspect
-import itertools
 import json
 import sys
 from pathlib import Path
@@ -22,10 +22,10 @@ from .data.conll import Sentence, load_conll, read_conll, write_conll
 from .data.schemes import check_scheme, detect_scheme, split_tag, tags_to_spans
 from .data.text import TOKENIZERS
 from .errors import NertagError
-from .formats import (OUTPUT_FORMATS, LineTap, convert_tags, format_tagged, load_conll_file, open_tap, read_text_lines,
-                      tap)
+from .formats import (CONFIDENCE_FORMATS, OUTPUT_FORMATS, FdLines, LineTap, convert_tags, format_tagged,
+                      load_conll_file, open_tap, read_text_lines, tap)
 from .model_dir import ModelDir, bundled_model, read_json
-from .tagger import Tagger
+from .tagger import WINDOW, Tagger
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="nertag: a fast named-entity tagger for CPUs.")
@@ -255,7 +255,10 @@ def _stdin() -> LineTap:
     """Standard input, read as bytes when possible so that undecodable input is reported by line."""
     if sys.stdin is None:
         raise NertagError("<stdin>: standard input is closed; give --input FILE")
-    return tap(getattr(sys.stdin, "buffer", None) or sys.stdin, "<stdin>")  # a test harness may give text
+    try:  # read by a thread: the bare descriptor, whose reads hold no lock that would block the exit
+        return tap(FdLines(sys.stdin.fileno(), "<stdin>"), "<stdin>")
+    except (AttributeError, OSError, ValueError):  # a test harness gives a stream without a descriptor
+        return tap(getattr(sys.stdin, "buffer", None) or sys.stdin, "<stdin>")  # (and may give text)
 
 
 @app.command()
@@ -267,7 +270,10 @@ def tag(
     tokenizer: str = typer.Option("whitespace", help="Tokeniser for text input: whitespace or rules."),
     word_col: int = typer.Option(0, help="Column of the word in CoNLL input; other columns are kept as they are."),
     scheme: Optional[str] = typer.Option(None, help="Output tag scheme (default: the training data's)."),
-    batch_size: int = typer.Option(32, help="Sentences tagged together; output follows each batch."),
+    batch_size: int = typer.Option(32, help="Sentences tagged together, of similar lengths."),
+    window: int = typer.Option(WINDOW, help="Sentences read ahead and sorted by length; output follows each "
+                                            "window, or comes at once when the input pauses."),
+    jobs: int = typer.Option(1, help="Worker processes, one BLAS thread each; output keeps the input order."),
 ):
     """Tag sentences from standard input (one per line), streaming the results to standard output.
 
@@ -281,10 +287,13 @@ def tag(
                               f"got {output_format!r}")
         if tokenizer not in TOKENIZERS:
             raise NertagError(f"--tokenizer must be one of {', '.join(TOKENIZERS)}, got {tokenizer!r}")
-        if batch_size < 1:
-            raise NertagError(f"--batch-size must be at least 1, got {batch_size}")
+        for name, value in (("--batch-size", batch_size), ("--window", window), ("--jobs", jobs)):
+            if value < 1:
+                raise NertagError(f"{name} must be at least 1, got {value}")
         if scheme is not None:
             scheme = check_scheme(scheme)
+        from .parallel import read_ahead  # threads and processes only where they are used
+
         tagger = _model(model)
         opened = (open_tap(_existing_file(input_path, "input")) if input_path
                   else contextlib.nullcontext(_stdin()))
@@ -293,17 +302,21 @@ def tag(
                 sentences = read_text_lines(source, source.name, tokenizer)
             else:
                 sentences = read_conll(source, word_col=word_col, tag_col=None)
-            for chunk in _batches(sentences, batch_size):
-                for sentence, tagged in zip(chunk, tagger.tag_sentences(chunk, batch_size, scheme=scheme,
-                                                                        source=source.name)):
-                    sys.stdout.write(format_tagged(sentence, tagged, output_format, source.layout))
+            held: collections.deque = collections.deque()  # windows read, their results not yet written
+            windows = _held(read_ahead(sentences, window), held)
+            for tagged in tagger.tag_windows(windows, batch_size, scheme=scheme, source=source.name,
+                                             confidence=output_format in CONFIDENCE_FORMATS, jobs=jobs):
+                records = held.popleft()
+                sys.stdout.write("".join(format_tagged(record, t, output_format, source.layout)
+                                         for record, t in zip(records, tagged)))
                 sys.stdout.flush()
 
 
-def _batches(iterable, size: int):
-    iterator = iter(iterable)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
+def _held(windows, held: collections.deque):
+    """The windows, each also appended to ``held`` as it passes (to pair it with its results later)."""
+    for window in windows:
+        held.append(window)
+        yield window
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from .data.text import TextLine, read_text
 from .errors import DataError
 
 OUTPUT_FORMATS = ("conll", "inline", "jsonl")
+CONFIDENCE_FORMATS = ("jsonl",)  # the output formats that show the entities' confidences
 _GZIP_MAGIC = b"\x1f\x8b"
 _DOCSTART = DOCSTART.encode()
 
@@ -92,6 +93,26 @@ class _TextLineTap(LineTap, io.TextIOBase):
         LineTap.__init__(self, stream, name)
 
     __iter__ = LineTap.__iter__
+
+
+class FdLines:
+    """The lines of an open file descriptor (with their line ends), read in blocks with ``os.read``.
+
+    Unlike a buffered file, no lock of Python's I/O is held while a read waits: a thread blocked reading a
+    pipe or a terminal (see :func:`nertag.parallel.read_ahead`) does not stop the interpreter from exiting.
+    """
+
+    def __init__(self, fd: int, name: str, block: int = 1 << 16):
+        self.fd, self.name, self.block = fd, name, block
+
+    def __iter__(self) -> Iterator[bytes]:
+        rest = b""
+        while data := os.read(self.fd, self.block):
+            lines = (rest + data).split(b"\n")
+            rest = lines.pop()
+            yield from (line + b"\n" for line in lines)
+        if rest:
+            yield rest
 
 
 def tap(stream: IO[bytes] | IO[str], name: str) -> LineTap:

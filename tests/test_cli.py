@@ -7,10 +7,14 @@ Outputs whose content must be known exactly come from a crafted model that tags 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -248,6 +252,103 @@ def test_tag_streams_line_by_line(per_model):
             assert json.loads(process.stdout.readline())["tokens"] == word.split()
         process.stdin.close()
         assert process.wait(timeout=60) == 0 and process.stdout.read() == b""
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _tag_process(model, *args) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "nertag", "tag", "--model", str(model), *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+def _read_line(process, timeout: float) -> bytes:
+    """The next line of the process's output, failing if none comes within ``timeout`` seconds."""
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    assert ready, f"no output within {timeout} s"
+    return process.stdout.readline()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_tag_writes_what_has_arrived_when_the_input_pauses(per_model, jobs):
+    """With the default batch and window, a line is answered while standard input stays open."""
+    process = _tag_process(per_model, "--output-format", "jsonl", "--jobs", jobs)
+    try:
+        for word in ("Alpha", "Beta gamma"):
+            process.stdin.write(f"{word}\n".encode())
+            process.stdin.flush()
+            assert json.loads(_read_line(process, 60))["tokens"] == word.split()  # start-up included
+        process.stdin.close()
+        assert process.wait(timeout=60) == 0 and process.stdout.read() == b""
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _fixture_text() -> str:
+    return "".join(" ".join(s.words) + "\n" for path in (TRAIN, DEV) for s in load_conll(path))
+
+
+@pytest.mark.parametrize("output_format", ["conll", "inline", "jsonl"])
+def test_tag_jobs_2_writes_what_jobs_1_writes(model, output_format, tmp_path):
+    """Byte for byte, from text and from CoNLL, with many small windows in flight."""
+    text = _fixture_text()
+    (tmp_path / "in.conll").write_text(TRAIN.read_text() + "\n" + DEV.read_text())
+    for source in (["--input-format", "text"], ["--input-format", "conll", "--input", tmp_path / "in.conll"]):
+        args = ("tag", "--model", model, "--output-format", output_format, "--window", "9", "--batch-size", "4",
+                *source)
+        one = ok(nertag(*args, "--jobs", "1", input=text)).stdout
+        assert ok(nertag(*args, "--jobs", "2", input=text)).stdout == one
+        assert one.count("\n") >= 130 and one == ok(nertag(*args[:-4], *source, input=text)).stdout  # defaults
+
+
+def test_tag_jobs_bad_input_is_one_line(model):
+    long_ = " ".join(["w"] * 1001)  # the model's max_length is 1000
+    for data, where, message in [(f"a b\n\n{long_}\n", "<stdin>:3:", "at most 1000 tokens"),
+                                 (b"fine line\nBer\xe9lin\n", "<stdin>:2:", "expected UTF-8 text")]:
+        result = nertag("tag", "--model", model, "--jobs", "2", input=data)
+        assert result.exit_code == 2 and result.stderr.splitlines() == [result.stderr.strip()], result.stderr
+        assert result.stderr.startswith(f"nertag: error: {where}") and message in result.stderr
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "closed output"])
+def test_tag_jobs_leave_no_workers_behind(per_model, how):
+    process = _tag_process(per_model, "--jobs", "2")
+    try:
+        process.stdin.write(b"Alpha\n")
+        process.stdin.flush()
+        assert _read_line(process, 60) == b"Alpha I-PER\n"
+        workers = _children(process.pid)
+        assert len(workers) >= 2
+        if how == "ctrl-c":
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=30) != 0
+            assert b"Traceback" not in process.stderr.read()
+        else:
+            process.stdout.close()
+            with contextlib.suppress(BrokenPipeError):
+                for _ in range(20):
+                    process.stdin.write(b"Beta\n" * 100)
+                    process.stdin.flush()
+                    time.sleep(0.1)
+            assert process.wait(timeout=30) == 0
+        deadline = time.monotonic() + 30
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(map(_running, workers))
     finally:
         process.kill()
         process.wait()

@@ -97,3 +97,17 @@ def test_output_formats():
     assert format_tagged(conll, tagged, "conll", Layout(delimiter="\t")) == \
         "in\tIN\tO\nNew\tNNP\tB-LOC\nYork\tNNP\tI-LOC\n\n"
     assert format_tagged(conll, tagged, "jsonl", Layout()).startswith('{"tokens": ["in", "New", "York"]')
+
+
+def test_fd_lines_split_blocks_into_lines():
+    import os
+
+    from nertag.formats import FdLines
+
+    read, write = os.pipe()
+    os.write(write, b"one\r\ntwo\n\nthree")
+    os.close(write)
+    try:
+        assert list(FdLines(read, "<pipe>", block=3)) == [b"one\r\n", b"two\n", b"\n", b"three"]
+    finally:
+        os.close(read)

@@ -57,16 +57,96 @@ def test_tag_sentences_takes_what_the_readers_give(tagger):
 
 
 def test_tag_sentences_streams(tagger):
-    """Results of a batch come out before later sentences are read."""
+    """Results of a window come out before later sentences are read."""
     def sentences():
         yield ["one"]
         yield ["two"]
         raise RuntimeError("read too far")
 
-    results = tagger.tag_sentences(sentences(), batch_size=2)
+    results = tagger.tag_sentences(sentences(), batch_size=1, window=2)
     assert next(results).words == ["one"] and next(results).words == ["two"]
     with pytest.raises(RuntimeError):
         next(results)
+
+
+@pytest.fixture(scope="module")
+def wikigold() -> Tagger:
+    """The bundled WikiGold model: real weights, so that tags and confidences vary."""
+    return Tagger.load(Path(__file__).resolve().parents[1] / "nertag" / "models" / "wikigold")
+
+
+@pytest.fixture(scope="module")
+def fixture_sentences() -> list[Sentence]:
+    return load_conll(FIXTURES / "wikigold_train100.conll") + load_conll(FIXTURES / "wikigold_dev30.conll")
+
+
+def test_sorted_windows_tag_as_one_sentence_at_a_time(wikigold, fixture_sentences):
+    """Sorting by length within windows changes neither tags nor confidences (beyond float rounding)."""
+    sentences = fixture_sentences + [Sentence([], None, [])]  # and an empty one, in the middle of a window
+    alone = list(wikigold.tag_sentences(sentences, batch_size=1, window=1))
+    for batch_size, window in [(64, 1024), (8, 50), (3, 3)]:
+        sorted_ = list(wikigold.tag_sentences(sentences, batch_size=batch_size, window=window))
+        assert [t.words for t in sorted_] == [list(s.words) for s in sentences]  # input order
+        assert [t.tags for t in sorted_] == [t.tags for t in alone]
+        assert [(e.text, e.token_start) for t in sorted_ for e in t.entities] == [
+            (e.text, e.token_start) for t in alone for e in t.entities]
+        np.testing.assert_allclose([e.confidence for t in sorted_ for e in t.entities],
+                                   [e.confidence for t in alone for e in t.entities], rtol=0, atol=1e-5)
+    assert sum(len(t.entities) for t in alone) > 50 and len({round(e.confidence, 3) for t in alone
+                                                             for e in t.entities}) > 10
+
+
+def test_confidence_only_when_asked(wikigold, fixture_sentences, monkeypatch):
+    with_ = list(wikigold.tag_sentences(fixture_sentences))
+    calls = []
+    monkeypatch.setattr(type(wikigold.net.crf), "span_confidence", lambda *a, **k: calls.append(1))
+    without = list(wikigold.tag_sentences(fixture_sentences, confidence=False))
+    assert [t.tags for t in without] == [t.tags for t in with_] and not calls
+    assert {e.confidence for t in without for e in t.entities} == {None}
+    assert all(0 < e.confidence <= 1 for t in with_ for e in t.entities)
+    _, predicted = wikigold.evaluate(fixture_sentences, "IOB1")  # dev evaluation: no confidences either
+    assert not calls and predicted == [t.tags for t in wikigold.tag_sentences(fixture_sentences, scheme="IOB1",
+                                                                               confidence=False)]
+
+
+def test_jobs_tag_as_one_process(wikigold, fixture_sentences):
+    """Two worker processes: the same results, in input order, with more windows than may be in flight."""
+    from nertag.parallel import WorkerPool
+
+    one = list(wikigold.tag_sentences(fixture_sentences, batch_size=4, window=7))
+    two = list(wikigold.tag_sentences(fixture_sentences, batch_size=4, window=7, jobs=2))
+    assert two == one
+    prepared = [[(list(s.words), None) for s in fixture_sentences[i:i + 40]] for i in range(0, 130, 40)]
+    with WorkerPool(wikigold, 2, start_method="spawn") as pool:  # the start when other threads run
+        assert [t for w in pool.map(prepared, "IOB1", 2, True) for t in w] == list(
+            wikigold.tag_sentences(fixture_sentences, batch_size=2, window=40, scheme="IOB1"))
+    long_ = Sentence(["w"] * 1001, None, [["w"]] * 1001, line=12)
+    results = wikigold.tag_sentences(fixture_sentences[:20] + [long_], window=7, jobs=2, source="in.txt")
+    assert len([next(results) for _ in range(14)]) == 14  # the windows before the bad one
+    with pytest.raises(DataError, match=r"^in\.txt:12: expected sentences of at most 1000 tokens"):
+        next(results)
+
+
+def test_read_ahead_cuts_windows_where_the_input_pauses():
+    import threading
+
+    from nertag.parallel import read_ahead
+
+    assert list(read_ahead(iter(range(7)), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    go = threading.Event()
+
+    def slow():
+        yield from (1, 2)
+        go.wait(10)  # the input pauses until the consumer has seen what came before
+        yield 3
+        raise ValueError("bad line")
+
+    windows = read_ahead(slow(), 100, pause=0.05)
+    assert next(windows) == [1, 2] and next(windows) == []  # the two that came, then "idle"
+    go.set()
+    assert next(windows) == [3]
+    with pytest.raises(ValueError, match="bad line"):
+        next(windows)
 
 
 def test_length_limit_and_bad_scheme(tagger):

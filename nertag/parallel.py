@@ -1,0 +1,223 @@
+"""Tagging a stream: windows read ahead by a thread that notices pauses, and worker processes.
+
+`read_ahead` cuts a stream of sentences into windows for :meth:`nertag.tagger.Tagger.tag_windows`: a window
+is full at ``window`` sentences, and ends early when nothing more has come for ``pause`` seconds, so that
+what has arrived is tagged and written while the input waits (a pipe, a terminal).
+
+`WorkerPool` tags windows in ``jobs`` processes with one BLAS thread each: the per-step products of the
+recurrent layers are small, and N processes with one thread each beat one process with N threads. The
+results come back in input order, with at most ``in_flight`` windows read but not yet returned; each
+window is shared among the workers in tasks of a few batches.
+"""
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .tagger import Tagged, Tagger
+
+PAUSE = 0.05  # seconds without input after which what has arrived is tagged
+TASK_BATCHES = 4  # batches per task sent to a worker: a window makes several, for the workers to share
+# Read by BLAS and OpenMP libraries when they load: set in the workers' environment before numpy is imported.
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+_END = object()
+
+
+def read_ahead(items: Iterable, window: int, pause: float = PAUSE) -> Iterator[list]:
+    """Consecutive lists of at most ``window`` items, read from ``items`` by a thread.
+
+    A list ends early when no item has come for ``pause`` seconds; an empty list then follows it, to say
+    that the input is idle (e.g. `WorkerPool.map` then returns every result it holds). An error raised
+    by ``items`` is raised here after the items before it.
+
+    The reading thread is a daemon: it stops when the lists are no longer consumed, unless it is blocked
+    reading ``items``.
+    """
+    if window < 1:
+        raise ValueError(f"window must be at least 1, not {window}")
+    pending: queue.Queue = queue.Queue(maxsize=window)
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def read() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+        except BaseException as error:  # handed to the consumer, raised there
+            put((_END, error))
+        else:
+            put((_END, None))
+
+    threading.Thread(target=read, name="nertag-read-ahead", daemon=True).start()
+    chunk: list = []
+    try:
+        while True:
+            try:
+                item, error = pending.get(timeout=pause) if chunk else pending.get()
+            except queue.Empty:  # the input paused
+                yield chunk
+                yield []
+                chunk = []
+                continue
+            if item is _END:
+                if chunk:
+                    yield chunk
+                if error is not None:
+                    raise error
+                return
+            chunk.append(item)
+            if len(chunk) == window:
+                yield chunk
+                chunk = []
+    finally:
+        stop.set()
+
+
+# -- worker processes ---------------------------------------------------------------------------------------
+_worker_tagger: Tagger | None = None
+
+
+def _start_worker(description, weights) -> None:
+    """Build the tagger of this worker once; Ctrl-C is for the parent, which then ends the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # also when a worker is restarted (the parent's SIGINT is live)
+    from threadpoolctl import threadpool_limits
+
+    from .tagger import Tagger
+
+    threadpool_limits(limits=1)  # the environment already says so; a BLAS that ignores it is capped here
+    global _worker_tagger
+    d = description
+    _worker_tagger = Tagger(d.config, d.words, d.chars, d.tags, d.meta)
+    _worker_tagger.buffer.data[...] = weights
+
+
+def _start_method() -> str:
+    forkable = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    return "fork" if forkable else "spawn"
+
+
+def _tag_in_worker(window, scheme: str, batch_size: int, confidence: bool) -> list[Tagged]:
+    return _worker_tagger._tag_window(window, scheme, batch_size, confidence)
+
+
+class WorkerPool:
+    """``jobs`` processes, each with a copy of ``tagger`` and one BLAS thread, started by ``with``.
+
+    Parameters
+    ----------
+    tagger : Tagger
+        Its description and weights are sent to each worker once.
+    jobs : int
+    in_flight : int, optional
+        Windows sent to the workers and not yet returned, at most (default 2): bounds memory.
+
+    start_method : {"fork", "spawn"}, optional
+        Default: ``"fork"`` where it exists and this process runs one thread (the workers start at once,
+        sharing the loaded model; BLAS is capped at one thread in each), else ``"spawn"``: fresh
+        interpreters that load numpy under the one-thread environment set here (a fork beside other
+        threads could inherit a lock one of them holds).
+
+    Leaving the ``with`` block by an exception (Ctrl-C, a closed output) terminates the workers at once.
+    """
+
+    def __init__(self, tagger: Tagger, jobs: int, in_flight: int | None = None, start_method: str | None = None):
+        if jobs < 1:
+            raise ValueError(f"jobs must be at least 1, not {jobs}")
+        self.tagger, self.jobs, self.start_method = tagger, jobs, start_method
+        self.in_flight = max(1, in_flight or 2)
+        self._pool = None
+
+    def __enter__(self) -> WorkerPool:
+        context = multiprocessing.get_context(self.start_method or _start_method())
+        saved = {name: os.environ.get(name) for name in ONE_THREAD}
+        os.environ.update(ONE_THREAD)
+        # An ignored SIGINT is inherited through exec: Ctrl-C reaches only this process, even while the
+        # workers start (a signal handler can only be set in the main thread).
+        in_main = threading.current_thread() is threading.main_thread()
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+        try:
+            self._pool = context.Pool(self.jobs, _start_worker, (self.tagger.description, self.tagger.buffer.data))
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, handler)
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is None:
+            self._pool.close()
+        else:
+            self._pool.terminate()
+        self._pool.join()
+
+    def map(self, windows: Iterable[list], scheme: str, batch_size: int, confidence: bool) -> Iterator[list[Tagged]]:
+        """The results of each window of ``(tokens, offsets)`` pairs, in order (see `Tagger.tag_windows`).
+
+        A window is sorted by length here and cut into tasks of `TASK_BATCHES` batches, aligned as one
+        process batches it (so the results are the same, bit for bit); the workers take tasks as they
+        become free. An empty window (the input is idle, see `read_ahead`) returns every result held.
+        """
+        pending: collections.deque = collections.deque()  # (window size, [(indices, AsyncResult)])
+        windows = iter(windows)
+        while True:
+            try:
+                window = next(windows)
+            except StopIteration:
+                break
+            except Exception:  # bad input: what came before it is still returned, as in one process
+                while pending:
+                    yield _collect(*pending.popleft())
+                raise
+            if not window:
+                while pending:
+                    yield _collect(*pending.popleft())
+                yield []
+                continue
+            pending.append(self._submit(window, scheme, batch_size, confidence))
+            while pending and (len(pending) >= self.in_flight or all(task.ready() for _, task in pending[0][1])):
+                yield _collect(*pending.popleft())
+        while pending:
+            yield _collect(*pending.popleft())
+
+    def _submit(self, window: list, scheme: str, batch_size: int, confidence: bool) -> tuple[int, list]:
+        from .tagger import length_order
+
+        order, step = length_order(window), batch_size * TASK_BATCHES
+        tasks = []
+        for start in range(0, len(order), step):
+            indices = order[start:start + step]
+            tasks.append((indices, self._pool.apply_async(
+                _tag_in_worker, ([window[i] for i in indices], scheme, batch_size, confidence))))
+        return len(window), tasks
+
+
+def _collect(n: int, tasks: list) -> list[Tagged]:
+    """The results of one window: its tasks' results put back in the window's order."""
+    from .tagger import Tagged
+
+    results = [Tagged([], [], []) for _ in range(n)]  # the empty sentences stay so
+    for indices, task in tasks:
+        for i, tagged in zip(indices, task.get()):
+            results[i] = tagged
+    return results
