@@ -259,8 +259,11 @@ def test_tag_streams_line_by_line(per_model):
 
 def _tag_process(model, *args) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    # As from a terminal: a shell starting the suite in the background leaves SIGINT ignored, and then
+    # Python installs no KeyboardInterrupt handler, so the Ctrl-C test would wait in vain.
     return subprocess.Popen([sys.executable, "-m", "nertag", "tag", "--model", str(model), *args],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _read_line(process, timeout: float) -> bytes:
