@@ -15,8 +15,8 @@ delta[t, j]  = E[t, j] + max_i(delta[t-1, i] + A[i, j]),  psi[t, j] = first argm
 
 Each kernel loops over b, then t, in C without the GIL; every sum, max and log-sum-exp is carried in
 double whatever the emission dtype (float32 or float64, the fused ``floating`` type). Scratch rows
-(alpha ``(T, K)``, two beta rows, back pointers ``(T, K)``) are allocated once per call and reused
-for every sequence. Callers validate shapes, dtypes and lengths (:mod:`nertag.net.crf`).
+(alpha and beta ``(T, K)``, two Viterbi rows, back pointers ``(T, K)``) are allocated once per call and
+reused for every sequence. Callers validate shapes, dtypes and lengths (:mod:`nertag.net.crf`).
 """
 cimport cython
 from cython cimport floating
@@ -83,9 +83,137 @@ cdef inline double _lse_row_exact(double alpha_i, const double[:, ::1] Ad, const
     return m + log(s)
 
 
-# Long (~130 lines) on purpose: one nogil loop per sequence holding the forward pass, the backward pass and
-# both marginals, so alpha, beta and the exponentiated transitions stay in cache; split into functions, the
-# numbered steps would have to pass a dozen memoryviews each. Its readable form is crf_numpy.forward_backward.
+# ----------------------------------------------------------------------------------------------------------
+# Alpha and beta of one sequence at a time, over its real positions only: forward_backward and
+# span_log_probability share them.
+# ----------------------------------------------------------------------------------------------------------
+
+cdef inline void _shifted_transitions(const double[:, ::1] Ad, double[::1] cmax, double[::1] rmax,
+                                      double[:, ::1] expAT, double[:, ::1] expAr) noexcept nogil:
+    """cmax[j] = max_i A[i, j], rmax[i] = max_j A[i, j]; expAT[j, i] = exp(A[i, j] - cmax[j]),
+    expAr[i, j] = exp(A[i, j] - rmax[i]) (0 where the column / row is all -inf)."""
+    cdef Py_ssize_t i, j, K = Ad.shape[0]
+    for i in range(K):
+        cmax[i] = -INFINITY
+        rmax[i] = -INFINITY
+    for i in range(K):
+        for j in range(K):
+            if Ad[i, j] > cmax[j]:
+                cmax[j] = Ad[i, j]
+            if Ad[i, j] > rmax[i]:
+                rmax[i] = Ad[i, j]
+    for i in range(K):
+        for j in range(K):
+            expAT[j, i] = 0.0 if cmax[j] == -INFINITY else exp(Ad[i, j] - cmax[j])
+            expAr[i, j] = 0.0 if rmax[i] == -INFINITY else exp(Ad[i, j] - rmax[i])
+
+
+cdef inline double _lse_row(const double[:, ::1] Ad, const double[::1] w, Py_ssize_t i,
+                            Py_ssize_t K) noexcept nogil:
+    """lse_j(A[i, j] + w[j]) with the exact per-row max (-inf when every term is -inf)."""
+    cdef double m = -INFINITY, s = 0.0, v
+    cdef Py_ssize_t j
+    for j in range(K):
+        v = Ad[i, j] + w[j]
+        if v > m:
+            m = v
+    if m == -INFINITY:
+        return -INFINITY
+    for j in range(K):
+        s += exp(Ad[i, j] + w[j] - m)
+    return m + log(s)
+
+
+cdef double _alpha_beta_one(const floating[:, :, ::1] E, Py_ssize_t b, Py_ssize_t L, const double[:, ::1] Ad,
+                            const double[::1] sd, const double[::1] ed, const double[::1] cmax,
+                            const double[::1] rmax, const double[:, ::1] expAT, const double[:, ::1] expAr,
+                            double[::1] u, double[::1] w, double[:, ::1] alpha, double[:, ::1] beta,
+                            bint pairs, double[:, ::1] pair_sum_out) noexcept nogil:
+    """Fill ``alpha[:L]`` and ``beta[:L]`` of sequence b; return its log Z. With ``pairs`` (and log Z > -inf),
+    also add its pair marginals ``P(y_t = i, y_t+1 = j)`` to ``pair_sum_out``, fused into the backward pass.
+
+    Each log-sum-exp is shifted twice, by the max over the previous vector and by the max of the
+    transition column (row, backward), so it costs K exps and K^2 multiply-adds instead of K^2 exps:
+
+        lse_i(alpha[t-1, i] + A[i, j]) = ma + c[j] + log sum_i exp(alpha[t-1, i] - ma) * exp(A[i, j] - c[j])
+
+    with ma = max_i alpha[t-1, i], c[j] = max_i A[i, j] (``cmax``, ``expAT``; ``rmax``, ``expAr`` backward).
+    Every factor is <= 1, so a term can only be lost to underflow when its true value is below ~1e-308; when
+    the sum falls under ``_TINY`` (such terms could matter) it is recomputed with the exact max, as in the
+    NumPy twin.
+    """
+    cdef Py_ssize_t K = E.shape[2], t, i, j
+    cdef double m, s, z, ef
+    # 1. Forward: alpha[0, j] = s[j] + E[0, j]; alpha[t, j] = E[t, j] + lse_i(alpha[t-1, i] + A[i, j]).
+    for j in range(K):
+        alpha[0, j] = sd[j] + <double>E[0, b, j]
+    for t in range(1, L):
+        m = _max(alpha[t - 1], K)
+        if m == -INFINITY:
+            for j in range(K):
+                alpha[t, j] = -INFINITY
+            continue
+        for i in range(K):
+            u[i] = exp(alpha[t - 1, i] - m)
+        for j in range(K):
+            if cmax[j] == -INFINITY:
+                alpha[t, j] = -INFINITY
+                continue
+            s = 0.0
+            for i in range(K):
+                s += u[i] * expAT[j, i]
+            if s >= _TINY:
+                alpha[t, j] = <double>E[t, b, j] + m + cmax[j] + log(s)
+            else:
+                alpha[t, j] = <double>E[t, b, j] + _lse_column(alpha[t - 1], Ad, j, K)
+    # 2. log Z = lse_j(alpha[L-1, j] + e[j]); no pair marginals for a sequence that nothing can score.
+    for j in range(K):
+        w[j] = alpha[L - 1, j] + ed[j]
+    m = _max(w, K)
+    if m == -INFINITY:
+        z = -INFINITY
+        pairs = False
+    else:
+        s = 0.0
+        for j in range(K):
+            s += exp(w[j] - m)
+        z = m + log(s)
+    # 3. Backward: beta[L-1, i] = e[i]; beta[t, i] = lse_j(A[i, j] + w[j]), w[j] = E[t+1, j] + beta[t+1, j].
+    #    With m = max_j w[j], u[j] = exp(w[j] - m) and S_i = sum_j exp(A[i, j] - rmax[i]) u[j]:
+    #    beta[t, i] = rmax[i] + m + log S_i and
+    #    P(y_t = i, y_t+1 = j) = exp(alpha[t, i] + rmax[i] + m - log Z) exp(A[i, j] - rmax[i]) u[j].
+    for i in range(K):
+        beta[L - 1, i] = ed[i]
+    for t in range(L - 2, -1, -1):
+        for j in range(K):
+            w[j] = <double>E[t + 1, b, j] + beta[t + 1, j]
+        m = _max(w, K)
+        if m == -INFINITY:
+            for i in range(K):
+                beta[t, i] = -INFINITY
+            continue
+        for j in range(K):
+            u[j] = exp(w[j] - m)
+        for i in range(K):
+            if rmax[i] == -INFINITY:
+                beta[t, i] = -INFINITY
+                continue
+            s = 0.0
+            for j in range(K):
+                s += expAr[i, j] * u[j]
+            if s >= _TINY:
+                beta[t, i] = rmax[i] + m + log(s)
+                if pairs and alpha[t, i] != -INFINITY:
+                    ef = exp(alpha[t, i] + rmax[i] + m - z)
+                    for j in range(K):
+                        pair_sum_out[i, j] += ef * expAr[i, j] * u[j]
+            elif pairs:
+                beta[t, i] = _lse_row_exact(alpha[t, i], Ad, w, i, K, z, pair_sum_out)
+            else:
+                beta[t, i] = _lse_row(Ad, w, i, K)
+    return z
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.cdivision(True)
@@ -95,24 +223,16 @@ def forward_backward(const floating[:, :, ::1] E, const long long[::1] lengths, 
     """Log Z ``(B,)`` of each sequence; overwrites ``marginals_out (T, B, K)`` with ``P(y_t = j)`` (0 at
     padding) and ``pair_sum_out (K, K)`` with ``sum_b sum_t P(y_t = i, y_t+1 = j)``.
 
-    A sequence that no tag sequence can score gets log Z = -inf and marginals 0.
-
-    Each log-sum-exp is shifted twice, by the max over the previous vector and by the max of the
-    transition column (row, backward), so it costs K exps and K^2 multiply-adds instead of K^2 exps:
-
-        lse_i(alpha[t-1, i] + A[i, j]) = ma + c[j] + log sum_i exp(alpha[t-1, i] - ma) * exp(A[i, j] - c[j])
-
-    with ma = max_i alpha[t-1, i], c[j] = max_i A[i, j]. Every factor is <= 1, so a term can only be lost
-    to underflow when its true value is below ~1e-308; when the sum falls under ``_TINY`` (such terms
-    could matter) the column is recomputed with the exact per-column max, as in the NumPy twin.
+    A sequence that no tag sequence can score gets log Z = -inf and marginals 0. The recursions (and the
+    pair marginals, fused into the backward pass) are :func:`_alpha_beta_one`'s, one sequence at a time.
     """
     cdef Py_ssize_t T = E.shape[0], B = E.shape[1], K = E.shape[2]
-    cdef Py_ssize_t b, t, i, j, L, cur, nxt
-    cdef double m, s, v, z, ef
+    cdef Py_ssize_t b, t, i, j, L
+    cdef double z
     logZ_array = np.empty(B, dtype=np.float64)
     cdef double[::1] logZ = logZ_array
     cdef double[:, ::1] alpha = np.empty((max(T, 1), K), dtype=np.float64)
-    cdef double[:, ::1] beta = np.empty((2, K), dtype=np.float64)      # rows t % 2 and (t + 1) % 2
+    cdef double[:, ::1] beta = np.empty((max(T, 1), K), dtype=np.float64)
     cdef double[::1] u = np.empty(K, dtype=np.float64)                 # exp(alpha[t-1] - max), exp(w - max)
     cdef double[::1] w = np.empty(K, dtype=np.float64)
     cdef double[:, ::1] Ad = np.empty((K, K), dtype=np.float64)
@@ -124,99 +244,27 @@ def forward_backward(const floating[:, :, ::1] E, const long long[::1] lengths, 
     cdef double[:, ::1] expAr = np.empty((K, K), dtype=np.float64)     # [i, j] = exp(A[i, j] - rmax[i])
     with nogil:
         _to_double(A, start, end, Ad, sd, ed)
-        for i in range(K):
-            cmax[i] = -INFINITY
-            rmax[i] = -INFINITY
+        _shifted_transitions(Ad, cmax, rmax, expAT, expAr)
         for i in range(K):
             for j in range(K):
-                if Ad[i, j] > cmax[j]:
-                    cmax[j] = Ad[i, j]
-                if Ad[i, j] > rmax[i]:
-                    rmax[i] = Ad[i, j]
-        for i in range(K):
-            for j in range(K):
-                expAT[j, i] = 0.0 if cmax[j] == -INFINITY else exp(Ad[i, j] - cmax[j])
-                expAr[i, j] = 0.0 if rmax[i] == -INFINITY else exp(Ad[i, j] - rmax[i])
                 pair_sum_out[i, j] = 0.0
         for b in range(B):
             L = lengths[b]
+            z = _alpha_beta_one(E, b, L, Ad, sd, ed, cmax, rmax, expAT, expAr, u, w, alpha, beta,
+                                True, pair_sum_out)
+            logZ[b] = z
             for t in range(L, T):
                 for j in range(K):
                     marginals_out[t, b, j] = 0.0
-            # 1. Forward: alpha[t, j] = E[t, j] + lse_i(alpha[t-1, i] + A[i, j]).
-            for j in range(K):
-                alpha[0, j] = sd[j] + <double>E[0, b, j]
-            for t in range(1, L):
-                m = _max(alpha[t - 1], K)
-                if m == -INFINITY:
-                    for j in range(K):
-                        alpha[t, j] = -INFINITY
-                    continue
-                for i in range(K):
-                    u[i] = exp(alpha[t - 1, i] - m)
-                for j in range(K):
-                    if cmax[j] == -INFINITY:
-                        alpha[t, j] = -INFINITY
-                        continue
-                    s = 0.0
-                    for i in range(K):
-                        s += u[i] * expAT[j, i]
-                    if s >= _TINY:
-                        alpha[t, j] = <double>E[t, b, j] + m + cmax[j] + log(s)
-                    else:
-                        alpha[t, j] = <double>E[t, b, j] + _lse_column(alpha[t - 1], Ad, j, K)
-            # 2. log Z = lse_j(alpha[L-1, j] + e[j]).
-            for j in range(K):
-                w[j] = alpha[L - 1, j] + ed[j]
-            m = _max(w, K)
-            if m == -INFINITY:
-                logZ[b] = -INFINITY
+            if z == -INFINITY:
                 for t in range(L):
                     for j in range(K):
                         marginals_out[t, b, j] = 0.0
                 continue
-            s = 0.0
-            for j in range(K):
-                s += exp(w[j] - m)
-            z = m + log(s)
-            logZ[b] = z
-            # 3. Backward, fused with the marginals and the pair marginals. With w[j] = E[t+1, j] + beta[t+1, j],
-            #    m = max_j w[j], u[j] = exp(w[j] - m) and S_i = sum_j exp(A[i, j] - rmax[i]) u[j]:
-            #    beta[t, i] = rmax[i] + m + log S_i and
-            #    P(y_t = i, y_t+1 = j) = exp(alpha[t, i] + rmax[i] + m - log Z) exp(A[i, j] - rmax[i]) u[j].
-            cur = (L - 1) % 2
-            for j in range(K):
-                beta[cur, j] = ed[j]
-                marginals_out[L - 1, b, j] = exp(alpha[L - 1, j] + ed[j] - z)
-            for t in range(L - 2, -1, -1):
-                nxt = (t + 1) % 2
-                cur = t % 2
+            # P(y_t = j) = exp(alpha[t, j] + beta[t, j] - log Z)
+            for t in range(L):
                 for j in range(K):
-                    w[j] = <double>E[t + 1, b, j] + beta[nxt, j]
-                m = _max(w, K)
-                if m == -INFINITY:
-                    for i in range(K):
-                        beta[cur, i] = -INFINITY
-                else:
-                    for j in range(K):
-                        u[j] = exp(w[j] - m)
-                    for i in range(K):
-                        if rmax[i] == -INFINITY:
-                            beta[cur, i] = -INFINITY
-                            continue
-                        s = 0.0
-                        for j in range(K):
-                            s += expAr[i, j] * u[j]
-                        if s >= _TINY:
-                            beta[cur, i] = rmax[i] + m + log(s)
-                            if alpha[t, i] != -INFINITY:
-                                ef = exp(alpha[t, i] + rmax[i] + m - z)
-                                for j in range(K):
-                                    pair_sum_out[i, j] += ef * expAr[i, j] * u[j]
-                        else:
-                            beta[cur, i] = _lse_row_exact(alpha[t, i], Ad, w, i, K, z, pair_sum_out)
-                for j in range(K):
-                    marginals_out[t, b, j] = exp(alpha[t, j] + beta[cur, j] - z)
+                    marginals_out[t, b, j] = exp(alpha[t, j] + beta[t, j] - z)
     return logZ_array
 
 
@@ -276,113 +324,8 @@ def viterbi(const floating[:, :, ::1] E, const long long[::1] lengths, const flo
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Span log-probabilities: alpha and beta of one sequence at a time, over its real positions only.
+# Span log-probabilities.
 # ----------------------------------------------------------------------------------------------------------
-
-cdef inline void _shifted_transitions(const double[:, ::1] Ad, double[::1] cmax, double[::1] rmax,
-                                      double[:, ::1] expAT, double[:, ::1] expAr) noexcept nogil:
-    """cmax[j] = max_i A[i, j], rmax[i] = max_j A[i, j]; expAT[j, i] = exp(A[i, j] - cmax[j]),
-    expAr[i, j] = exp(A[i, j] - rmax[i]) (0 where the column / row is all -inf)."""
-    cdef Py_ssize_t i, j, K = Ad.shape[0]
-    for i in range(K):
-        cmax[i] = -INFINITY
-        rmax[i] = -INFINITY
-    for i in range(K):
-        for j in range(K):
-            if Ad[i, j] > cmax[j]:
-                cmax[j] = Ad[i, j]
-            if Ad[i, j] > rmax[i]:
-                rmax[i] = Ad[i, j]
-    for i in range(K):
-        for j in range(K):
-            expAT[j, i] = 0.0 if cmax[j] == -INFINITY else exp(Ad[i, j] - cmax[j])
-            expAr[i, j] = 0.0 if rmax[i] == -INFINITY else exp(Ad[i, j] - rmax[i])
-
-
-cdef inline double _lse_row(const double[:, ::1] Ad, const double[::1] w, Py_ssize_t i,
-                            Py_ssize_t K) noexcept nogil:
-    """lse_j(A[i, j] + w[j]) with the exact per-row max (-inf when every term is -inf)."""
-    cdef double m = -INFINITY, s = 0.0, v
-    cdef Py_ssize_t j
-    for j in range(K):
-        v = Ad[i, j] + w[j]
-        if v > m:
-            m = v
-    if m == -INFINITY:
-        return -INFINITY
-    for j in range(K):
-        s += exp(Ad[i, j] + w[j] - m)
-    return m + log(s)
-
-
-cdef double _alpha_beta_one(const floating[:, :, ::1] E, Py_ssize_t b, Py_ssize_t L, const double[:, ::1] Ad,
-                            const double[::1] sd, const double[::1] ed, const double[::1] cmax,
-                            const double[::1] rmax, const double[:, ::1] expAT, const double[:, ::1] expAr,
-                            double[::1] u, double[::1] w, double[:, ::1] alpha, double[:, ::1] beta) noexcept nogil:
-    """Fill ``alpha[:L]`` and ``beta[:L]`` of sequence b; return its log Z.
-
-    The log-sum-exps are shifted twice, as in :func:`forward_backward` (whose recursions these are, without
-    the marginals), and recomputed with the exact max when a shifted sum falls below ``_TINY``.
-    """
-    cdef Py_ssize_t K = E.shape[2], t, i, j
-    cdef double m, s
-    # 1. Forward: alpha[0, j] = s[j] + E[0, j]; alpha[t, j] = E[t, j] + lse_i(alpha[t-1, i] + A[i, j]).
-    for j in range(K):
-        alpha[0, j] = sd[j] + <double>E[0, b, j]
-    for t in range(1, L):
-        m = _max(alpha[t - 1], K)
-        if m == -INFINITY:
-            for j in range(K):
-                alpha[t, j] = -INFINITY
-            continue
-        for i in range(K):
-            u[i] = exp(alpha[t - 1, i] - m)
-        for j in range(K):
-            if cmax[j] == -INFINITY:
-                alpha[t, j] = -INFINITY
-                continue
-            s = 0.0
-            for i in range(K):
-                s += u[i] * expAT[j, i]
-            if s >= _TINY:
-                alpha[t, j] = <double>E[t, b, j] + m + cmax[j] + log(s)
-            else:
-                alpha[t, j] = <double>E[t, b, j] + _lse_column(alpha[t - 1], Ad, j, K)
-    # 2. Backward: beta[L-1, i] = e[i]; beta[t, i] = lse_j(A[i, j] + w[j]), w[j] = E[t+1, j] + beta[t+1, j].
-    for i in range(K):
-        beta[L - 1, i] = ed[i]
-    for t in range(L - 2, -1, -1):
-        for j in range(K):
-            w[j] = <double>E[t + 1, b, j] + beta[t + 1, j]
-        m = _max(w, K)
-        if m == -INFINITY:
-            for i in range(K):
-                beta[t, i] = -INFINITY
-            continue
-        for j in range(K):
-            u[j] = exp(w[j] - m)
-        for i in range(K):
-            if rmax[i] == -INFINITY:
-                beta[t, i] = -INFINITY
-                continue
-            s = 0.0
-            for j in range(K):
-                s += expAr[i, j] * u[j]
-            if s >= _TINY:
-                beta[t, i] = rmax[i] + m + log(s)
-            else:
-                beta[t, i] = _lse_row(Ad, w, i, K)
-    # 3. log Z = lse_j(alpha[L-1, j] + e[j]).
-    for j in range(K):
-        w[j] = alpha[L - 1, j] + ed[j]
-    m = _max(w, K)
-    if m == -INFINITY:
-        return -INFINITY
-    s = 0.0
-    for j in range(K):
-        s += exp(w[j] - m)
-    return m + log(s)
-
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
@@ -413,6 +356,7 @@ def span_log_probability(const floating[:, :, ::1] E, const long long[::1] lengt
     cdef double[::1] rmax = np.empty(K, dtype=np.float64)
     cdef double[:, ::1] expAT = np.empty((K, K), dtype=np.float64)
     cdef double[:, ::1] expAr = np.empty((K, K), dtype=np.float64)
+    cdef double[:, ::1] no_pairs = np.empty((0, 0), dtype=np.float64)
     with nogil:
         _to_double(A, start, end, Ad, sd, ed)
         _shifted_transitions(Ad, cmax, rmax, expAT, expAr)
@@ -421,7 +365,8 @@ def span_log_probability(const floating[:, :, ::1] E, const long long[::1] lengt
             b = spans[k, 0]
             if b != current:
                 current = b
-                z = _alpha_beta_one(E, b, lengths[b], Ad, sd, ed, cmax, rmax, expAT, expAr, u, w, alpha, beta)
+                z = _alpha_beta_one(E, b, lengths[b], Ad, sd, ed, cmax, rmax, expAT, expAr, u, w, alpha, beta,
+                                    False, no_pairs)
             first = spans[k, 1]
             last = spans[k, 2] - 1
             inside = 0.0
