@@ -177,8 +177,12 @@ def train_crfsuite(train, directory: Path, sentences: int) -> Path | None:
     return path
 
 
-def nertag_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "nertag", "tag", *args]
+def nertag_command(*args: str, source: Path | None = None) -> list[str]:
+    """`python -m nertag tag ARGS`, of the installed nertag or of the checkout ``source``."""
+    if source is None:
+        return [sys.executable, "-m", "nertag", "tag", *args]
+    code = f"import sys; sys.path.insert(0, {str(source)!r}); from nertag.cli import app; app()"
+    return [sys.executable, "-c", code, "tag", *args]
 
 
 def nertag_has_option(option: str) -> bool:
@@ -196,6 +200,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
     parser.add_argument("--spacy-sentences", type=int, default=2000, help="eng.train sentences for spaCy's one epoch")
     parser.add_argument("--crf-sentences", type=int, default=14041, help="eng.train sentences for crfsuite")
+    parser.add_argument("--compare", type=Path, help="also time `nertag tag` of this checkout (e.g. an older commit)")
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -218,6 +223,8 @@ def main() -> None:
         one_path.write_text("John lives in Berlin .\n", encoding="utf-8")
         model_args = ["--model", str(model_dir)]
         contenders = {"nertag tag": nertag_command(*model_args)}
+        if args.compare:
+            contenders[f"nertag tag of {args.compare}"] = nertag_command(*model_args, source=args.compare.resolve())
         if nertag_has_option("--jobs"):
             contenders["nertag tag --jobs 2"] = nertag_command(*model_args, "--jobs", "2")
         train = read_conll(args.train)
