@@ -141,6 +141,10 @@ cdef double _alpha_beta_one(const floating[:, :, ::1] E, Py_ssize_t b, Py_ssize_
     Every factor is <= 1, so a term can only be lost to underflow when its true value is below ~1e-308; when
     the sum falls under ``_TINY`` (such terms could matter) it is recomputed with the exact max, as in the
     NumPy twin.
+
+    About 90 lines, on purpose: the forward pass, log Z and the backward pass of one sequence use the same
+    scratch and shifted transitions, numbered 1-3 below; split into functions, each would take a dozen
+    buffers again, and the steps read best in order.
     """
     cdef Py_ssize_t K = E.shape[2], t, i, j
     cdef double m, s, z, ef
