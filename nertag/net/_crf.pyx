@@ -64,10 +64,11 @@ cdef inline double _lse_column(const double[::1] prev, const double[:, ::1] Ad, 
 
 
 cdef inline double _lse_row_exact(double alpha_i, const double[:, ::1] Ad, const double[::1] w, Py_ssize_t i,
-                                  Py_ssize_t K, double z, double[:, ::1] pair_sum_out) noexcept nogil:
-    """beta[t, i] = lse_j(A[i, j] + w[j]) with the exact per-row max; adds row i of the pair marginals,
-    exp(A[i, j] + w[j] - m) * exp(alpha[t, i] + m - log Z), the last factor <= 1."""
-    cdef double m = -INFINITY, s = 0.0, v, ef
+                                  Py_ssize_t K, double z, bint pairs, double[:, ::1] pair_sum_out) noexcept nogil:
+    """beta[t, i] = lse_j(A[i, j] + w[j]) with the exact per-row max (-inf when every term is -inf); with
+    ``pairs``, also adds row i of the pair marginals, exp(A[i, j] + w[j] - m) * exp(alpha[t, i] + m - log Z),
+    the last factor <= 1."""
+    cdef double m = -INFINITY, s = 0.0, v, ef = 0.0
     cdef Py_ssize_t j
     for j in range(K):
         v = Ad[i, j] + w[j]
@@ -75,11 +76,13 @@ cdef inline double _lse_row_exact(double alpha_i, const double[:, ::1] Ad, const
             m = v
     if m == -INFINITY:
         return -INFINITY
-    ef = exp(alpha_i + m - z)
+    if pairs:
+        ef = exp(alpha_i + m - z)
     for j in range(K):
         v = exp(Ad[i, j] + w[j] - m)
         s += v
-        pair_sum_out[i, j] += v * ef
+        if pairs:
+            pair_sum_out[i, j] += v * ef
     return m + log(s)
 
 
@@ -106,22 +109,6 @@ cdef inline void _shifted_transitions(const double[:, ::1] Ad, double[::1] cmax,
         for j in range(K):
             expAT[j, i] = 0.0 if cmax[j] == -INFINITY else exp(Ad[i, j] - cmax[j])
             expAr[i, j] = 0.0 if rmax[i] == -INFINITY else exp(Ad[i, j] - rmax[i])
-
-
-cdef inline double _lse_row(const double[:, ::1] Ad, const double[::1] w, Py_ssize_t i,
-                            Py_ssize_t K) noexcept nogil:
-    """lse_j(A[i, j] + w[j]) with the exact per-row max (-inf when every term is -inf)."""
-    cdef double m = -INFINITY, s = 0.0, v
-    cdef Py_ssize_t j
-    for j in range(K):
-        v = Ad[i, j] + w[j]
-        if v > m:
-            m = v
-    if m == -INFINITY:
-        return -INFINITY
-    for j in range(K):
-        s += exp(Ad[i, j] + w[j] - m)
-    return m + log(s)
 
 
 cdef double _alpha_beta_one(const floating[:, :, ::1] E, Py_ssize_t b, Py_ssize_t L, const double[:, ::1] Ad,
@@ -211,10 +198,8 @@ cdef double _alpha_beta_one(const floating[:, :, ::1] E, Py_ssize_t b, Py_ssize_
                     ef = exp(alpha[t, i] + rmax[i] + m - z)
                     for j in range(K):
                         pair_sum_out[i, j] += ef * expAr[i, j] * u[j]
-            elif pairs:
-                beta[t, i] = _lse_row_exact(alpha[t, i], Ad, w, i, K, z, pair_sum_out)
             else:
-                beta[t, i] = _lse_row(Ad, w, i, K)
+                beta[t, i] = _lse_row_exact(alpha[t, i], Ad, w, i, K, z, pairs, pair_sum_out)
     return z
 
 
