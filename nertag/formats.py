@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from .data.conll import DOCSTART, Sentence, load_conll
+from .data.conll import DOCSTART, Sentence, is_docstart, load_conll
 from .data.schemes import convert
 from .data.text import TextLine, read_text
 from .errors import DataError
@@ -64,8 +64,7 @@ class Layout:
         if line.startswith(DOCSTART):
             if self.docstart is None:
                 self.docstart = "start" if self._nonblank == 1 else "between"
-            # The reader's test for a -DOCSTART- line: the marker alone, or followed by whitespace.
-            if len(line) == len(DOCSTART) or line[len(DOCSTART)].isspace():
+            if is_docstart(line):  # the reader's test: the marker alone, or followed by columns
                 return
         self.delimiter, self._delimiter_known = "\t" if "\t" in line else " ", True
 

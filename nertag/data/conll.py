@@ -54,7 +54,7 @@ class Sentence:
         return len(self.words)
 
 
-def _is_docstart(line: str) -> bool:
+def is_docstart(line: str) -> bool:
     """Is `line` a document separator: ``-DOCSTART-`` alone or followed by columns?"""
     return line.startswith(DOCSTART) and (len(line) == len(DOCSTART) or line[len(DOCSTART)].isspace())
 
@@ -62,7 +62,7 @@ def _is_docstart(line: str) -> bool:
 def sniff_delimiter(source: Source) -> str | None:
     """The column delimiter the reader will use: ``"\\t"`` for a TAB-separated file, None for whitespace."""
     for _, line in iter_lines(source):
-        if line.strip() and not _is_docstart(line):
+        if line.strip() and not is_docstart(line):
             return "\t" if "\t" in line else None
     return None
 
@@ -144,7 +144,7 @@ def _checked_sentences(
     first = width = number = 0  # line and column count of the current sentence's first token
     doc, doc_used, n_sentences = 0, False, 0
     for number, line in lines:
-        if not line.strip() or (line[:1] == "-" and _is_docstart(line)):
+        if not line.strip() or (line[:1] == "-" and is_docstart(line)):
             if rows:
                 yield _sentence(rows, word_col, tag_col, doc, first)
                 rows, doc_used, n_sentences = [], True, n_sentences + 1
