@@ -68,10 +68,12 @@ class Tagger:
         ``input_scheme`` (the scheme of the training data, used for output), ``scores`` and so on.
     seed : int
         Initialisation of a new network (training starts from it).
+    initialise : bool, default True
+        False leaves the weights zero for a caller that loads them all (see `load`).
     """
 
     def __init__(self, config: Config, words: Vocab, chars: Vocab, tags: Vocab, meta: dict | None = None,
-                 seed: int | None = None):
+                 seed: int | None = None, *, initialise: bool = True):
         self.config, self.words, self.chars, self.tags = config, words, chars, tags
         self.meta = dict(meta or {})
         tag_list = tags.tokens
@@ -80,7 +82,8 @@ class Tagger:
             constraints = (allowed_transitions(tag_list, config.scheme), allowed_start(tag_list, config.scheme),
                            allowed_end(tag_list, config.scheme))
         self.net = TaggerNet(config, len(words), len(chars), len(tags), constraints)
-        self.buffer = ParamBuffer(self.net, np.dtype(config.dtype), seed=config.seed if seed is None else seed)
+        self.buffer = ParamBuffer(self.net, np.dtype(config.dtype), seed=config.seed if seed is None else seed,
+                                  initialise=initialise)
 
     @property
     def output_scheme(self) -> str:
@@ -102,7 +105,7 @@ class Tagger:
         """Load a trained model directory (see :mod:`nertag.model_dir` for its files)."""
         files = ModelDir.existing(model_dir)
         d = files.describe()
-        tagger = cls(d.config, d.words, d.chars, d.tags, d.meta)
+        tagger = cls(d.config, d.words, d.chars, d.tags, d.meta, initialise=False)
         files.load_weights(tagger.buffer.named())
         return tagger
 

@@ -38,6 +38,9 @@ class ParamBuffer:
     dtype : numpy dtype, float32 or float64
     seed : int or numpy Generator
         Random source of the initialisers.
+    initialise : bool, default True
+        False leaves the parameters zero, for a caller that overwrites all of them (loading saved weights:
+        the orthogonal initialisers would cost a model load tens of milliseconds for nothing).
 
     Attributes
     ----------
@@ -51,7 +54,7 @@ class ParamBuffer:
         True on the rows of sparse tables whose gradient this step has written (views ``layer.g_rows``).
     """
 
-    def __init__(self, root: Layer, dtype=np.float32, seed=0):
+    def __init__(self, root: Layer, dtype=np.float32, seed=0, *, initialise: bool = True):
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"parameters must be float32 or float64, got {dtype}")
@@ -73,7 +76,8 @@ class ParamBuffer:
                 raise ValueError(f"{type(b.layer).__name__} is bound twice: give each ParamBuffer its own layers")
             b.layer.p[b.spec.name] = self.data[b.slice].reshape(b.spec.shape)
             b.layer.g[b.spec.name] = self.grad[b.slice].reshape(b.spec.shape)
-            b.layer.p[b.spec.name][...] = b.spec.init(rng, b.spec.shape)
+            if initialise:
+                b.layer.p[b.spec.name][...] = b.spec.init(rng, b.spec.shape)
             if not b.spec.sparse:
                 self.decay_mask[b.slice] = b.spec.decay
         self.sparse = [b for b in self.bindings if b.spec.sparse]
