@@ -269,7 +269,7 @@ def tag(
     output_format: str = typer.Option("conll", help="conll, inline or jsonl."),
     tokenizer: str = typer.Option("whitespace", help="Tokeniser for text input: whitespace or rules."),
     word_col: int = typer.Option(0, help="Column of the word in CoNLL input; other columns are kept as they are."),
-    scheme: Optional[str] = typer.Option(None, help="Output tag scheme (default: the training data's)."),
+    scheme: Optional[str] = typer.Option(None, help="Output tag scheme: iob2 (default), iob1 or bioes."),
     batch_size: int = typer.Option(32, help="Sentences tagged together, of similar lengths."),
     window: int = typer.Option(WINDOW, help="Sentences read ahead and sorted by length; output follows each "
                                             "window, or comes at once when the input pauses."),

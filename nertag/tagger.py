@@ -25,6 +25,7 @@ from .model_dir import Description, ModelDir
 from .net.params import ParamBuffer
 
 WINDOW = 1024  # sentences read ahead and sorted by length together (padding: 13% of eng.testb at batch 32)
+OUTPUT_SCHEME = "IOB2"  # of tags handed out, unless asked otherwise: B- opens every entity
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Tagger:
     words, chars, tags : Vocab
         ``tags`` holds the tags of ``config.scheme`` the CRF predicts.
     meta : dict
-        ``input_scheme`` (the scheme of the training data, used for output), ``scores`` and so on.
+        ``input_scheme`` (the scheme of the training data), ``scores`` and so on.
     seed : int
         Initialisation of a new network (training starts from it).
     initialise : bool, default True
@@ -87,7 +88,8 @@ class Tagger:
 
     @property
     def output_scheme(self) -> str:
-        return self.meta.get("input_scheme", self.config.scheme)
+        """IOB2 (B- opens every entity), what users and most tools expect, whatever the training data used."""
+        return OUTPUT_SCHEME
 
     @property
     def description(self) -> Description:
@@ -128,7 +130,7 @@ class Tagger:
         sentences : iterable of token lists (may be empty), TextLine or Sentence
             A TextLine's tokens give its entities character offsets; the line number of a TextLine or
             Sentence (0: unknown) locates a sentence longer than ``config.max_length`` (a DataError).
-        scheme : output tag scheme, default the training data's
+        scheme : output tag scheme, default IOB2
         source : file name, for error messages
         confidence : bool, default True
             Compute `Entity.confidence`; without it every confidence is None (and tagging is faster).

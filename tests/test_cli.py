@@ -195,7 +195,7 @@ TEXT = "John  lives in Berlin .\n\nSiemens\n"
 
 def test_tag_conll_inline_and_jsonl_output(per_model):
     conll = ok(nertag("tag", "--model", per_model, input=TEXT)).stdout
-    assert conll == "John I-PER\nlives B-PER\nin B-PER\nBerlin B-PER\n. B-PER\n\n\nSiemens I-PER\n\n"
+    assert conll == "John B-PER\nlives B-PER\nin B-PER\nBerlin B-PER\n. B-PER\n\n\nSiemens B-PER\n\n"
     inline = ok(nertag("tag", "--model", per_model, "--output-format", "inline", input=TEXT)).stdout
     assert inline.splitlines() == ["[PER John] [PER lives] [PER in] [PER Berlin] [PER .]", "", "[PER Siemens]"]
     lines = ok(nertag("tag", "--model", per_model, "--output-format", "jsonl", input=TEXT)).stdout.splitlines()
@@ -214,6 +214,8 @@ def test_tag_conll_inline_and_jsonl_output(per_model):
 def test_tag_scheme_tokenizer_and_batches(per_model, tmp_path):
     bioes = ok(nertag("tag", "--model", per_model, "--scheme", "bioes", input="a b\n")).stdout
     assert bioes == "a S-PER\nb S-PER\n\n"
+    iob1 = ok(nertag("tag", "--model", per_model, "--scheme", "iob1", input="a b\n")).stdout
+    assert iob1 == "a I-PER\nb B-PER\n\n"  # the default IOB2 output gives "a B-PER", as above
     rules = ok(nertag("tag", "--model", per_model, "--tokenizer", "rules", "--output-format", "inline",
                       input="Germany's U.S. office, 1,000.5\n")).stdout
     assert rules == "[PER Germany] [PER 's] [PER U.S.] [PER office] [PER ,] [PER 1,000.5]\n"
@@ -227,10 +229,10 @@ def test_tag_scheme_tokenizer_and_batches(per_model, tmp_path):
 def test_tag_conll_input_keeps_columns_and_separator(per_model, tmp_path):
     spaced = "-DOCSTART- O\n\nJohn NNP I-PER\nlives VBZ O\n\nOK UH O\n"
     out = ok(nertag("tag", "--model", per_model, "--input-format", "conll", input=spaced)).stdout
-    assert out == "John NNP I-PER I-PER\nlives VBZ O B-PER\n\nOK UH O I-PER\n\n"
+    assert out == "John NNP I-PER B-PER\nlives VBZ O B-PER\n\nOK UH O B-PER\n\n"
     tabbed = "New York\tB-LOC\t\nis\tO\tx y\n"  # TAB-separated: spaces inside fields, an empty field
     out = ok(nertag("tag", "--model", per_model, "--input-format", "conll", input=tabbed)).stdout
-    assert out == "New York\tB-LOC\t\tI-PER\nis\tO\tx y\tB-PER\n\n"
+    assert out == "New York\tB-LOC\t\tB-PER\nis\tO\tx y\tB-PER\n\n"
     (tmp_path / "t.conll").write_text(tabbed)
     from_file = nertag("tag", "--model", per_model, "--input-format", "conll", "--input", tmp_path / "t.conll")
     assert ok(from_file).stdout == out
@@ -333,7 +335,7 @@ def test_tag_jobs_leave_no_workers_behind(per_model, how):
     try:
         process.stdin.write(b"Alpha\n")
         process.stdin.flush()
-        assert _read_line(process, 60) == b"Alpha I-PER\n"
+        assert _read_line(process, 60) == b"Alpha B-PER\n"
         workers = _children(process.pid)
         assert len(workers) >= 2
         if how == "ctrl-c":
@@ -374,7 +376,7 @@ def test_convert(target, tmp_path):
 def test_info(model):
     info = json.loads(ok(nertag("info", "--model", model)).stdout)
     tagger = Tagger.load(model)
-    assert info["model"] == str(model) and info["output_scheme"] == "IOB1"
+    assert info["model"] == str(model) and info["output_scheme"] == "IOB2"
     assert info["tags"] == tagger.tags.tokens and info["tags"][0] == "O" and "S-PER" in info["tags"]
     assert info["parameters"] == sum(a.size for a in tagger.buffer.named().values())
     assert info["config"]["hidden"] == 8
@@ -385,7 +387,7 @@ def test_info(model):
 # -- the Python API the CLI uses ------------------------------------------------------------------------------
 def test_python_api(per_model, tmp_path):
     tagger = Tagger.load(per_model)
-    assert tagger.tag(["John", "lives"]) == ["I-PER", "B-PER"]
+    assert tagger.tag(["John", "lives"]) == ["B-PER", "B-PER"]
     entities = tagger.tag_text("  John lives")
     assert [(e.text, e.start, e.end, e.type) for e in entities] == [("John", 2, 6, "PER"), ("lives", 7, 12, "PER")]
     tagged = list(tagger.tag_sentences([["a"], [], ["b", "c"]] * 3, batch_size=2))
@@ -396,7 +398,7 @@ def test_python_api(per_model, tmp_path):
     result = train(Config(hidden=4, char_dim=0, word_dim=4, epochs=2), load_conll(TRAIN)[:20], load_conll(DEV)[:5],
                    model_dir=tmp_path / "py", progress=False, log=lambda _: None)
     assert result.status == "finished" and result.epochs == 2 and len(result.history) == 2
-    assert Tagger.load(tmp_path / "py").tag(["x"]) in (["O"], ["I-PER"], ["I-LOC"], ["I-ORG"], ["I-MISC"])
+    assert Tagger.load(tmp_path / "py").tag(["x"]) in (["O"], ["B-PER"], ["B-LOC"], ["B-ORG"], ["B-MISC"])
     assert list(read_conll(TRAIN))[0].words[0] == "010"
     assert np.isfinite(Tagger.load(tmp_path / "py").buffer.data).all()
 
