@@ -20,10 +20,10 @@ from . import __version__
 from .config import FIELD_TYPES, Config, field_help
 from .data.conll import Sentence, load_conll, read_conll, write_conll
 from .data.schemes import check_scheme, detect_scheme, split_tag, tags_to_spans
-from .data.text import TOKENIZERS
+from .data.text import TOKENIZERS, read_text
 from .errors import NertagError
 from .formats import (CONFIDENCE_FORMATS, OUTPUT_FORMATS, FdLines, LineTap, convert_tags, format_tagged,
-                      load_conll_file, open_tap, read_text_lines, tap)
+                      load_conll_file, open_tap, tap)
 from .model_dir import ModelDir, bundled_model, read_json
 from .tagger import WINDOW, Tagger
 
@@ -299,9 +299,9 @@ def tag(
                   else contextlib.nullcontext(_stdin()))
         with opened as source:
             if input_format == "text":
-                sentences = read_text_lines(source, source.name, tokenizer)
+                sentences = read_text(source, tokenizer)
             else:
-                sentences = read_conll(source, word_col=word_col, tag_col=None)
+                sentences = read_conll(source, word_col=word_col, tag_col=None, empty_ok=True)
             held: collections.deque = collections.deque()  # windows read, their results not yet written
             windows = _held(read_ahead(sentences, window), held)
             for tagged in tagger.tag_windows(windows, batch_size, scheme=scheme, source=source.name,

@@ -28,7 +28,7 @@ class Config:
     freeze_words: bool = False    # keep the word vectors as initialised (pretrained ones as loaded); see README
     min_count: int = 1            # words seen fewer times map to <unk> (unless in the embeddings)
     singleton_unk: float = 0.5    # probability of replacing a training singleton by <unk> (Lample et al.)
-    max_length: int = 1000        # longest sentence, in tokens: longer ones are an error, not truncated
+    max_length: int = 1000        # longest piece of a sentence, in tokens: longer ones are cut (train, tag)
     # --- training
     optimizer: str = "adam"       # update rule: sgd, momentum, nesterov, adagrad, rmsprop or adam (best on CoNLL-2003)
     lr: float = 0.001             # initial learning rate

@@ -19,7 +19,7 @@ from typing import IO
 
 from .data.conll import DOCSTART, Sentence, is_docstart, load_conll
 from .data.schemes import convert
-from .data.text import TextLine, read_text
+from .data.text import TextLine
 from .errors import DataError
 
 OUTPUT_FORMATS = ("conll", "inline", "jsonl")
@@ -137,17 +137,6 @@ def load_conll_file(path: str | os.PathLike, word_col: int = 0, tag_col: int | N
     with open_tap(path) as source:
         sentences = load_conll(source, word_col=word_col, tag_col=tag_col, scheme=scheme)
     return sentences, source.layout
-
-
-def read_text_lines(source, name: str, tokenizer: str) -> Iterator[TextLine]:
-    """The lines of raw text to tag, tokenised; a DataError at the end if none held a token."""
-    n_lines = n_tokens = 0
-    for line in read_text(source, tokenizer):
-        n_lines, n_tokens = line.line, n_tokens + len(line.tokens)
-        yield line
-    if n_tokens == 0:
-        found = "an empty input" if n_lines == 0 else f"{n_lines} blank line{'s' if n_lines > 1 else ''}"
-        raise DataError(f"expected text to tag, one sentence per line, found {found}", name)
 
 
 def convert_tags(sentences: Iterable[Sentence], source: str, target: str, tag_col: int) -> list[Sentence]:

@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+import collections
+import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +20,6 @@ from .data.conll import Sentence
 from .data.schemes import allowed_end, allowed_start, allowed_transitions, check_scheme, convert, tags_to_spans
 from .data.text import TextLine, tokenize
 from .data.vocab import Vocab
-from .errors import DataError
 from .evaluate import entity_scores
 from .network import TaggerNet
 from .model_dir import Description, ModelDir
@@ -112,11 +113,6 @@ class Tagger:
         return tagger
 
     # -- tagging ---------------------------------------------------------------------------------------
-    def _check_length(self, n: int, where: str, line: int | None = None) -> None:
-        if n > self.config.max_length:
-            raise DataError(f"expected sentences of at most {self.config.max_length} tokens (the model's "
-                            f"max_length), found one of {n} tokens", where, line)
-
     def tag_sentences(self, sentences: Iterable[Sequence[str] | TextLine | Sentence], batch_size: int = 64,
                       scheme: str | None = None, source: str = "<input>", *, confidence: bool = True,
                       window: int = WINDOW, jobs: int = 1) -> Iterator[Tagged]:
@@ -128,8 +124,8 @@ class Tagger:
         Parameters
         ----------
         sentences : iterable of token lists (may be empty), TextLine or Sentence
-            A TextLine's tokens give its entities character offsets; the line number of a TextLine or
-            Sentence (0: unknown) locates a sentence longer than ``config.max_length`` (a DataError).
+            A TextLine's tokens give its entities character offsets. A sentence longer than the model's
+            ``max_length`` is tagged in pieces of that many tokens (an entity across a cut is cut too).
         scheme : output tag scheme, default IOB2
         source : file name, for error messages
         confidence : bool, default True
@@ -150,30 +146,40 @@ class Tagger:
         """Tag each window (a list of sentences, as for `tag_sentences`) as one unit: its results, in its order.
 
         The caller chooses where windows end, e.g. when its input pauses (see :func:`nertag.parallel.read_ahead`).
-        Each window is checked (sentence lengths) as it comes, before any of it is tagged.
         """
         scheme = check_scheme(scheme) if scheme else self.output_scheme
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, not {jobs}")
-        items = (self._prepare(window, source) for window in windows)
+        pieces: collections.deque[list[int]] = collections.deque()  # per window read: pieces per sentence
+        items = (self._prepare(window, pieces) for window in windows)
         if jobs == 1:
             for window in items:
-                yield self._tag_window(window, scheme, batch_size, confidence)
+                yield _joined(self._tag_window(window, scheme, batch_size, confidence), pieces.popleft())
             return
         from .parallel import WorkerPool
 
         with WorkerPool(self, jobs) as pool:
-            yield from pool.map(items, scheme, batch_size, confidence)
+            for tagged in pool.map(items, scheme, batch_size, confidence):
+                yield _joined(tagged, pieces.popleft())
 
-    def _prepare(self, window, source: str) -> list[tuple[list[str], list[tuple[int, int]] | None]]:
-        """Tokens and character offsets of each sentence of a window, their lengths checked."""
-        prepared = []
+    def _prepare(self, window, pieces: collections.deque) -> list[tuple[list[str], list[tuple[int, int]] | None]]:
+        """Tokens and character offsets of each sentence of a window, in pieces of at most ``max_length``.
+
+        Appends to ``pieces`` how many pieces each sentence became (1 unless it is long).
+        """
+        prepared, counts, limit = [], [], self.config.max_length
         for sentence in window:
-            tokens, offsets, line = _unpack(sentence)
-            self._check_length(len(tokens), source, line)
-            prepared.append((tokens, offsets))
+            tokens, offsets = _unpack(sentence)
+            if len(tokens) <= limit:
+                prepared.append((tokens, offsets))
+                counts.append(1)
+                continue
+            starts = range(0, len(tokens), limit)
+            prepared += [(tokens[b:b + limit], None if offsets is None else offsets[b:b + limit]) for b in starts]
+            counts.append(len(starts))
+        pieces.append(counts)
         return prepared
 
     def _tag_window(self, window, scheme: str, batch_size: int, confidence: bool) -> list[Tagged]:
@@ -243,11 +249,31 @@ def _windows(sentences: Iterable, size: int) -> Iterator[list]:
         yield window
 
 
-def _unpack(sentence: Sequence[str] | TextLine | Sentence) -> tuple[list[str], list[tuple[int, int]] | None,
-                                                                    int | None]:
-    """Tokens, their character offsets (None unless from text) and line number (None if unknown)."""
+def _unpack(sentence: Sequence[str] | TextLine | Sentence) -> tuple[list[str], list[tuple[int, int]] | None]:
+    """Tokens and their character offsets (None unless from text)."""
     if isinstance(sentence, TextLine):
-        return sentence.words, [(t.start, t.end) for t in sentence.tokens], sentence.line or None
+        return sentence.words, [(t.start, t.end) for t in sentence.tokens]
     if isinstance(sentence, Sentence):
-        return list(sentence.words), None, sentence.line or None
-    return list(sentence), None, None
+        return list(sentence.words), None
+    return list(sentence), None
+
+
+def _joined(tagged: list[Tagged], counts: list[int]) -> list[Tagged]:
+    """The results of the pieces of each sentence (``counts[i]`` for sentence i) joined into one."""
+    if len(tagged) == len(counts):
+        return tagged
+    out, k = [], 0
+    for n in counts:
+        parts, k = tagged[k:k + n], k + n
+        if n == 1:
+            out += parts
+            continue
+        words, tags, entities = [], [], []
+        for part in parts:
+            shift = len(words)
+            entities += [dataclasses.replace(e, token_start=e.token_start + shift, token_end=e.token_end + shift)
+                         for e in part.entities]
+            words += part.words
+            tags += part.tags
+        out.append(Tagged(words, tags, entities))
+    return out

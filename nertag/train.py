@@ -141,18 +141,45 @@ def make_optimizer(config: Config, tagger: Tagger, steps_per_epoch: int) -> Opti
     return OPTIMIZERS[config.optimizer](tagger.buffer, schedule, **options)
 
 
-def _check_lengths(sentences: Sequence[Sentence], limit: int, path: str) -> None:
+def split_long(sentences: Sequence[Sentence], limit: int, path: str, log: Callable[[str], None]) -> list[Sentence]:
+    """The sentences, each longer than ``limit`` tokens cut into pieces of at most ``limit``, with a log line.
+
+    Real corpora have such "sentences" (CoNLL-2002 Spanish: a stock-price table of 1238 tokens without a
+    break). A cut falls outside entities where it can: at the last token of the piece that begins one.
+    """
+    if all(len(s) <= limit for s in sentences):
+        return list(sentences)
+    scheme = detect_scheme(s.tags for s in sentences)
+    out: list[Sentence] = []
+    long = []
     for s in sentences:
-        if len(s) > limit:
-            raise DataError(f"sentence of {len(s)} tokens is longer than the limit of {limit} (config max_length)",
-                            path, s.line)
+        if len(s) <= limit:
+            out.append(s)
+            continue
+        long.append(s)
+        starts = {start for start, _, _ in tags_to_spans(s.tags, scheme)} | {i for i, t in enumerate(s.tags) if t == "O"}
+        begin = 0
+        while len(s) - begin > limit:
+            cut = max((i for i in starts if begin < i <= begin + limit), default=begin + limit)
+            out.append(_piece(s, begin, cut))
+            begin = cut
+        out.append(_piece(s, begin, len(s)))
+    if long:
+        where = ", ".join(f"line {s.line} ({len(s)} tokens)" for s in long[:3]) + (", ..." if len(long) > 3 else "")
+        log(f"{path}: {len(long)} sentence{'s' if len(long) > 1 else ''} longer than {limit} tokens "
+            f"(--max-length) trained in pieces: {where}")
+    return out
+
+
+def _piece(s: Sentence, begin: int, end: int) -> Sentence:
+    return Sentence(s.words[begin:end], s.tags[begin:end], s.columns[begin:end], s.doc, s.line + begin)
 
 
 def _new_run(files: ModelDir, config: Config | None, train_data: Sequence[Sentence], dev_data: list[Sentence],
              embeddings, train_path: str, log) -> Run:
     if config is None:
         raise TypeError("train() needs a Config for a new run")
-    _check_lengths(train_data, config.max_length, train_path)
+    train_data = split_long(train_data, config.max_length, train_path, log)
     tagger = build_tagger(config, train_data, dev_data, embeddings, log)
     run = _assemble(files, tagger, TrainState.new(train_data, tagger.config.seed), train_data, dev_data,
                     train_path, log)
@@ -166,6 +193,7 @@ def _resumed_run(files: ModelDir, changes: Config | Mapping | None, train_data: 
                  dev_data: list[Sentence], train_path: str, log) -> Run:
     saved = files.describe()
     config = resumed_config(saved.config, changes, files.path)
+    train_data = split_long(train_data, config.max_length, train_path, log)
     tagger = Tagger(config, saved.words, saved.chars, saved.tags, saved.meta)
     checkpoint = Checkpoint.unpack(files.load_checkpoint(tagger.buffer.named()), files.checkpoint_file)
     state = checkpoint.state

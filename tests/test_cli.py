@@ -308,10 +308,13 @@ def test_tag_jobs_2_writes_what_jobs_1_writes(model, output_format, tmp_path):
         assert one.count("\n") >= 130 and one == ok(nertag(*args[:-4], *source, input=text)).stdout  # defaults
 
 
-def test_tag_jobs_bad_input_is_one_line(model):
-    long_ = " ".join(["w"] * 1001)  # the model's max_length is 1000
-    for data, where, message in [(f"a b\n\n{long_}\n", "<stdin>:3:", "at most 1000 tokens"),
-                                 (b"fine line\nBer\xe9lin\n", "<stdin>:2:", "expected UTF-8 text")]:
+def test_tag_jobs_long_line_and_bad_input(model):
+    long_ = " ".join(["w"] * 1001)  # the model's max_length is 1000: tagged in two pieces
+    text = f"a b\n\n{long_}\nc\n"
+    one = ok(nertag("tag", "--model", model, "--output-format", "jsonl", input=text)).stdout
+    assert ok(nertag("tag", "--model", model, "--output-format", "jsonl", "--jobs", "2", input=text)).stdout == one
+    assert [len(json.loads(r)["tags"]) for r in one.splitlines()] == [2, 0, 1001, 1]
+    for data, where, message in [(b"fine line\nBer\xe9lin\n", "<stdin>:2:", "expected UTF-8 text")]:
         result = nertag("tag", "--model", model, "--jobs", "2", input=data)
         assert result.exit_code == 2 and result.stderr.splitlines() == [result.stderr.strip()], result.stderr
         assert result.stderr.startswith(f"nertag: error: {where}") and message in result.stderr

@@ -17,6 +17,7 @@ from nertag.cli import app
 from nertag.config import Config
 from nertag.data.conll import load_conll
 from nertag.model_dir import ModelDir
+from nertag.tagger import Tagger
 from nertag.train import build_tagger
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -43,6 +44,11 @@ def assert_error(result, *fragments: str) -> str:
     return lines[0]
 
 
+def ok(result):
+    assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr, result.exception)
+    return result
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     """An untrained model with max_length 6 (no training needed to check error paths)."""
@@ -63,7 +69,7 @@ def run(tmp_path_factory) -> Path:
 
 
 # -- malformed CoNLL, for every command that reads it --------------------------------------------------------
-MALFORMED = {  # name: (file bytes, line named, what the message says, applies to untagged reading)
+MALFORMED = {  # name: (file bytes, line named, what the message says, applies to `tag` (untagged, may be empty))
     "not-utf8": (b"John I-PER\nBer\xfflin I-LOC\n", 2, "expected UTF-8 text, found byte 0xff", True),
     "latin1": ("Zürich I-LOC\n".encode("latin-1"), 1, "expected UTF-8", True),
     "columns": (b"John NNP I-PER\nlives O\n", 2, "expected 3 columns like line 1", True),
@@ -71,8 +77,8 @@ MALFORMED = {  # name: (file bytes, line named, what the message says, applies t
     "empty-word": (b"\tI-PER\n", 1, "expected a word in column 1", True),
     "bad-tag": (b"John O\nlives PER\n", 2, "expected a tag O or", False),
     "bad-prefix": (b"John X-PER\n", 1, "found 'X-PER'", False),
-    "empty-file": (b"", None, "found an empty file", True),
-    "blank-lines": (b"\n \n\t\n", None, "found 3 lines without a token", True),
+    "empty-file": (b"", None, "found an empty file", False),
+    "blank-lines": (b"\n \n\t\n", None, "found 3 lines without a token", False),
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00", 1, "expected UTF-8 text, found byte 0x89", True),
     "truncated-gzip": (gzip.compress(b"John I-PER\n" * 2000)[:60], None, "cannot read the file", True),
 }
@@ -108,34 +114,58 @@ def test_malformed_conll_on_stdin(model):
     (b"fine line\nBer\xe9lin\n", ("<stdin>:2:", "expected UTF-8 text, found byte 0xe9")),
     (b"\xff\xfe\x00J\x00o\x00h\x00n", ("<stdin>:1:", "expected UTF-8")),  # UTF-16
     (bytes(range(256)), ("<stdin>:2:", "expected UTF-8 text, found byte 0x80")),  # binary junk, a \n at 10
-    (b"", ("<stdin>:", "expected text to tag, one sentence per line, found an empty input")),
-    (b"\n  \n", ("<stdin>:", "found 2 blank lines")),
 ])
 @pytest.mark.parametrize("output_format", ["conll", "jsonl"])
 def test_tag_bad_stdin(data, fragments, output_format, model):
     assert_error(nertag("tag", "--model", model, "--output-format", output_format, input=data), *fragments)
 
 
-def test_tag_empty_conll_stdin(model):
-    assert_error(nertag("tag", "--model", model, "--input-format", "conll", input=b""), "<stdin>:", "empty file")
+@pytest.mark.parametrize("input_format", ["text", "conll"])
+@pytest.mark.parametrize("output_format", ["conll", "inline", "jsonl"])
+def test_tag_empty_input_gives_no_output(input_format, output_format, model):
+    done = ok(nertag("tag", "--model", model, "--input-format", input_format, "--output-format", output_format,
+                     input=b""))
+    assert done.stdout == "" and done.stderr == ""
+
+
+def test_tag_blank_lines_keep_their_place(model):
+    """Each blank line of text gives an empty record where it stood, in every output format."""
+    text = "a b\n\n  \nc\n"
+    records = [json.loads(r) for r in ok(nertag("tag", "--model", model, "--output-format", "jsonl",
+                                                input=text)).stdout.splitlines()]
+    assert [r["text"] for r in records] == ["a b", "", "  ", "c"]
+    assert [len(r["tags"]) for r in records] == [2, 0, 0, 1]
+    inline = ok(nertag("tag", "--model", model, "--output-format", "inline", input=text)).stdout
+    assert inline.count("\n") == 4 and inline.splitlines()[1:3] == ["", ""]
+    conll = ok(nertag("tag", "--model", model, input=text)).stdout
+    # a sentence ends with a blank line, and each empty one is a blank line of its own
+    assert [bool(line) for line in conll.split("\n")] == [True, True, False, False, False, True, False, False]
 
 
 # -- sentences longer than the limit ----------------------------------------------------------------------------
-def test_sentence_longer_than_the_model_limit(model, tmp_path):
-    long_ = " ".join(["w"] * 7)
-    assert_error(nertag("tag", "--model", model, input=f"a b\n\n{long_}\n"),
-                 "<stdin>:3:", "expected sentences of at most 6 tokens (the model's max_length), found one of 7")
+def test_long_sentences_are_tagged_in_pieces(model, tmp_path):
+    """The model's max_length is 6: a line of 14 tokens is tagged in three pieces, and the stream goes on."""
+    long_ = " ".join(f"w{i}" for i in range(14))
+    records = [json.loads(r) for r in ok(nertag("tag", "--model", model, "--output-format", "jsonl",
+                                                input=f"a b\n{long_}\nc\n")).stdout.splitlines()]
+    assert [len(r["tokens"]) for r in records] == [2, 14, 1]
+    assert records[1]["tokens"] == long_.split() and len(records[1]["tags"]) == 14
+    for e in records[1]["entities"]:
+        assert 0 <= e["token_start"] < e["token_end"] <= 14 and long_[e["start"]:e["end"]] == e["text"]
+    tagger = Tagger.load(model)
+    pieces = [long_.split()[i:i + 6] for i in (0, 6, 12)]
+    assert records[1]["tags"] == [t for piece in pieces for t in tagger.tag(piece)]
     conll = "a O\n\n" + "".join(f"w{i} O\n" for i in range(7))
-    assert_error(nertag("tag", "--model", model, "--input-format", "conll", input=conll),
-                 "<stdin>:3:", "found one of 7")
+    out = ok(nertag("tag", "--model", model, "--input-format", "conll", input=conll)).stdout
+    assert [len(block.splitlines()) for block in out.strip().split("\n\n")] == [1, 7]
     (tmp_path / "gold.conll").write_text(conll)
-    assert_error(nertag("eval", "--model", model, "--conll", tmp_path / "gold.conll"),
-                 f"{tmp_path / 'gold.conll'}:3:", "at most 6 tokens")
+    assert "2 sentences" in ok(nertag("eval", "--model", model, "--conll", tmp_path / "gold.conll")).stdout
 
 
-def test_training_sentence_longer_than_max_length(tmp_path):
-    assert_error(nertag("train", "--conll", TRAIN, "--model-dir", tmp_path / "m", *TINY, "--max-length", "5"),
-                 f"{TRAIN}:1:", "sentence of 15 tokens is longer than the limit of 5")
+def test_training_sentence_longer_than_max_length_trains_in_pieces(tmp_path):
+    done = ok(nertag("train", "--conll", TRAIN, "--model-dir", tmp_path / "m", *TINY, "--max-length", "5"))
+    assert f"{TRAIN}: " in done.output and "longer than 5 tokens (--max-length) trained in pieces: line 1 (15 tokens)" \
+        in done.output
 
 
 # -- paths -----------------------------------------------------------------------------------------------------

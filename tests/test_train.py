@@ -22,11 +22,11 @@ from run_outcome import DEV_PATH, TRAIN_PATH, assert_same, outcome
 import nertag.files
 import nertag.model_dir
 from nertag.config import Config
-from nertag.data.conll import load_conll
+from nertag.data.conll import Sentence, load_conll
 from nertag.network import TaggerNet
 from nertag.model_dir import ModelDir, load_weights
 from nertag.tagger import Tagger
-from nertag.train import TrainingDiverged, build_tagger, train
+from nertag.train import TrainingDiverged, build_tagger, split_long, train
 
 TRAIN, DEV = load_conll(TRAIN_PATH), load_conll(DEV_PATH)
 CONFIG = Config(hidden=8, char_dim=4, char_hidden=4, word_dim=8, epochs=3, seed=7)  # 10 batches an epoch
@@ -302,3 +302,18 @@ def test_absurd_learning_rate_from_the_command_line(tmp_path):
             if result.exit_code == 2:
                 assert len(result.stderr.splitlines()) == 1, result.stderr
                 assert result.stderr.startswith("nertag: error: training diverged at step "), result.stderr
+
+
+def test_split_long_cuts_outside_entities():
+    words = [f"w{i}" for i in range(9)]
+    tags = ["B-PER", "I-PER", "I-PER", "O", "B-LOC", "I-LOC", "I-LOC", "I-LOC", "O"]
+    s = Sentence(words, tags, [[w, t] for w, t in zip(words, tags)], doc=3, line=10)
+    logged = []
+    pieces = split_long([s, Sentence(["a"], ["O"], [["a", "O"]])], 4, "train.txt", logged.append)
+    # cuts at the last token that begins an entity or is O: 4 (B-LOC), then 8 (O); the short one untouched
+    assert [p.tags for p in pieces] == [tags[:4], tags[4:8], tags[8:], ["O"]]
+    assert [(p.line, p.doc) for p in pieces[:3]] == [(10, 3), (14, 3), (18, 3)] and pieces[0].columns[0] == ["w0", "B-PER"]
+    assert logged == ["train.txt: 1 sentence longer than 4 tokens (--max-length) trained in pieces: line 10 (9 tokens)"]
+    inside = Sentence(words[:6], ["B-PER"] + ["I-PER"] * 5, [[w] for w in words[:6]])
+    assert [len(p) for p in split_long([inside], 4, "x", logged.append)] == [4, 2]  # no way around a cut
+    assert split_long([s], 9, "x", logged.append) == [s] and len(logged) == 2

@@ -73,6 +73,8 @@ def read_conll(
     tag_col: int | None = -1,
     scheme: str | None = None,
     delimiter: str | None = "auto",
+    *,
+    empty_ok: bool = False,
 ) -> Iterator[Sentence]:
     """Stream the sentences of a CoNLL file, checking it as it goes.
 
@@ -90,6 +92,8 @@ def read_conll(
     delimiter : str or None, default "auto"
         ``"auto"`` uses TAB if the first token line holds one and any whitespace otherwise;
         None forces whitespace, ``"\\t"`` forces TAB.
+    empty_ok : bool, default False
+        Accept a file without sentences (input to tag), instead of calling it an error (data to learn from).
 
     Yields
     ------
@@ -105,7 +109,7 @@ def read_conll(
     scheme = None if scheme is None else schemes.check_scheme(scheme)
     lines = iter_lines(source)
     n_sentences, n_lines = yield from _checked_sentences(lines, name, word_col, tag_col, scheme, delimiter)
-    if n_sentences == 0:
+    if n_sentences == 0 and not empty_ok:
         what = "an empty file" if n_lines == 0 else f"{n_lines} lines without a token"
         raise DataError(f"expected sentences of one token per line, found {what}", name)
 
