@@ -9,7 +9,7 @@ import pytest
 from nertag.config import Config
 from nertag.data.conll import Sentence, load_conll
 from nertag.data.text import TextLine, Token
-from nertag.errors import DataError, NertagError
+from nertag.errors import NertagError
 from nertag.evaluate import entity_scores
 from nertag.model_dir import ModelDir
 from nertag.tagger import Tagger
@@ -51,9 +51,8 @@ def test_tag_sentences_takes_what_the_readers_give(tagger):
     assert from_text.tags == from_conll.tags == from_tokens.tags == ["B-LOC", "B-LOC"]
     assert [(e.start, e.end) for e in from_text.entities] == [(0, 4), (6, 8)]
     assert [e.start for e in from_conll.entities + from_tokens.entities] == [None] * 4
-    with pytest.raises(DataError, match=r"^in\.txt:4: expected sentences of at most 8 tokens"):
-        list(tagger.tag_sentences([TextLine("w " * 9, [Token("w", 2 * i, 2 * i + 1) for i in range(9)], 4)],
-                                  source="in.txt"))
+    long_text, = tagger.tag_sentences([TextLine("w " * 9, [Token("w", 2 * i, 2 * i + 1) for i in range(9)], 4)])
+    assert [(e.token_start, e.start) for e in long_text.entities] == [(i, 2 * i) for i in range(9)]  # offsets kept
 
 
 def test_tag_sentences_streams(tagger):
@@ -120,11 +119,10 @@ def test_jobs_tag_as_one_process(wikigold, fixture_sentences):
     with WorkerPool(wikigold, 2, start_method="spawn") as pool:  # the start when other threads run
         assert [t for w in pool.map(prepared, "IOB1", 2, True) for t in w] == list(
             wikigold.tag_sentences(fixture_sentences, batch_size=2, window=40, scheme="IOB1"))
-    long_ = Sentence(["w"] * 1001, None, [["w"]] * 1001, line=12)
-    results = wikigold.tag_sentences(fixture_sentences[:20] + [long_], window=7, jobs=2, source="in.txt")
-    assert len([next(results) for _ in range(14)]) == 14  # the windows before the bad one
-    with pytest.raises(DataError, match=r"^in\.txt:12: expected sentences of at most 1000 tokens"):
-        next(results)
+    long_ = Sentence(["w"] * 2500, None, [["w"]] * 2500, line=12)  # three pieces, joined again
+    mixed = fixture_sentences[:20] + [long_] + fixture_sentences[20:30]
+    two = list(wikigold.tag_sentences(mixed, window=7, jobs=2))
+    assert two == list(wikigold.tag_sentences(mixed, window=7)) and len(two[20].tags) == 2500
 
 
 def test_read_ahead_cuts_windows_where_the_input_pauses():
@@ -149,12 +147,15 @@ def test_read_ahead_cuts_windows_where_the_input_pauses():
         next(windows)
 
 
-def test_length_limit_and_bad_scheme(tagger):
-    with pytest.raises(DataError, match=r"^in\.txt:7: expected sentences of at most 8 tokens "
-                                        r"\(the model's max_length\), found one of 9 tokens$"):
-        list(tagger.tag_sentences([Sentence(["w"] * 9, None, [["w"]] * 9, line=7)], source="in.txt"))
-    with pytest.raises(DataError, match=r"^<input>: expected sentences of at most 8 tokens"):
-        list(tagger.tag_sentences([["w"] * 9]))  # a token list has no line
+def test_long_sentences_in_pieces_and_bad_scheme(tagger):
+    """max_length 8: 19 tokens are tagged as pieces of 8, 8 and 3, entities shifted to the whole sentence."""
+    words = [f"w{i}" for i in range(19)]
+    whole, = tagger.tag_sentences([words])
+    pieces = [words[:8], words[8:16], words[16:]]
+    assert whole.tags == [t for piece in pieces for t in tagger.tag(piece)] and whole.words == words
+    shifted = [(e.token_start + b, e.token_end + b, e.type) for piece, b in zip(pieces, (0, 8, 16))
+               for e in next(tagger.tag_sentences([piece])).entities]
+    assert [(e.token_start, e.token_end, e.type) for e in whole.entities] == shifted
     with pytest.raises(NertagError, match="unknown tag scheme 'bilou'"):
         list(tagger.tag_sentences([["a"]], scheme="bilou"))
 
