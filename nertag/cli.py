@@ -18,7 +18,7 @@ import typer
 
 from . import __version__
 from .config import FIELD_TYPES, Config, field_help
-from .data.conll import Sentence, load_conll, read_conll, write_conll
+from .data.conll import Sentence, docstart_line, load_conll, read_conll, write_conll
 from .data.schemes import check_scheme, detect_scheme, split_tag, tags_to_spans
 from .data.text import TOKENIZERS, read_text
 from .errors import NertagError
@@ -238,7 +238,7 @@ def evaluate(
         if output is not None:
             from .files import atomic_open
             with atomic_open(output) as f:
-                write_conll(sentences, f, predicted, delimiter=layout.delimiter)
+                write_conll(sentences, f, predicted, delimiter=layout.delimiter, closing=layout.closing)
         if as_json:
             typer.echo(json.dumps({**scores, "scheme": gold_scheme, "file": str(conll)}, indent=2))
         else:
@@ -310,6 +310,8 @@ def tag(
                 sys.stdout.write("".join(format_tagged(record, t, output_format, source.layout)
                                          for record, t in zip(records, tagged)))
                 sys.stdout.flush()
+            if input_format == "conll" and output_format == "conll" and source.layout.closing is not None:
+                sys.stdout.write(docstart_line(source.layout.closing, True, source.layout.delimiter) + "\n")
 
 
 def _held(windows, held: collections.deque):
@@ -334,7 +336,7 @@ def convert_command(
         sentences, layout = load_conll_file(_existing_file(input_file, "input"), 0, tag_col, scheme=declared)
         source = declared or detect_scheme(s.tags for s in sentences)
         write_conll(convert_tags(sentences, source, target, tag_col), sys.stdout, delimiter=layout.delimiter,
-                    docstart=layout.docstart)
+                    closing=layout.closing)
 
 
 # ----------------------------------------------------------------------------------------------------------

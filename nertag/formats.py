@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from .data.conll import DOCSTART, Sentence, is_docstart, load_conll
+from .data.conll import DOCSTART, Sentence, docstart_line, is_docstart, load_conll
 from .data.schemes import convert
 from .data.text import TextLine
 from .errors import DataError
@@ -30,43 +30,43 @@ _DOCSTART = DOCSTART.encode()
 
 @dataclass
 class Layout:
-    """How a CoNLL file separates its columns and marks its documents, learnt line by line as it is read.
+    """How a CoNLL file separates its columns and whether it ends on a ``-DOCSTART-``, learnt as it is read.
+
+    The other ``-DOCSTART-`` lines travel with the sentences they open (`Sentence.docstart`).
 
     Attributes
     ----------
     delimiter : str
         ``"\\t"`` when the first token line holds a TAB (the reader then splits on TABs only), else ``" "``.
-    docstart : {"start", "between", None}
-        ``-DOCSTART-`` before the first sentence, only after it, or nowhere: the ``docstart`` argument of
-        :func:`nertag.data.conll.write_conll` that reproduces it.
+    closing : str or None
+        The ``-DOCSTART-`` line after the last sentence (WikiGold ends on one), as read; None if the file
+        ends on a sentence.
     """
 
     delimiter: str = " "
-    docstart: str | None = None
+    closing: str | None = None
     _lines: int = 0             # lines seen
-    _nonblank: int = 0          # non-blank lines seen, up to the first token line
     _delimiter_known: bool = False
 
     def observe(self, line: str | bytes) -> None:
         """Take note of the next line of the file (with its line end, as the stream gives it)."""
         self._lines += 1
-        if self._delimiter_known:  # only a later -DOCSTART- can still change the layout
-            if self.docstart is None and line.startswith(DOCSTART if isinstance(line, str) else _DOCSTART):
-                self.docstart = "between"
-            return
         if isinstance(line, bytes):
+            if self._delimiter_known and not line.startswith(_DOCSTART):  # the common case, left undecoded
+                if self.closing is not None and line.strip():
+                    self.closing = None
+                return
             line = line.decode("utf-8", "replace")  # only to look at: the reader reports bad bytes itself
         if self._lines == 1:
             line = line.removeprefix("\ufeff")
         if not line.strip():
             return
-        self._nonblank += 1
-        if line.startswith(DOCSTART):
-            if self.docstart is None:
-                self.docstart = "start" if self._nonblank == 1 else "between"
-            if is_docstart(line):  # the reader's test: the marker alone, or followed by columns
-                return
-        self.delimiter, self._delimiter_known = "\t" if "\t" in line else " ", True
+        if is_docstart(line):  # the reader's test: the marker alone, or followed by columns
+            self.closing = line.rstrip("\r\n")
+            return
+        self.closing = None
+        if not self._delimiter_known:
+            self.delimiter, self._delimiter_known = "\t" if "\t" in line else " ", True
 
 
 class LineTap:
@@ -149,7 +149,7 @@ def convert_tags(sentences: Iterable[Sentence], source: str, target: str, tag_co
             row = list(row)
             row[tag_col] = t
             columns.append(row)
-        out.append(Sentence(s.words, tags, columns, s.doc, s.line))
+        out.append(Sentence(s.words, tags, columns, s.doc, s.line, s.docstart))
     return out
 
 
@@ -184,5 +184,6 @@ def format_tagged(record: TextLine | Sentence, tagged, output_format: str, layou
         return format_inline(tagged) + "\n"
     if isinstance(record, Sentence):  # CoNLL in, CoNLL out: every column, then the predicted tag
         rows = (layout.delimiter.join([*row, t]) for row, t in zip(record.columns, tagged.tags))
-        return "".join(row + "\n" for row in rows) + "\n"
+        opening = "" if record.docstart is None else docstart_line(record.docstart, True, layout.delimiter) + "\n\n"
+        return opening + "".join(row + "\n" for row in rows) + "\n"
     return "".join(f"{w} {t}\n" for w, t in zip(tagged.words, tagged.tags)) + "\n"

@@ -172,7 +172,8 @@ def split_long(sentences: Sequence[Sentence], limit: int, path: str, log: Callab
 
 
 def _piece(s: Sentence, begin: int, end: int) -> Sentence:
-    return Sentence(s.words[begin:end], s.tags[begin:end], s.columns[begin:end], s.doc, s.line + begin)
+    return Sentence(s.words[begin:end], s.tags[begin:end], s.columns[begin:end], s.doc, s.line + begin,
+                    s.docstart if begin == 0 else None)
 
 
 def _new_run(files: ModelDir, config: Config | None, train_data: Sequence[Sentence], dev_data: list[Sentence],

@@ -229,7 +229,7 @@ def test_tag_scheme_tokenizer_and_batches(per_model, tmp_path):
 def test_tag_conll_input_keeps_columns_and_separator(per_model, tmp_path):
     spaced = "-DOCSTART- O\n\nJohn NNP I-PER\nlives VBZ O\n\nOK UH O\n"
     out = ok(nertag("tag", "--model", per_model, "--input-format", "conll", input=spaced)).stdout
-    assert out == "John NNP I-PER B-PER\nlives VBZ O B-PER\n\nOK UH O B-PER\n\n"
+    assert out == "-DOCSTART- O O\n\nJohn NNP I-PER B-PER\nlives VBZ O B-PER\n\nOK UH O B-PER\n\n"
     tabbed = "New York\tB-LOC\t\nis\tO\tx y\n"  # TAB-separated: spaces inside fields, an empty field
     out = ok(nertag("tag", "--model", per_model, "--input-format", "conll", input=tabbed)).stdout
     assert out == "New York\tB-LOC\t\tB-PER\nis\tO\tx y\tB-PER\n\n"

@@ -20,25 +20,26 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TRAIN = FIXTURES / "wikigold_train100.conll"
 DEV = FIXTURES / "wikigold_dev30.conll"
 
-LAYOUTS = [  # file text, delimiter, docstart
+LAYOUTS = [  # file text, delimiter, closing -DOCSTART- line
     ("a O\nb O\n", " ", None),
     ("a\tO\nb c\tO\n", "\t", None),
-    ("-DOCSTART- O\n\na O\n\n-DOCSTART- O\n\nb O\n", " ", "start"),
-    ("\ufeff-DOCSTART-\t-X-\tO\n\na\tO\n", "\t", "start"),
-    ("\n\n-DOCSTART-\n\n\na O\n", " ", "start"),
-    ("a O\n\n-DOCSTART- O\n\nb\tO\n", " ", "between"),
-    ("a O\n-DOCSTART-\n", " ", "between"),
-    ("-DOCSTART-ED\tO\n", "\t", "start"),  # a token, not a document marker: its TAB decides
+    ("-DOCSTART- O\n\na O\n\n-DOCSTART- O\n\nb O\n", " ", None),
+    ("\ufeff-DOCSTART-\t-X-\tO\n\na\tO\n", "\t", None),
+    ("\n\n-DOCSTART-\n\n\na O\n", " ", None),
+    ("a O\n\n-DOCSTART- O\n\nb\tO\n", " ", None),
+    ("a O\n-DOCSTART-\n", " ", "-DOCSTART-"),
+    ("a O\n\n-DOCSTART- -X- O\r\n\n", " ", "-DOCSTART- -X- O"),
+    ("-DOCSTART-ED\tO\n", "\t", None),  # a token, not a document marker: its TAB decides
     ("a O\r\nb O\r\n", " ", None),
 ]
 
 
-@pytest.mark.parametrize("text, delimiter, docstart", LAYOUTS)
-def test_layout_of_a_file_read_once(tmp_path, text, delimiter, docstart):
+@pytest.mark.parametrize("text, delimiter, closing", LAYOUTS)
+def test_layout_of_a_file_read_once(tmp_path, text, delimiter, closing):
     path = tmp_path / "x.conll"
     path.write_bytes(text.encode())
     sentences, layout = load_conll_file(path)
-    assert (layout.delimiter, layout.docstart) == (delimiter, docstart)
+    assert (layout.delimiter, layout.closing) == (delimiter, closing)
     assert (sniff_delimiter(path) or " ") == delimiter  # what the reader's own sniffing says
     assert [s.words for s in sentences] == [s.words for s in load_conll(path)]
     gzipped = tmp_path / "x.conll.gz"
@@ -46,18 +47,18 @@ def test_layout_of_a_file_read_once(tmp_path, text, delimiter, docstart):
     assert load_conll_file(gzipped)[1] == layout
 
 
-@pytest.mark.parametrize("text, delimiter, docstart", LAYOUTS)
-def test_layout_of_text_and_binary_streams(text, delimiter, docstart):
+@pytest.mark.parametrize("text, delimiter, closing", LAYOUTS)
+def test_layout_of_text_and_binary_streams(text, delimiter, closing):
     for stream in (io.BytesIO(text.encode()), io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8")):
         source = tap(stream, "<stdin>")
         assert [s.words for s in load_conll(source)] == [s.words for s in load_conll(io.StringIO(text))]
-        assert (source.layout.delimiter, source.layout.docstart) == (delimiter, docstart)
+        assert (source.layout.delimiter, source.layout.closing) == (delimiter, closing)
 
 
 def test_layout_written_back_reproduces_the_file(tmp_path):
     sentences, layout = load_conll_file(TRAIN)
     out = io.StringIO()
-    write_conll(sentences, out, delimiter=layout.delimiter, docstart=layout.docstart)
+    write_conll(sentences, out, delimiter=layout.delimiter, closing=layout.closing)
     assert out.getvalue() == TRAIN.read_text()
 
 

@@ -66,7 +66,7 @@ def conll_like(draw) -> bytes:
 ANY_INPUT = st.one_of(conll_like(), st.binary(max_size=200))
 
 WORD = st.text(st.characters(blacklist_categories=("Cs", "Zs", "Zl", "Zp", "Cc")), min_size=1, max_size=8) \
-    .filter(lambda w: w.split() == [w] and not w.startswith("-DOCSTART-"))
+    .filter(lambda w: w.split() == [w] and not w.startswith(("-DOCSTART-", "\ufeff")))  # a BOM first is a BOM
 
 
 @st.composite
@@ -134,8 +134,8 @@ def tag(model, data, *options):
        output_format=st.sampled_from(["conll", "inline", "jsonl"]))
 def test_tag_never_shows_a_traceback(model, data, input_format, output_format):
     result = tag(model, data, "--input-format", input_format, "--output-format", output_format, "--batch-size", "3")
-    if result.exit_code == 0:
-        assert result.stderr == ""
+    if result.exit_code == 0:  # perhaps with warnings about lines skipped
+        assert all(line.startswith("nertag: warning: ") for line in result.stderr.splitlines()), result.stderr
     else:
         assert result.exit_code == 2
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("nertag: error: <stdin>:"), result.stderr

@@ -74,7 +74,6 @@ MALFORMED = {  # name: (file bytes, line named, what the message says, applies t
     "latin1": ("Zürich I-LOC\n".encode("latin-1"), 1, "expected UTF-8", True),
     "columns": (b"John NNP I-PER\nlives O\n", 2, "expected 3 columns like line 1", True),
     "one-column": (b"John\nlives\n", 1, "expected a word column and a tag column", False),
-    "empty-word": (b"\tI-PER\n", 1, "expected a word in column 1", True),
     "bad-tag": (b"John O\nlives PER\n", 2, "expected a tag O or", False),
     "bad-prefix": (b"John X-PER\n", 1, "found 'X-PER'", False),
     "empty-file": (b"", None, "found an empty file", False),

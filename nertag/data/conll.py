@@ -6,16 +6,21 @@ only when the file is TAB-separated (its first token line holds a TAB; tokens ma
 several blank lines in a row, or lines of whitespace only (WNUT-17 separates sentences with a lone TAB);
 CRLF line ends; a UTF-8 byte-order mark; no final newline; gzip-compressed files.
 
+What it skips with a warning (file and line of the first, a count at the end): a token line whose word is
+empty (the Broad Twitter Corpus has ``<TAB>O`` lines).
+
 What it rejects, as a `DataError` naming file and line: bytes that are not UTF-8, a line whose column
 count differs from the first line of its sentence, too few columns for the word and tag columns asked
-for, an empty word, a tag that is not ``O`` or ``P-TYPE`` in the declared scheme, and a file without
-any sentence.
+for, a tag that is not ``O`` or ``P-TYPE`` in the declared scheme, and a file without any sentence.
+
+The writer reproduces what was read: the delimiter, and each ``-DOCSTART-`` line as it was.
 """
 from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Generator, Iterable, Iterator, Sequence
+import sys
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -41,7 +46,11 @@ class Sentence:
     doc : int
         Index of the document (0-based; documents are separated by ``-DOCSTART-`` lines).
     line : int
-        1-based line number of the first token; token ``i`` is on line ``line + i``.
+        1-based line number of the first token; token ``i`` is on line ``line + i`` (unless a skipped
+        line falls between).
+    docstart : str or None
+        The ``-DOCSTART-`` line, as read, that opened the document before this sentence, if one did:
+        writers reproduce it rather than invent one.
     """
 
     words: list[str]
@@ -49,6 +58,7 @@ class Sentence:
     columns: list[list[str]]
     doc: int = 0
     line: int = 0
+    docstart: str | None = None
 
     def __len__(self) -> int:
         return len(self.words)
@@ -75,6 +85,7 @@ def read_conll(
     delimiter: str | None = "auto",
     *,
     empty_ok: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> Iterator[Sentence]:
     """Stream the sentences of a CoNLL file, checking it as it goes.
 
@@ -94,6 +105,9 @@ def read_conll(
         None forces whitespace, ``"\\t"`` forces TAB.
     empty_ok : bool, default False
         Accept a file without sentences (input to tag), instead of calling it an error (data to learn from).
+    warn : callable, optional
+        Receives the warnings about lines skipped (a token line with an empty word, as in the Broad Twitter
+        Corpus): one naming the first such line, one with their count at the end. Default: standard error.
 
     Yields
     ------
@@ -108,7 +122,13 @@ def read_conll(
     name = source_name(source)
     scheme = None if scheme is None else schemes.check_scheme(scheme)
     lines = iter_lines(source)
-    n_sentences, n_lines = yield from _checked_sentences(lines, name, word_col, tag_col, scheme, delimiter)
+    skipped: list[int] = []
+    try:
+        n_sentences, n_lines = yield from _checked_sentences(lines, name, word_col, tag_col, scheme, delimiter,
+                                                             skipped, warn or _to_stderr)
+    finally:
+        if len(skipped) > 1:
+            (warn or _to_stderr)(f"{name}: skipped {len(skipped)} token lines with an empty word")
     if n_sentences == 0 and not empty_ok:
         what = "an empty file" if n_lines == 0 else f"{n_lines} lines without a token"
         raise DataError(f"expected sentences of one token per line, found {what}", name)
@@ -121,6 +141,8 @@ def _checked_sentences(
     tag_col: int | None,
     scheme: str | None,
     delimiter: str | None,
+    skipped: list[int],
+    warn: Callable[[str], None],
 ) -> Generator[Sentence, None, tuple[int, int]]:
     """Group numbered lines into sentences and documents, checking each token line as it is read.
 
@@ -132,6 +154,8 @@ def _checked_sentences(
         The file name for error messages.
     word_col, tag_col, scheme, delimiter
         As in `read_conll`, with `scheme` already checked; ``"auto"`` is settled by the first token line.
+    skipped : list
+        Receives the numbers of the token lines skipped for an empty word; ``warn`` hears of the first.
 
     Yields
     ------
@@ -147,13 +171,16 @@ def _checked_sentences(
     rows: list[list[str]] = []
     first = width = number = 0  # line and column count of the current sentence's first token
     doc, doc_used, n_sentences = 0, False, 0
+    opening: str | None = None  # the -DOCSTART- line waiting for the first sentence of its document
     for number, line in lines:
         if not line.strip() or (line[:1] == "-" and is_docstart(line)):
             if rows:
-                yield _sentence(rows, word_col, tag_col, doc, first)
-                rows, doc_used, n_sentences = [], True, n_sentences + 1
-            if doc_used and line.strip():  # a -DOCSTART- after some sentences opens the next document
-                doc, doc_used = doc + 1, False
+                yield _sentence(rows, word_col, tag_col, doc, first, opening)
+                rows, doc_used, n_sentences, opening = [], True, n_sentences + 1, None
+            if line.strip():
+                if doc_used:  # a -DOCSTART- after some sentences opens the next document
+                    doc, doc_used = doc + 1, False
+                opening = line
             continue
         if delimiter == "auto":
             delimiter = "\t" if "\t" in line else None
@@ -166,14 +193,17 @@ def _checked_sentences(
         elif len(row) != width:
             message = f"expected {width} columns like line {first} where this sentence starts, found {len(row)}"
             raise DataError(message, name, number)
-        if not row[word_col]:
-            raise DataError(f"expected a word in column {word_col % width + 1}, found an empty column", name, number)
+        if not row[word_col]:  # a token without a word: nothing to tag or learn, the rest of the file is fine
+            if not skipped:
+                warn(f"{name}:{number}: skipped a token line with an empty word (column {word_col % width + 1})")
+            skipped.append(number)
+            continue
         if tag_col is not None and (tag := row[tag_col]) not in known_tags:
             _check_tag(tag, scheme, tag_col % width + 1, name, number)
             known_tags.add(tag)
         rows.append(row)
     if rows:
-        yield _sentence(rows, word_col, tag_col, doc, first)
+        yield _sentence(rows, word_col, tag_col, doc, first, opening)
         n_sentences += 1
     return n_sentences, number
 
@@ -185,10 +215,15 @@ def _check_tag(tag: str, scheme: str | None, column: int, name: str, number: int
         raise DataError(f"{message} in column {column}", name, number)
 
 
-def _sentence(rows: list[list[str]], word_col: int, tag_col: int | None, doc: int, line: int) -> Sentence:
+def _sentence(rows: list[list[str]], word_col: int, tag_col: int | None, doc: int, line: int,
+              docstart: str | None) -> Sentence:
     """The `Sentence` of the token `rows` (lists of columns) whose first token is on `line` of document `doc`."""
     tags = None if tag_col is None else [row[tag_col] for row in rows]
-    return Sentence([row[word_col] for row in rows], tags, rows, doc, line)
+    return Sentence([row[word_col] for row in rows], tags, rows, doc, line, docstart)
+
+
+def _to_stderr(message: str) -> None:
+    print(f"nertag: warning: {message}", file=sys.stderr)
 
 
 def _check_width(width: int, word_col: int, tag_col: int | None, delimiter: str | None, name: str, number: int):
@@ -212,10 +247,14 @@ def _check_width(width: int, word_col: int, tag_col: int | None, delimiter: str 
 
 
 def _writable(field: str, delimiter: str) -> bool:
-    """Would `field` read back as one column? Not empty, and free of the delimiter (any whitespace for a space)."""
+    """Would `field` read back as one column? Not empty, and free of the delimiter (any whitespace for a space).
+
+    With TAB, anything without a TAB or line break reads back: spaces inside a token, a token that is one
+    space, an empty feature column.
+    """
     if delimiter == " ":
         return field.split() == [field]
-    return field.strip() != "" and delimiter not in field and "\n" not in field and "\r" not in field
+    return delimiter not in field and "\n" not in field and "\r" not in field
 
 
 def load_conll(
@@ -224,6 +263,8 @@ def load_conll(
     tag_col: int | None = -1,
     scheme: str | None = None,
     delimiter: str | None = "auto",
+    *,
+    warn: Callable[[str], None] | None = None,
 ) -> list[Sentence]:
     """All sentences of a CoNLL file as a list; see `read_conll` for the parameters."""
     # A list per token is a lot of young containers: left on, the cyclic garbage collector rescans them
@@ -231,7 +272,7 @@ def load_conll(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return list(read_conll(source, word_col, tag_col, scheme, delimiter))
+        return list(read_conll(source, word_col, tag_col, scheme, delimiter, warn=warn))
     finally:
         if enabled:
             gc.enable()
@@ -243,7 +284,8 @@ def write_conll(
     predicted: Iterable[Sequence[str]] | None = None,
     *,
     delimiter: str = " ",
-    docstart: str | None = "start",
+    docstart: str | None = "read",
+    closing: str | None = None,
 ) -> int:
     """Write sentences in CoNLL format, their original columns plus an optional predicted-tag column.
 
@@ -255,12 +297,16 @@ def write_conll(
     file : path or text file object
         Written as UTF-8 with ``\\n`` line ends.
     predicted : iterable of sequences of str, optional
-        One tag sequence per sentence, appended as the last column.
+        One tag sequence per sentence, appended as the last column; a ``-DOCSTART-`` line gets ``O`` there,
+        so that every line has as many columns as conlleval.pl requires (and it counts no entity there).
     delimiter : str, default " "
         Column separator; use ``"\\t"`` when tokens contain spaces.
-    docstart : {"start", "between", None}, default "start"
-        Write a ``-DOCSTART-`` line before every document (as CoNLL-2003 does), only between documents
-        (as in the WikiGold split), or never (document indices are then lost).
+    docstart : {"read", "start", "between", None}, default "read"
+        ``"read"`` writes each sentence's ``docstart`` line (as read) and invents none; ``"start"`` also
+        writes one in CoNLL-2003's form before every other document, ``"between"`` before every other
+        document but the first (as in the WikiGold split); None writes none (document indices are lost).
+    closing : str, optional
+        A ``-DOCSTART-`` line to write after the last sentence, as WikiGold ends (`Layout.closing`).
 
     Returns
     -------
@@ -273,24 +319,34 @@ def write_conll(
         If a field contains the delimiter (or whitespace, for a space delimiter), or a predicted sequence
         does not match its sentence in length.
     """
-    if docstart not in ("start", "between", None):
-        raise ValueError(f"docstart must be 'start', 'between' or None, not {docstart!r}")
+    if docstart not in ("read", "start", "between", None):
+        raise ValueError(f"docstart must be 'read', 'start', 'between' or None, not {docstart!r}")
     if isinstance(file, (str, os.PathLike)):
         with open(file, "w", encoding="utf-8", newline="\n") as out:
-            return write_conll(sentences, out, predicted, delimiter=delimiter, docstart=docstart)
+            return write_conll(sentences, out, predicted, delimiter=delimiter, docstart=docstart, closing=closing)
     predictions = iter(predicted) if predicted is not None else None
     count, prev_doc = 0, None
     for sentence in sentences:
         extra = None if predictions is None else _prediction_for(sentence, count + 1, predictions)
-        if docstart and sentence.doc != prev_doc and (docstart == "start" or prev_doc is not None):
-            file.write(_docstart_block(sentence, extra is not None, delimiter))
+        if docstart and sentence.doc != prev_doc:
+            if sentence.docstart is not None:
+                file.write(docstart_line(sentence.docstart, extra is not None, delimiter) + "\n\n")
+            elif docstart == "start" or (docstart == "between" and prev_doc is not None):
+                file.write(_invented_docstart(sentence, extra is not None, delimiter))
         prev_doc = sentence.doc
         # Formatted whole before it is written: a field that cannot be written leaves no half sentence.
         file.write(_sentence_block(sentence, count + 1, extra, delimiter))
         count += 1
     if predictions is not None and next(predictions, None) is not None:
         raise NertagError(f"more predicted tag sequences than the {count} sentences")
+    if closing is not None:
+        file.write(docstart_line(closing, predictions is not None, delimiter) + "\n")
     return count
+
+
+def docstart_line(line: str, with_prediction: bool, delimiter: str) -> str:
+    """A ``-DOCSTART-`` line as read, with the predicted column ``O`` when the token lines gain one."""
+    return line + delimiter + "O" if with_prediction else line
 
 
 def _prediction_for(sentence: Sentence, number: int, predictions: Iterator[Sequence[str]]) -> Sequence[str]:
@@ -302,8 +358,8 @@ def _prediction_for(sentence: Sentence, number: int, predictions: Iterator[Seque
     return extra
 
 
-def _docstart_block(sentence: Sentence, with_prediction: bool, delimiter: str) -> str:
-    """The ``-DOCSTART-`` line (and the blank line after it) opening the document of `sentence`.
+def _invented_docstart(sentence: Sentence, with_prediction: bool, delimiter: str) -> str:
+    """A ``-DOCSTART-`` line (and the blank line after it) for the document of `sentence`, which read none.
 
     In CoNLL-2003's form ``-DOCSTART- -X- -X- O``, as wide as the token lines (with the predicted column)
     because tools such as conlleval.pl expect every line to have the same number of columns; one column
@@ -324,10 +380,10 @@ def _sentence_block(sentence: Sentence, number: int, extra: Sequence[str] | None
     lines = []
     for i, row in enumerate(sentence.columns):
         fields = row if extra is None else [*row, extra[i]]
-        if not all(_writable(field, delimiter) for field in fields):
-            raise NertagError(
-                f"cannot write sentence {number} token {i + 1}: the fields {fields!r} contain the "
-                f"delimiter {delimiter!r} or are empty (write with delimiter='\\t' if tokens contain spaces)"
-            )
-        lines.append(delimiter.join(fields))
+        line = delimiter.join(fields)
+        if not all(_writable(field, delimiter) for field in fields) or not line.strip():
+            advice = ("contain whitespace or are empty (a TAB-separated file keeps spaces inside tokens)"
+                      if delimiter == " " else f"contain the delimiter {delimiter!r} or a line break, or are blank")
+            raise NertagError(f"cannot write sentence {number} token {i + 1}: the fields {fields!r} {advice}")
+        lines.append(line)
     return "\n".join(lines) + "\n\n"
