@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nertag.data._lines import Source, iter_lines
+from nertag.data.sentences import TextSpan, sentence_tokens, split_sentences
 from nertag.data.tokenize import ABBREVIATIONS, TOKENIZERS, Token, tokenize
 
-__all__ = ["ABBREVIATIONS", "TOKENIZERS", "TextLine", "Token", "read_text", "tokenize"]
+__all__ = ["ABBREVIATIONS", "TOKENIZERS", "TextLine", "TextSpan", "Token", "read_text", "sentence_tokens",
+           "split_sentences", "tokenize"]
 
 
 @dataclass(frozen=True, slots=True)
