@@ -61,16 +61,17 @@ def _alternation(words) -> str:
 
 
 _APOSTROPHE = "['’]"
-_CLITIC = rf"{_APOSTROPHE}(?i:s|re|ve|ll|d|m)(?!\w)"       # 's 're 've 'll 'd 'm
+_CLITIC_TAIL = r"(?i:s|re|ve|ll|d|m)(?!\w)"
+_CLITIC = rf"{_APOSTROPHE}{_CLITIC_TAIL}"                  # 's 're 've 'll 'd 'm
 _NOT = rf"(?i:n{_APOSTROPHE}t)(?!\w)"                     # n't
 _KNOWN = _alternation(ABBREVIATIONS | {w.upper() for w in ABBREVIATIONS} | LOWER_ABBREVIATIONS)
 # One piece of a hyphenated word; the word pieces never swallow a clitic.
 _PIECE = rf"""(?:
       (?:[^\W\d_]\.){{2,}}                                 # dotted abbreviations: U.S. a.m. F.C.
     | (?<![\w.])(?:{_KNOWN})\.                             # known abbreviations: Inc. Wash. vs.
-    | (?<![\w.])[^\W\d_a-z]\.(?!\w)                         # initials: P. Simmons
+    | (?<![\w.])[^\W\d_a-z]\.(?!\w)                        # initials: P. Simmons
     | \d+(?:[.,:/]\d+)*[^\W_]*                             # numbers: 1,000.5 10:30 1/2 10th 0.4m
-    | \w+(?:(?:&|{_APOSTROPHE}(?!(?i:s|re|ve|ll|d|m)(?!\w)))\w+)*   # words: O'Neill S&P
+    | \w+(?:(?:&|{_APOSTROPHE}(?!{_CLITIC_TAIL}))\w+)*     # words: O'Neill S&P
 )"""
 _PTB = re.compile(
     rf"""
