@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-TOKENIZERS = ("whitespace", "ptb", "rules")  # "rules" is the former name of "ptb", kept as an alias
+TOKENIZERS = ("whitespace", "rules", "ptb")  # "rules" is the former name of "ptb", kept as an alias
 
 #: Words written with a period that is part of the word (the capitalised form; all-capitals also match).
 ABBREVIATIONS = frozenset("""
@@ -101,7 +101,7 @@ def tokenize(line: str, mode: str = "whitespace") -> list[Token]:
     ----------
     line : str
         One sentence (for "ptb": the end of the line is the end of the sentence).
-    mode : {"whitespace", "ptb", "rules"}
+    mode : {"whitespace", "rules", "ptb"}
         Split on whitespace only, or as CoNLL-2003 was tokenised (see the module docstring; "rules" is
         another name of "ptb").
 

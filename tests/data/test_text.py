@@ -112,7 +112,7 @@ def test_offsets_point_at_the_token_and_cover_all_non_space(line, mode):
 
 
 def test_unknown_mode():
-    with pytest.raises(ValueError, match="unknown tokeniser 'spacy'; expected one of whitespace, ptb, rules"):
+    with pytest.raises(ValueError, match="unknown tokeniser 'spacy'; expected one of whitespace, rules, ptb"):
         tokenize("a", "spacy")
 
 
