@@ -3,7 +3,7 @@
 A sentence ends after a run of ``.``, ``!``, ``?`` or an ellipsis, together with the closing quotes and
 brackets written right after it (``"Yes." He``), when whitespace and then a capital letter, a digit or a
 dash (``-- Reuters``) follow, maybe behind opening quotes or brackets (``. "We``, ``. (The``). The run is read off the ``"ptb"`` tokens, so a
-period that belongs to an abbreviation or an initial (``Dr.``, ``U.S.``, ``P. Simmons``, ``Wash.``) is
+period that belongs to an abbreviation or an initial (``Dr.``, ``U.S.``, ``P. Smith``, ``Wash.``) is
 part of a word and ends nothing; neither does a decimal point or a period inside a URL.
 
 The one exception: an abbreviation that often closes a sentence (``Inc.``, ``Corp.``, ``U.S.``, ...,

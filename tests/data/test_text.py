@@ -46,7 +46,7 @@ def test_rules_is_another_name_of_ptb():
         # clitics
         ("Germany's they’re I'm we'd you'll we've", ["Germany", "'s", "they", "’re", "I", "'m", "we", "'d", "you",
                                                    "'ll", "we", "'ve"]),
-        ("don't CAN'T won’t SILVA'S", ["do", "n't", "CA", "N'T", "wo", "n’t", "SILVA", "'S"]),
+        ("don't CAN'T won’t PELE'S", ["do", "n't", "CA", "N'T", "wo", "n’t", "PELE", "'S"]),
         ("the players' union 'quoted'", ["the", "players", "'", "union", "'", "quoted", "'"]),
         # apostrophes inside words
         ("O'Neill d'Italia Gov't o'clock cannot", ["O'Neill", "d'Italia", "Gov't", "o'clock", "cannot"]),
@@ -56,14 +56,14 @@ def test_rules_is_another_name_of_ptb():
           "1990s"]),
         ("5-3 win, 1996-08-22 and 5-1/2", ["5-3", "win", ",", "1996-08-22", "and", "5-1/2"]),
         # hyphenated words, a hyphen left hanging
-        ("Chester-le-Street's 6,739-yard course", ["Chester-le-Street", "'s", "6,739-yard", "course"]),
+        ("Stratford-upon-Avon's 7,215-yard course", ["Stratford-upon-Avon", "'s", "7,215-yard", "course"]),
         ("pre- and post-war AA- bonds, 43- month", ["pre-", "and", "post-war", "AA-", "bonds", ",", "43-", "month"]),
         ("Kent - 1 - Smith", ["Kent", "-", "1", "-", "Smith"]),
         # abbreviations keep their period, also in hyphenated words
         ("U.S. a.m. F.C. e.g. vs. Mr. Dr. St. Jan. Corp. Ltd. INC. etc. here",
          ["U.S.", "a.m.", "F.C.", "e.g.", "vs.", "Mr.", "Dr.", "St.", "Jan.", "Corp.", "Ltd.", "INC.", "etc.", "here"]),
-        ("(P. Simmons 4-38, J. Adams)", ["(", "P.", "Simmons", "4-38", ",", "J.", "Adams", ")"]),
-        ("Redmond, Wash.-based U.S.-led", ["Redmond", ",", "Wash.-based", "U.S.-led"]),
+        ("(P. Smith 4-38, J. Brown)", ["(", "P.", "Smith", "4-38", ",", "J.", "Brown", ")"]),
+        ("Tacoma, Wash.-based U.S.-led", ["Tacoma", ",", "Wash.-based", "U.S.-led"]),
         # ... except at the end of the sentence, where the sentence takes the period
         ("He works for Apple Inc.", ["He", "works", "for", "Apple", "Inc", "."]),
         ('"in the U.S."', ['"', "in", "the", "U.S", ".", '"']),
@@ -74,18 +74,18 @@ def test_rules_is_another_name_of_ptb():
         ("in Paris. Then", ["in", "Paris", ".", "Then"]),
         ("No. 1 and no. 2", ["No.", "1", "and", "no.", "2"]),
         # a rank opening a line
-        ("1. Michelle Freeman (Jamaica) 12.71", ["1.", "Michelle", "Freeman", "(", "Jamaica", ")", "12.71"]),
-        ("  6= Nele Zilinskiene", ["6=", "Nele", "Zilinskiene"]),
+        ("1. Anna Berg (Norway) 12.80", ["1.", "Anna", "Berg", "(", "Norway", ")", "12.80"]),
+        ("  6= Ola Nordmann", ["6=", "Ola", "Nordmann"]),
         ("won 6-3 in 1996.", ["won", "6-3", "in", "1996", "."]),
         ("7.", ["7."]),
         # currency prefixes
         ("US$10 C$ 5 HK$", ["US$", "10", "C$", "5", "HK$"]),
         ("£5 €3", ["£", "5", "€", "3"]),
         # URLs and e-mail addresses
-        ("Mail derivatives@reuters.com, jeffrey.hodgson@reuters.com.",
-         ["Mail", "derivatives@reuters.com", ",", "jeffrey.hodgson@reuters.com", "."]),
-        ("(see http://www.pt.lu/infoweb/kreschtmaart).", ["(", "see", "http://www.pt.lu/infoweb/kreschtmaart", ")", "."]),
-        ("at www.internetstartup.com, or https://x.org/a?b=1.", ["at", "www.internetstartup.com", ",", "or",
+        ("Mail desk@example.com, anna.berg@example.co.uk.",
+         ["Mail", "desk@example.com", ",", "anna.berg@example.co.uk", "."]),
+        ("(see http://www.example.org/news/today).", ["(", "see", "http://www.example.org/news/today", ")", "."]),
+        ("at www.example.net, or https://x.org/a?b=1.", ["at", "www.example.net", ",", "or",
                                                                 "https://x.org/a?b=1", "."]),
         # & between letters
         ("S&P and AT&T, Q & A", ["S&P", "and", "AT&T", ",", "Q", "&", "A"]),
