@@ -1,67 +1,21 @@
 """Raw text for tagging: one sentence per line, split into tokens that remember where they came from.
 
-Two tokenisers. ``"whitespace"`` (the default) splits on whitespace only, for text that is already
-tokenised. ``"rules"`` also splits off punctuation, roughly as CoNLL-2003 was tokenised: clitics
-(``Germany 's``, ``do n't``) and single punctuation marks become tokens of their own, while
-abbreviations (``U.S.``), numbers (``1,000.5``, ``10:30``, ``1996-08-22``), hyphenated words and
-names like ``O'Neill`` stay whole. Every token keeps its character offsets, so ``line[start:end]``
-is its text.
+The tokenisers live in :mod:`nertag.data.tokenize` (``"whitespace"`` for text already tokenised,
+``"ptb"`` for raw text), the sentence splitter for paragraphs in :mod:`nertag.data.sentences`; their
+public names are importable from here too. Every token keeps its character offsets, so
+``line[start:end]`` is its text.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from nertag.data._lines import Source, iter_lines
+from nertag.data.sentences import TextSpan, sentence_tokens, split_sentences
+from nertag.data.tokenize import ABBREVIATIONS, TOKENIZERS, Token, tokenize
 
-_WHITESPACE = re.compile(r"\S+")
-_APOSTROPHE = "[’']"
-_CLITIC = r"(?i:s|re|ve|ll|d|m)\b"  # what follows the apostrophe in 's 're 've 'll 'd 'm
-_RULES = re.compile(
-    rf"""
-      (?:[^\W\d_]\.){{2,}}                       # abbreviations: U.S. e.g.
-    | \d+(?:[.,:/-]\d+)+                         # numbers, times, dates: 1,000.5 10:30 1996-08-22
-    | \w+(?=(?i:n{_APOSTROPHE}t)\b)              # "do" of "don't"
-    | (?i:n{_APOSTROPHE}t)\b                      # "n't"
-    | {_APOSTROPHE}{_CLITIC}                      # 's 're 've 'll 'd 'm
-    | \w+(?:-\w+|{_APOSTROPHE}(?!{_CLITIC})\w+)*  # words, hyphenated words, O'Neill
-    | \S                                         # any other character: punctuation, symbols
-    """,
-    re.VERBOSE,
-)
-TOKENIZERS = ("whitespace", "rules")
-
-
-class Token(NamedTuple):
-    """A token and its character offsets in the line: ``line[start:end] == text``."""
-
-    text: str
-    start: int
-    end: int
-
-
-def tokenize(line: str, mode: str = "whitespace") -> list[Token]:
-    """Split one line into tokens with offsets.
-
-    Parameters
-    ----------
-    line : str
-    mode : {"whitespace", "rules"}
-        Split on whitespace only, or also split off punctuation and clitics (see the module docstring).
-
-    Returns
-    -------
-    list of Token
-    """
-    if mode == "whitespace":
-        pattern = _WHITESPACE
-    elif mode == "rules":
-        pattern = _RULES
-    else:
-        raise ValueError(f"unknown tokeniser {mode!r}; expected one of {', '.join(TOKENIZERS)}")
-    return [Token(m.group(), m.start(), m.end()) for m in pattern.finditer(line)]
+__all__ = ["ABBREVIATIONS", "TOKENIZERS", "TextLine", "TextSpan", "Token", "read_text", "sentence_tokens",
+           "split_sentences", "tokenize"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,13 @@
-"""Raw-text tokenisation: tokens and their character offsets."""
+"""Raw-text tokenisation: tokens and their character offsets, rule by rule."""
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nertag.data.text import Token, read_text, tokenize
+from nertag.data.text import TOKENIZERS, Token, read_text, tokenize
 from nertag.errors import DataError
 
 
-def texts(line, mode):
+def texts(line, mode="ptb"):
     return [t.text for t in tokenize(line, mode)]
 
 
@@ -19,41 +19,107 @@ def test_whitespace_tokens_with_offsets():
     assert tokenize("") == [] and tokenize(" \t ") == []
 
 
+def test_ptb_tokens_with_offsets():
+    line = " Apple Inc.'s U.S. unit, Wash.-based, lost $5."
+    assert tokenize(line, "ptb") == [
+        Token("Apple", 1, 6), Token("Inc.", 7, 11), Token("'s", 11, 13), Token("U.S.", 14, 18),
+        Token("unit", 19, 23), Token(",", 23, 24), Token("Wash.-based", 25, 36), Token(",", 36, 37),
+        Token("lost", 38, 42), Token("$", 43, 44), Token("5", 44, 45), Token(".", 45, 46),
+    ]
+
+
+def test_rules_is_another_name_of_ptb():
+    line = "Dr. Smith's co-chair, Acme Corp."
+    assert tokenize(line, "rules") == tokenize(line, "ptb")
+
+
+# One worked example per rule of nertag.data.tokenize (the module docstring's table).
 @pytest.mark.parametrize(
     "line, tokens",
     [
-        ("EU rejects German call.", ["EU", "rejects", "German", "call", "."]),
-        ("Germany's U.S. envoy don't", ["Germany", "'s", "U.S.", "envoy", "do", "n't"]),
-        ("O'Neill (co-chair) said: \"yes!\"", ["O'Neill", "(", "co-chair", ")", "said", ":", '"', "yes", "!", '"']),
-        ("1,000.5 at 10:30 on 1996-08-22, 3-2", ["1,000.5", "at", "10:30", "on", "1996-08-22", ",", "3-2"]),
-        ("CAN'T they’re Zürich-based", ["CA", "N'T", "they", "’re", "Zürich-based"]),
-        ("e.g. £5", ["e.g.", "£", "5"]),
+        # punctuation splits off
+        ("[LOC London,] [ORG Apple.]", ["[", "LOC", "London", ",", "]", "[", "ORG", "Apple", ".", "]"]),
+        ('O\'Neill (co-chair) said: "yes!"', ["O'Neill", "(", "co-chair", ")", "said", ":", '"', "yes", "!", '"']),
+        ("up 5% to $10; 12.5%?", ["up", "5", "%", "to", "$", "10", ";", "12.5", "%", "?"]),
+        # runs of one mark stay together
+        ("this... -- that---", ["this", "...", "--", "that", "---"]),
+        # clitics
+        ("Germany's they’re I'm we'd you'll we've", ["Germany", "'s", "they", "’re", "I", "'m", "we", "'d", "you",
+                                                   "'ll", "we", "'ve"]),
+        ("don't CAN'T won’t PELE'S", ["do", "n't", "CA", "N'T", "wo", "n’t", "PELE", "'S"]),
+        ("the players' union 'quoted'", ["the", "players", "'", "union", "'", "quoted", "'"]),
+        # apostrophes inside words
+        ("O'Neill d'Italia Gov't o'clock cannot", ["O'Neill", "d'Italia", "Gov't", "o'clock", "cannot"]),
+        # numbers
+        ("1,000.5 at 10:30, 1/2 of .596 or +44 171 (+0.05) 10th 1990s",
+         ["1,000.5", "at", "10:30", ",", "1/2", "of", ".596", "or", "+44", "171", "(", "+0.05", ")", "10th",
+          "1990s"]),
+        ("5-3 win, 1996-08-22 and 5-1/2", ["5-3", "win", ",", "1996-08-22", "and", "5-1/2"]),
+        # hyphenated words, a hyphen left hanging
+        ("Stratford-upon-Avon's 7,215-yard course", ["Stratford-upon-Avon", "'s", "7,215-yard", "course"]),
+        ("pre- and post-war AA- bonds, 43- month", ["pre-", "and", "post-war", "AA-", "bonds", ",", "43-", "month"]),
+        ("Kent - 1 - Smith", ["Kent", "-", "1", "-", "Smith"]),
+        # abbreviations keep their period, also in hyphenated words
+        ("U.S. a.m. F.C. e.g. vs. Mr. Dr. St. Jan. Corp. Ltd. INC. etc. here",
+         ["U.S.", "a.m.", "F.C.", "e.g.", "vs.", "Mr.", "Dr.", "St.", "Jan.", "Corp.", "Ltd.", "INC.", "etc.", "here"]),
+        ("(P. Smith 4-38, J. Brown)", ["(", "P.", "Smith", "4-38", ",", "J.", "Brown", ")"]),
+        ("Tacoma, Wash.-based U.S.-led", ["Tacoma", ",", "Wash.-based", "U.S.-led"]),
+        # ... except at the end of the sentence, where the sentence takes the period
+        ("He works for Apple Inc.", ["He", "works", "for", "Apple", "Inc", "."]),
+        ('"in the U.S."', ['"', "in", "the", "U.S", ".", '"']),
+        ("Plan B.", ["Plan", "B", "."]),
+        ("Wash. is not Washington.", ["Wash.", "is", "not", "Washington", "."]),
+        ("see Mich..", ["see", "Mich.", "."]),
+        # words that are not abbreviations lose their period
+        ("in Paris. Then", ["in", "Paris", ".", "Then"]),
+        ("No. 1 and no. 2", ["No.", "1", "and", "no.", "2"]),
+        # a rank opening a line
+        ("1. Anna Berg (Norway) 12.80", ["1.", "Anna", "Berg", "(", "Norway", ")", "12.80"]),
+        ("  6= Ola Nordmann", ["6=", "Ola", "Nordmann"]),
+        ("won 6-3 in 1996.", ["won", "6-3", "in", "1996", "."]),
+        ("7.", ["7."]),
+        # currency prefixes
+        ("US$10 C$ 5 HK$", ["US$", "10", "C$", "5", "HK$"]),
+        ("£5 €3", ["£", "5", "€", "3"]),
+        # URLs and e-mail addresses
+        ("Mail desk@example.com, anna.berg@example.co.uk.",
+         ["Mail", "desk@example.com", ",", "anna.berg@example.co.uk", "."]),
+        ("(see http://www.example.org/news/today).", ["(", "see", "http://www.example.org/news/today", ")", "."]),
+        ("at www.example.net, or https://x.org/a?b=1.", ["at", "www.example.net", ",", "or",
+                                                                "https://x.org/a?b=1", "."]),
+        # & between letters
+        ("S&P and AT&T, Q & A", ["S&P", "and", "AT&T", ",", "Q", "&", "A"]),
+        # letters beyond ASCII
+        ("Zürich-based Société Générale’s", ["Zürich-based", "Société", "Générale", "’s"]),
     ],
 )
-def test_rules_split_punctuation_and_clitics(line, tokens):
-    assert texts(line, "rules") == tokens
+def test_ptb_rules(line, tokens):
+    assert texts(line) == tokens
 
 
-ALPHABET = st.sampled_from("aZ9 .,'’-\t:é!€\u00a0")
+ALPHABET = st.sampled_from("aZ9 .,'’-\t:é!€\u00a0$%@/&+=\"()")
+WORDS = st.sampled_from(["U.S.", "Inc.", "Wash.", "P.", "don't", "1,000.5", "www.x.com", "a@b.co", "--", "...",
+                         "'s", "-based", "1.", "US$", "+44", ".5", "http://a.b/c", "O'Neill", "x", " ", "  "])
 
 
-@given(st.text(alphabet=ALPHABET, max_size=40), st.sampled_from(("whitespace", "rules")))
+@given(st.one_of(st.text(alphabet=ALPHABET, max_size=40), st.lists(WORDS, max_size=12).map("".join)),
+       st.sampled_from(TOKENIZERS))
 def test_offsets_point_at_the_token_and_cover_all_non_space(line, mode):
     tokens = tokenize(line, mode)
-    assert all(line[t.start : t.end] == t.text and t.text and not t.text.isspace() for t in tokens)
+    assert all(line[t.start : t.end] == t.text and t.text and not any(c.isspace() for c in t.text) for t in tokens)
     assert all(a.end <= b.start for a, b in zip(tokens, tokens[1:]))
     assert "".join(t.text for t in tokens) == "".join(line.split())
 
 
 def test_unknown_mode():
-    with pytest.raises(ValueError, match="unknown tokeniser 'spacy'; expected one of whitespace, rules"):
+    with pytest.raises(ValueError, match="unknown tokeniser 'spacy'; expected one of whitespace, rules, ptb"):
         tokenize("a", "spacy")
 
 
 def test_read_text_keeps_line_numbers_and_blank_lines(tmp_path):
     path = tmp_path / "in.txt"
     path.write_bytes("\ufeffAnna lives in Paris.\r\n\r\nBob\n".encode())
-    lines = list(read_text(path, mode="rules"))
+    lines = list(read_text(path, mode="ptb"))
     assert [(tl.line, tl.words) for tl in lines] == [(1, ["Anna", "lives", "in", "Paris", "."]), (2, []), (3, ["Bob"])]
     assert lines[0].tokens[3] == Token("Paris", 14, 19) and lines[0].text == "Anna lives in Paris."
 
