@@ -267,7 +267,10 @@ def tag(
     input_path: Optional[Path] = path_option(None, "--input", help="Read this file instead of standard input."),
     input_format: str = typer.Option("text", help="text (one sentence per line) or conll (one token per line)."),
     output_format: str = typer.Option("conll", help="conll, inline or jsonl."),
-    tokenizer: str = typer.Option("whitespace", help="Tokeniser for text input: whitespace or rules."),
+    tokenizer: str = typer.Option("ptb", help="Tokeniser for text input: ptb (raw text, split as CoNLL-2003 and "
+                                               "the Penn Treebank are) or whitespace (text already tokenised)."),
+    split_sentences: bool = typer.Option(False, "--sentences", help="Split each line of text into sentences "
+                                         "(paragraphs in); output stays one record per line."),
     word_col: int = typer.Option(0, help="Column of the word in CoNLL input; other columns are kept as they are."),
     scheme: Optional[str] = typer.Option(None, help="Output tag scheme: iob2 (default), iob1 or bioes."),
     batch_size: int = typer.Option(32, help="Sentences tagged together, of similar lengths."),
@@ -299,7 +302,7 @@ def tag(
                   else contextlib.nullcontext(_stdin()))
         with opened as source:
             if input_format == "text":
-                sentences = read_text(source, tokenizer)
+                sentences = read_text(source, tokenizer, split_sentences)
             else:
                 sentences = read_conll(source, word_col=word_col, tag_col=None, empty_ok=True)
             held: collections.deque = collections.deque()  # windows read, their results not yet written

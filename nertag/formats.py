@@ -154,8 +154,18 @@ def convert_tags(sentences: Iterable[Sentence], source: str, target: str, tag_co
 
 
 # -- output of `nertag tag` ------------------------------------------------------------------------------------
-def format_inline(tagged) -> str:
-    """The words with each entity bracketed and typed: ``[PER John] lives in [LOC Berlin]``."""
+def format_inline(tagged, text: str | None = None) -> str:
+    """Each entity bracketed and typed: ``[PER John] lives in [LOC Berlin].``
+
+    With the ``text`` the tokens came from (and entities with character offsets into it), the text is
+    echoed as it was, spacing and all; otherwise the words are joined by spaces.
+    """
+    if text is not None and all(e.start is not None for e in tagged.entities):
+        out, at = [], 0
+        for e in tagged.entities:
+            out += [text[at:e.start], f"[{e.type} {text[e.start:e.end]}]"]
+            at = e.end
+        return "".join(out) + text[at:]
     words, out, i = tagged.words, [], 0
     for e in tagged.entities:
         out += words[i:e.token_start] + [f"[{e.type} {' '.join(words[e.token_start:e.token_end])}]"]
@@ -164,7 +174,7 @@ def format_inline(tagged) -> str:
 
 
 def format_tagged(record: TextLine | Sentence, tagged, output_format: str, layout: Layout) -> str:
-    """One tagged sentence in ``output_format``, with its line end(s).
+    """One tagged sentence (or line of text) in ``output_format``, with its line end(s).
 
     Parameters
     ----------
@@ -174,16 +184,25 @@ def format_tagged(record: TextLine | Sentence, tagged, output_format: str, layou
     output_format : {"conll", "inline", "jsonl"}
     layout : Layout
         Of the CoNLL input: its delimiter separates the columns of ``conll`` output.
+
+    A line of text split into sentences (``TextLine.breaks``) stays one record: jsonl lists the sentences'
+    token ranges, conll separates them by blank lines, inline echoes the line.
     """
+    is_text = isinstance(record, TextLine)
     if output_format == "jsonl":
         record_json = {"tokens": tagged.words, "tags": tagged.tags, "entities": [e.to_dict() for e in tagged.entities]}
-        if isinstance(record, TextLine):
+        if is_text:
             record_json = {"text": record.text, **record_json}
+            if record.breaks:
+                bounds = [0, *record.breaks, len(tagged.words)]
+                record_json["sentences"] = [list(pair) for pair in zip(bounds, bounds[1:])]
         return json.dumps(record_json, ensure_ascii=False) + "\n"
     if output_format == "inline":
-        return format_inline(tagged) + "\n"
+        return format_inline(tagged, record.text if is_text else None) + "\n"
     if isinstance(record, Sentence):  # CoNLL in, CoNLL out: every column, then the predicted tag
         rows = (layout.delimiter.join([*row, t]) for row, t in zip(record.columns, tagged.tags))
         opening = "" if record.docstart is None else docstart_line(record.docstart, True, layout.delimiter) + "\n\n"
         return opening + "".join(row + "\n" for row in rows) + "\n"
-    return "".join(f"{w} {t}\n" for w, t in zip(tagged.words, tagged.tags)) + "\n"
+    breaks = set(record.breaks) if is_text else ()
+    return "".join(("\n" if i in breaks else "") + f"{w} {t}\n"
+                   for i, (w, t) in enumerate(zip(tagged.words, tagged.tags))) + "\n"

@@ -18,7 +18,7 @@ from .config import Config
 from .data.batches import encode_tokens, pad
 from .data.conll import Sentence
 from .data.schemes import allowed_end, allowed_start, allowed_transitions, check_scheme, convert, tags_to_spans
-from .data.text import TextLine, tokenize
+from .data.text import TextLine, text_line
 from .data.vocab import Vocab
 from .evaluate import entity_scores
 from .network import TaggerNet
@@ -172,12 +172,15 @@ class Tagger:
         prepared, counts, limit = [], [], self.config.max_length
         for sentence in window:
             tokens, offsets = _unpack(sentence)
-            if len(tokens) <= limit:
+            breaks = sentence.breaks if isinstance(sentence, TextLine) else ()
+            if len(tokens) <= limit and not breaks:
                 prepared.append((tokens, offsets))
                 counts.append(1)
                 continue
-            starts = range(0, len(tokens), limit)
-            prepared += [(tokens[b:b + limit], None if offsets is None else offsets[b:b + limit]) for b in starts]
+            bounds = [0, *breaks, len(tokens)]
+            starts = [b for first, end in zip(bounds, bounds[1:]) for b in range(first, end, limit)]
+            ends = starts[1:] + [len(tokens)]
+            prepared += [(tokens[b:e], None if offsets is None else offsets[b:e]) for b, e in zip(starts, ends)]
             counts.append(len(starts))
         pieces.append(counts)
         return prepared
@@ -224,9 +227,12 @@ class Tagger:
         """Tags of one tokenised sentence, in the output scheme."""
         return next(self.tag_sentences([tokens])).tags
 
-    def tag_text(self, line: str, tokenizer: str = "whitespace") -> list[Entity]:
-        """Entities of one line of raw text, with character offsets into it."""
-        return next(self.tag_sentences([TextLine(line, tokenize(line, tokenizer), 0)])).entities
+    def tag_text(self, line: str, tokenizer: str = "ptb", sentences: bool = False) -> list[Entity]:
+        """Entities of one line of raw text, with character offsets into it.
+
+        ``sentences=True`` splits a paragraph into sentences first (each tagged on its own).
+        """
+        return next(self.tag_sentences([text_line(line, tokenizer, sentences)])).entities
 
     def evaluate(self, sentences: Sequence[Sentence], gold_scheme: str, strict: bool = False,
                  batch_size: int = 64, source: str = "<input>") -> tuple[dict, list[list[str]]]:

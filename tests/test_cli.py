@@ -26,7 +26,7 @@ from nertag.config import Config
 from nertag.data.conll import load_conll, read_conll
 from nertag.data.schemes import convert, detect_scheme
 from nertag.evaluate import entity_scores
-from nertag.model_dir import ModelDir, load_weights
+from nertag.model_dir import ModelDir, bundled_model, load_weights
 from nertag.tagger import Tagger
 from nertag.train import build_tagger
 
@@ -197,7 +197,8 @@ def test_tag_conll_inline_and_jsonl_output(per_model):
     conll = ok(nertag("tag", "--model", per_model, input=TEXT)).stdout
     assert conll == "John B-PER\nlives B-PER\nin B-PER\nBerlin B-PER\n. B-PER\n\n\nSiemens B-PER\n\n"
     inline = ok(nertag("tag", "--model", per_model, "--output-format", "inline", input=TEXT)).stdout
-    assert inline.splitlines() == ["[PER John] [PER lives] [PER in] [PER Berlin] [PER .]", "", "[PER Siemens]"]
+    # the text echoed as it came, two spaces included
+    assert inline.splitlines() == ["[PER John]  [PER lives] [PER in] [PER Berlin] [PER .]", "", "[PER Siemens]"]
     lines = ok(nertag("tag", "--model", per_model, "--output-format", "jsonl", input=TEXT)).stdout.splitlines()
     records = [json.loads(line) for line in lines]
     assert [r["text"] for r in records] == TEXT.splitlines()
@@ -218,7 +219,7 @@ def test_tag_scheme_tokenizer_and_batches(per_model, tmp_path):
     assert iob1 == "a I-PER\nb B-PER\n\n"  # the default IOB2 output gives "a B-PER", as above
     rules = ok(nertag("tag", "--model", per_model, "--tokenizer", "rules", "--output-format", "inline",
                       input="Germany's U.S. office, 1,000.5\n")).stdout
-    assert rules == "[PER Germany] [PER 's] [PER U.S.] [PER office] [PER ,] [PER 1,000.5]\n"
+    assert rules == "[PER Germany][PER 's] [PER U.S.] [PER office][PER ,] [PER 1,000.5]\n"  # the text echoed
     many = "".join(f"w{i} x\n" for i in range(70))
     (tmp_path / "in.txt").write_text(many)
     one = ok(nertag("tag", "--model", per_model, "--batch-size", "1", "--input", tmp_path / "in.txt")).stdout
@@ -424,3 +425,26 @@ def test_version_option_prints_the_version_and_exits(flag):
     result = ok(nertag(flag))
     assert result.stdout == f"nertag {__version__}\n"
     assert ok(nertag("--threads", "0", flag)).stdout == f"nertag {__version__}\n"  # before any other option acts
+
+
+def test_raw_text_with_the_bundled_model_ptb_tokens_sentences_and_echo():
+    """Punctuation leaves the entities, a paragraph splits into sentences, inline echoes the text."""
+    paragraph = "Tim Cook, CEO of Apple, visited London. He met Dr. Smith in Berlin on Monday."
+    tagger = Tagger.load(bundled_model())
+    assert [(e.text, e.type) for e in tagger.tag_text("John lives in Berlin.")] == [("John", "PER"), ("Berlin", "LOC")]
+    record = json.loads(ok(nertag("tag", "--sentences", "--output-format", "jsonl", input=paragraph + "\n")).stdout)
+    assert record["text"] == paragraph and record["tokens"][:3] == ["Tim", "Cook", ","]
+    first, second = record["sentences"]
+    assert first == [0, 10] and second == [10, len(record["tokens"])] and record["tokens"][9] == "."
+    for e in record["entities"]:
+        assert paragraph[e["start"]:e["end"]] == e["text"]
+    assert {(e["text"], e["type"]) for e in record["entities"]} >= {("Tim Cook", "PER"), ("London", "LOC"),
+                                                                    ("Berlin", "LOC")}
+    assert [(e.text, e.start) for e in tagger.tag_text(paragraph, sentences=True)] == [
+        (e["text"], e["start"]) for e in record["entities"]]
+    conll = ok(nertag("tag", "--sentences", input=paragraph + "\n")).stdout
+    assert [len(block.splitlines()) for block in conll.strip("\n").split("\n\n")] == [10, len(record["tokens"]) - 10]
+    inline = ok(nertag("tag", "--sentences", "--output-format", "inline", input=paragraph + "\n")).stdout
+    assert inline.startswith("[PER Tim Cook], ") and "of [ORG Apple], visited [LOC London]. He met " in inline
+    assert inline.endswith(" in [LOC Berlin] on Monday.\n")
+    assert "sentences" not in json.loads(ok(nertag("tag", "--output-format", "jsonl", input=paragraph)).stdout)

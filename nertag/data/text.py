@@ -7,6 +7,7 @@ public names are importable from here too. Every token keeps its character offse
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,24 +16,33 @@ from nertag.data.sentences import TextSpan, sentence_tokens, split_sentences
 from nertag.data.tokenize import ABBREVIATIONS, TOKENIZERS, Token, tokenize
 
 __all__ = ["ABBREVIATIONS", "TOKENIZERS", "TextLine", "TextSpan", "Token", "read_text", "sentence_tokens",
-           "split_sentences", "tokenize"]
+           "split_sentences", "text_line", "tokenize"]
 
 
 @dataclass(frozen=True, slots=True)
 class TextLine:
-    """One line of raw text and its tokens (none for a blank line)."""
+    """One line of raw text and its tokens (none for a blank line).
+
+    ``breaks`` are the indices of the tokens that open a sentence after the first, when the line is a
+    paragraph split into sentences (`read_text` with ``sentences=True``): each sentence is tagged on its
+    own, the results stay one record per line.
+    """
 
     text: str
     tokens: list[Token]
     line: int
+    breaks: tuple[int, ...] = ()
 
     @property
     def words(self) -> list[str]:
         return [token.text for token in self.tokens]
 
 
-def read_text(source: Source, mode: str = "whitespace") -> Iterator[TextLine]:
+def read_text(source: Source, mode: str = "ptb", sentences: bool = False) -> Iterator[TextLine]:
     """Stream the lines of a raw-text file, each tokenised with `tokenize`; blank lines are kept.
+
+    With ``sentences=True`` each line is split into sentences first (`sentence_tokens`), noted as
+    ``TextLine.breaks``; offsets stay relative to the line.
 
     Raises
     ------
@@ -42,4 +52,13 @@ def read_text(source: Source, mode: str = "whitespace") -> Iterator[TextLine]:
     if mode not in TOKENIZERS:
         raise ValueError(f"unknown tokeniser {mode!r}; expected one of {', '.join(TOKENIZERS)}")
     for number, text in iter_lines(source):
-        yield TextLine(text, tokenize(text, mode), number)
+        yield text_line(text, mode, sentences, number)
+
+
+def text_line(text: str, mode: str = "ptb", sentences: bool = False, number: int = 0) -> TextLine:
+    """The `TextLine` of one line of text: tokenised, and split into sentences if asked (see `read_text`)."""
+    if not sentences:
+        return TextLine(text, tokenize(text, mode), number)
+    pieces = sentence_tokens(text, mode)
+    starts = itertools.accumulate(len(piece) for piece in pieces[:-1])
+    return TextLine(text, [t for piece in pieces for t in piece], number, tuple(starts))
