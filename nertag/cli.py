@@ -12,22 +12,45 @@ import inspect
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from . import __version__
-from .config import FIELD_TYPES, Config, field_help
+from .config import CHOICES, FIELD_TYPES, Config, field_help
 from .data.conll import Sentence, docstart_line, load_conll, read_conll, write_conll
 from .data.schemes import check_scheme, detect_scheme, split_tag, tags_to_spans
 from .data.text import TOKENIZERS, read_text
 from .errors import NertagError
 from .formats import (CONFIDENCE_FORMATS, OUTPUT_FORMATS, FdLines, LineTap, convert_tags, format_tagged,
                       load_conll_file, open_tap, tap)
+from .files import output_file
 from .model_dir import ModelDir, bundled_model, read_json
 from .tagger import WINDOW, Tagger
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+# typer's own exception classes, found from the one it exports (its click may be vendored or not).
+UsageError = typer.BadParameter.__mro__[1]
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """Usage errors as every other error: one line on stderr, exit code 2 (not a box of several lines)."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except UsageError as e:
+            where = f" (see {e.ctx.command_path} --help)" if e.ctx is not None else ""
+            typer.echo(f"nertag: error: {' '.join(e.format_message().split())}{where}", err=True)
+            sys.exit(2)
+        except typer.Abort:
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, cls=OneLineErrors,
+                  context_settings={"show_default": True, "help_option_names": ["-h", "--help"]},
                   help="nertag: a fast named-entity tagger for CPUs.")
 
 # Paths are checked by the commands, which say in one line what is wrong; typer's own check would not.
@@ -50,6 +73,19 @@ def configure(threads: int = typer.Option(
     if threads < 1:
         raise fail(f"--threads must be at least 1, got {threads}")
     limit_threads(threads)
+
+
+def threads_option():
+    return typer.Option(None, "--threads", envvar="NERTAG_THREADS", show_default=False,
+                        help="BLAS threads (as `nertag --threads N` before the command).")
+
+
+def _threads(n: Optional[int]) -> None:
+    """``--threads`` given after the command: the same as before it."""
+    if n is not None:
+        if n < 1:
+            raise NertagError(f"--threads must be at least 1, got {n}")
+        limit_threads(n)
 
 
 def limit_threads(n: int) -> None:
@@ -123,8 +159,11 @@ def config_options(command):
     options = []
     for f in dataclasses.fields(Config):
         text = descriptions.get(f.name, "")
+        choices = CHOICES.get(f.name)
         option = typer.Option(None, *([FLAGS[f.name]] if f.name in FLAGS else []),
-                              help=text[:1].upper() + text[1:] + "." if text else None)
+                              help=text[:1].upper() + text[1:] + "." if text else None,
+                              show_default=str(f.default).lower() if f.type == "bool" else str(f.default),
+                              metavar="|".join(c.lower() for c in choices) if choices else None)
         options.append(placeholder.replace(name=f.name, annotation=Optional[FIELD_TYPES[f.type]], default=option))
     parameters = []
     for parameter in signature.parameters.values():
@@ -142,20 +181,29 @@ def config_options(command):
 @app.command()
 @config_options
 def train(
-    conll: Path = path_option(..., "--conll", help="Training data, CoNLL format (word first, tag last)."),
-    dev: Optional[Path] = path_option(None, help="Development data for model selection and early stopping."),
+    train_files: List[Path] = path_option(..., "--train", "--conll", "-t", help="Training data, CoNLL format (word "
+                                          "first, tag last); give it again to add more files.", show_default=False),
+    dev: Optional[Path] = path_option(None, "--dev", "-d", help="Development data for model selection and early "
+                                                               "stopping."),
     embeddings: Optional[Path] = path_option(None, help="Pretrained word vectors (GloVe or word2vec text, .gz ok)."),
-    model_dir: Optional[Path] = path_option(None, "--model-dir", help="Where to write the model (default: model)."),
+    model_dir: Optional[Path] = path_option(None, "--model", "--model-dir", "-m", help="Where to write the model "
+                                                                                      "[default: model]."),
     resume: Optional[Path] = path_option(None, help="Continue the interrupted run in this model directory (its "
                                                     "configuration is kept; --epochs and --patience may change)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of an earlier run or model in "
+                                                              "--model (other files there are left alone)."),
     config_file: Optional[Path] = path_option(None, "--config", help="JSON file of configuration values."),
     config_values: Optional[dict] = None,  # one option per Config field: see `config_options`
     word_col: int = typer.Option(0, help="Column of the word (0-based; negative counts from the end)."),
     tag_col: int = typer.Option(-1, help="Column of the tag."),
     checkpoint_seconds: float = typer.Option(300.0, help="Also checkpoint within an epoch after this many seconds."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", show_default=False,
+                                            help="Progress bars [default: on a terminal; else one line per epoch]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and the final summary."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print the data read and the configuration."),
+    threads: Optional[int] = threads_option(),
 ):
-    """Train a tagger on CoNLL data; keep the best model (by dev F1) in --model-dir.
+    """Train a tagger on CoNLL data; keep the best model (by dev F1) in --model.
 
     A checkpoint is written atomically every epoch and every --checkpoint-seconds.
 
@@ -164,9 +212,12 @@ def train(
     from .train import train as run_training
 
     with errors_for_people():
+        _threads(threads)
         if resume is not None and model_dir is not None and model_dir.resolve() != resume.resolve():
-            raise NertagError(f"--model-dir {model_dir} and --resume {resume} differ; --resume continues the run "
+            raise NertagError(f"--model {model_dir} and --resume {resume} differ; --resume continues the run "
                               f"in its own directory, give just one of them")
+        if resume is not None and overwrite:
+            raise NertagError("--overwrite starts a new run and --resume continues one: give just one of them")
         values = {}
         if config_file is not None:
             values = read_json(_existing_file(config_file, "configuration"), "configuration")
@@ -182,15 +233,28 @@ def train(
             # The run's own configuration, changed by the values given (what may not change is refused).
             config, run_dir = values, ModelDir.resumable(resume)
         else:
-            config, run_dir = Config().replace(**values), model_dir or Path("model")
-        train_data = _load_corpus(conll, "training data", word_col, tag_col)
+            config = Config().replace(**values)
+            run_dir = ModelDir.for_new_run(model_dir or Path("model"), overwrite)
+        log = (lambda message: None) if quiet else None  # None: the library's own (tqdm.write)
+        train_data = []
+        for path in train_files:
+            part = _load_corpus(path, "training data", word_col, tag_col)
+            train_data += part
+            if verbose:
+                typer.echo(f"{path}: {len(part)} sentences, {sum(len(s) for s in part)} tokens")
         dev_data = _load_corpus(dev, "dev data", word_col, tag_col) if dev is not None else None
+        if verbose:
+            if dev_data is not None:
+                typer.echo(f"{dev}: {len(dev_data)} sentences, {sum(len(s) for s in dev_data)} tokens (dev)")
+            typer.echo(f"configuration: {json.dumps(values)}" if resume else
+                       f"configuration: {json.dumps(config.to_dict())}")
+        show_progress = (sys.stderr.isatty() and not quiet) if progress is None else progress
         result = run_training(config, train_data, dev_data, model_dir=run_dir, embeddings=embeddings,
-                              resume=resume is not None, progress=progress, train_path=str(conll),
-                              checkpoint_seconds=checkpoint_seconds)
+                              resume=resume is not None, progress=show_progress, log=log,
+                              train_path=" + ".join(map(str, train_files)), checkpoint_seconds=checkpoint_seconds)
         best = result.best_dev
         summary = f"{result.status} after {result.epochs} epochs; model in {result.model_dir}"
-        if best:
+        if best and result.best_epoch:
             summary += f" (best dev F1 {best['f1']:.2f} at epoch {result.best_epoch})"
         typer.echo(summary)
     if result.signal is not None:
@@ -212,10 +276,12 @@ def _score_table(scores: dict) -> str:
 
 @app.command(name="eval")
 def evaluate(
-    conll: Path = path_option(..., "--conll", help="Gold CoNLL data."),
-    model: Optional[Path] = path_option(None, help="Model directory (default: the bundled model)."),
+    conll: Path = path_option(..., "--data", "--conll", "-i", help="Gold CoNLL data.", show_default=False),
+    model: Optional[Path] = path_option(None, "--model", "-m", help="Model directory [default: the bundled model]."),
     strict: bool = typer.Option(False, help="Count only chunks well formed in the scheme (no conlleval repairs)."),
-    output: Optional[Path] = path_option(None, help="Also write the data with a predicted-tag column here."),
+    output: Optional[Path] = path_option(None, "--output", "-o",
+                                         help="Also write the data with a predicted-tag column here."),
+    threads: Optional[int] = threads_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
     word_col: int = typer.Option(0, help="Column of the word."),
     tag_col: int = typer.Option(-1, help="Column of the gold tag."),
@@ -225,6 +291,7 @@ def evaluate(
     Gold entity types the model does not know are scored (as missed) and named on standard error.
     """
     with errors_for_people():
+        _threads(threads)
         if output is not None:
             _output_file(output, "predictions")
         tagger = _model(model)
@@ -236,8 +303,7 @@ def evaluate(
                        f"(it knows {', '.join(sorted(_types(tagger))) or 'none'}); they count as missed", err=True)
         scores, predicted = tagger.evaluate(sentences, gold_scheme, strict=strict, source=str(conll))
         if output is not None:
-            from .files import atomic_open
-            with atomic_open(output) as f:
+            with output_file(output) as f:
                 write_conll(sentences, f, predicted, delimiter=layout.delimiter, closing=layout.closing)
         if as_json:
             typer.echo(json.dumps({**scores, "scheme": gold_scheme, "file": str(conll)}, indent=2))
@@ -263,8 +329,11 @@ def _stdin() -> LineTap:
 
 @app.command()
 def tag(
-    model: Optional[Path] = path_option(None, help="Model directory (default: the bundled model)."),
-    input_path: Optional[Path] = path_option(None, "--input", help="Read this file instead of standard input."),
+    model: Optional[Path] = path_option(None, "--model", "-m", help="Model directory [default: the bundled model]."),
+    input_path: Optional[Path] = path_option(None, "--input", "-i", help="Read this file instead of standard "
+                                                                        "input (- is standard input)."),
+    output: Optional[Path] = path_option(None, "--output", "-o", help="Write to this file (replaced when done) "
+                                                                     "instead of standard output."),
     input_format: str = typer.Option("text", help="text (one sentence per line) or conll (one token per line)."),
     output_format: str = typer.Option("conll", help="conll, inline or jsonl."),
     tokenizer: str = typer.Option("ptb", help="Tokeniser for text input: ptb (raw text, split as CoNLL-2003 and "
@@ -277,12 +346,14 @@ def tag(
     window: int = typer.Option(WINDOW, help="Sentences read ahead and sorted by length; output follows each "
                                             "window, or comes at once when the input pauses."),
     jobs: int = typer.Option(1, help="Worker processes, one BLAS thread each; output keeps the input order."),
+    threads: Optional[int] = threads_option(),
 ):
     """Tag sentences from standard input (one per line), streaming the results to standard output.
 
     CoNLL input keeps all its columns (gold tags are not read) and gains the predicted tag as a last column.
     """
     with errors_for_people():
+        _threads(threads)
         if input_format not in ("text", "conll"):
             raise NertagError(f"--input-format must be text or conll, got {input_format!r}")
         if output_format not in OUTPUT_FORMATS:
@@ -297,10 +368,13 @@ def tag(
             scheme = check_scheme(scheme)
         from .parallel import read_ahead  # threads and processes only where they are used
 
+        if output is not None:
+            _output_file(output, "tagged output")
         tagger = _model(model)
-        opened = (open_tap(_existing_file(input_path, "input")) if input_path
+        opened = (open_tap(_existing_file(input_path, "input")) if input_path and str(input_path) != "-"
                   else contextlib.nullcontext(_stdin()))
-        with opened as source:
+        written = output_file(output) if output is not None else contextlib.nullcontext(sys.stdout)
+        with opened as source, written as out:
             if input_format == "text":
                 sentences = read_text(source, tokenizer, split_sentences)
             else:
@@ -310,11 +384,11 @@ def tag(
             for tagged in tagger.tag_windows(windows, batch_size, scheme=scheme, source=source.name,
                                              confidence=output_format in CONFIDENCE_FORMATS, jobs=jobs):
                 records = held.popleft()
-                sys.stdout.write("".join(format_tagged(record, t, output_format, source.layout)
-                                         for record, t in zip(records, tagged)))
-                sys.stdout.flush()
+                out.write("".join(format_tagged(record, t, output_format, source.layout)
+                                  for record, t in zip(records, tagged)))
+                out.flush()
             if input_format == "conll" and output_format == "conll" and source.layout.closing is not None:
-                sys.stdout.write(docstart_line(source.layout.closing, True, source.layout.delimiter) + "\n")
+                out.write(docstart_line(source.layout.closing, True, source.layout.delimiter) + "\n")
 
 
 def _held(windows, held: collections.deque):
@@ -327,19 +401,30 @@ def _held(windows, held: collections.deque):
 # ----------------------------------------------------------------------------------------------------------
 @app.command(name="convert")
 def convert_command(
-    input_file: Path = typer.Argument(..., readable=False, help="CoNLL file to convert."),
-    to: str = typer.Option(..., "--to", help="Target scheme: iob1, iob2 (bio) or bioes (iobes)."),
-    source_scheme: Optional[str] = typer.Option(None, "--from", help="Source scheme (default: detected)."),
+    input_file: Path = typer.Argument(..., readable=False, help="CoNLL file to convert (- is standard input).",
+                                      show_default=False),
+    to: str = typer.Option(..., "--to", help="Target scheme: iob1, iob2 (bio) or bioes (iobes).",
+                           show_default=False),
+    source_scheme: Optional[str] = typer.Option(None, "--from", help="Source scheme [default: detected]."),
     tag_col: int = typer.Option(-1, help="Column of the tag."),
+    output: Optional[Path] = path_option(None, "--output", "-o", help="Write to this file instead of standard "
+                                                                     "output."),
 ):
-    """Convert the tag column of a CoNLL file to another tag scheme, writing to standard output."""
+    """Convert the tag column of a CoNLL file to another tag scheme."""
     with errors_for_people():
         target = check_scheme(to)
         declared = check_scheme(source_scheme) if source_scheme else None
-        sentences, layout = load_conll_file(_existing_file(input_file, "input"), 0, tag_col, scheme=declared)
-        source = declared or detect_scheme(s.tags for s in sentences)
-        write_conll(convert_tags(sentences, source, target, tag_col), sys.stdout, delimiter=layout.delimiter,
-                    closing=layout.closing)
+        if output is not None:
+            _output_file(output, "converted data")
+        if str(input_file) == "-":
+            source = _stdin()
+            sentences, layout = load_conll(source, tag_col=tag_col, scheme=declared), source.layout
+        else:
+            sentences, layout = load_conll_file(_existing_file(input_file, "input"), 0, tag_col, scheme=declared)
+        source_scheme = declared or detect_scheme(s.tags for s in sentences)
+        converted = convert_tags(sentences, source_scheme, target, tag_col)
+        with output_file(output) if output is not None else contextlib.nullcontext(sys.stdout) as out:
+            write_conll(converted, out, delimiter=layout.delimiter, closing=layout.closing)
 
 
 # ----------------------------------------------------------------------------------------------------------

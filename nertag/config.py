@@ -9,6 +9,12 @@ from .errors import NertagError
 
 
 FIELD_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+CHOICES = {  # the values a text field takes (shown by --help)
+    "scheme": ("IOB1", "IOB2", "BIOES"),
+    "embeddings_vocab": ("data", "all"),
+    "optimizer": ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"),
+    "dtype": ("float32", "float64"),
+}
 _TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
 
 
@@ -54,13 +60,13 @@ class Config:
                 problems.append(f"{f.name} must be {_TYPE_NAMES[kind]}, got {value!r}")
         if problems:
             raise NertagError("bad configuration: " + "; ".join(problems))
-        if self.embeddings_vocab not in ("data", "all"):
+        if self.embeddings_vocab not in CHOICES["embeddings_vocab"]:
             problems.append(f"embeddings_vocab must be data or all, got {self.embeddings_vocab!r}")
-        if self.scheme not in ("IOB1", "IOB2", "BIOES"):
+        if self.scheme not in CHOICES["scheme"]:
             problems.append(f"scheme must be IOB1, IOB2 or BIOES, got {self.scheme!r}")
-        if self.optimizer not in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"):
+        if self.optimizer not in CHOICES["optimizer"]:
             problems.append(f"unknown optimizer {self.optimizer!r}")
-        if self.dtype not in ("float32", "float64"):
+        if self.dtype not in CHOICES["dtype"]:
             problems.append(f"dtype must be float32 or float64, got {self.dtype!r}")
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")

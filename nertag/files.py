@@ -58,6 +58,19 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     _fsync_dir(path.parent)
 
 
+@contextlib.contextmanager
+def output_file(path: str | os.PathLike, encoding: str = "utf-8"):
+    """A text file to write ``path`` with: atomically (`atomic_open`) for a regular file or a new one; in place
+    for what is not a regular file (``/dev/null``, a FIFO, a terminal), which a rename would replace."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        with open(path, "w", encoding=encoding, newline="\n") as f:
+            yield f
+        return
+    with atomic_open(path, "w", encoding=encoding) as f:
+        yield f
+
+
 def stale_temporary_files(directory: str | os.PathLike) -> list[Path]:
     """Temporary files `atomic_open` left in ``directory`` when its process was killed mid-write."""
     directory = Path(directory)

@@ -150,23 +150,53 @@ class ModelDir:
                              f"weights.npz")
         return model_dir
 
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file a training run writes here (a picture of the run included)."""
+        return (self.config_file, self.vocab_file, self.meta_file, self.weights_file, self.checkpoint_file,
+                self.metrics_file, self.path / "training.svg")
+
     @classmethod
-    def for_new_run(cls, path: str | Path) -> ModelDir:
-        """A directory a new training run may write: creatable, and holding no model or run yet."""
+    def for_new_run(cls, path: str | Path, overwrite: bool = False) -> ModelDir:
+        """A directory a new training run may write: creatable, and holding none of the files it writes.
+
+        With ``overwrite``, those files (and only those) are removed first; other files are left alone.
+        """
         model_dir = cls(path)
         path = model_dir.path
         if path.exists() and not path.is_dir():
-            raise NertagError(f"{path}: exists and is not a directory; choose another --model-dir")
+            raise NertagError(f"{path}: exists and is not a directory; choose another --model")
         for parent in path.parents:
             if parent.exists():
                 if not parent.is_dir():
                     raise NertagError(f"{path}: cannot create the model directory, {parent} is a file")
                 break
-        for file, what in ((model_dir.checkpoint_file, "training run"), (model_dir.weights_file, "model")):
-            if file.exists():
-                raise NertagError(f"{path}: holds a {what} already; use --resume {path} to continue it or "
-                                  f"choose another --model-dir")
+        present = [file for file in model_dir.files if file.exists() or file.is_symlink()]
+        if present and overwrite:
+            for file in present:
+                if file.is_dir():
+                    raise NertagError(f"{file}: is a directory where the run writes a file; move it away")
+                file.unlink()
+        elif present:
+            if model_dir.checkpoint_file in present:
+                what = "a training run"
+            elif model_dir.weights_file in present:
+                what = "a model"
+            elif not model_dir._marked_by_a_run():
+                what = f"a file of its own ({present[0].name})"
+            else:  # a run killed before its first checkpoint: nothing to resume, it starts again here
+                return model_dir
+            resume = f"--resume {path} continues it, " if what == "a training run" else ""
+            raise NertagError(f"{path}: holds {what} already; {resume}--overwrite replaces the files a run "
+                              f"writes, or choose another --model")
         return model_dir
+
+    def _marked_by_a_run(self) -> bool:
+        """Is meta.json a nertag run's (the file a run writes first)?"""
+        try:
+            return read_json(self.meta_file, "model metadata").get("format") == FORMAT
+        except (NertagError, AttributeError):
+            return False
 
     @classmethod
     def resumable(cls, path: str | Path) -> ModelDir:
@@ -259,10 +289,10 @@ class ModelDir:
     def write_description(self, description: Description) -> None:
         """The files fixed for a whole training run: configuration, vocabularies, metadata."""
         self.path.mkdir(parents=True, exist_ok=True)
+        self.write_meta(description.meta)  # first: it marks the directory as a run's (see for_new_run)
         self.write_config(description.config)
         write_json(self.vocab_file, {"words": description.words.to_json(), "chars": description.chars.to_json(),
                                      "tags": description.tags.to_json()})
-        self.write_meta(description.meta)
 
     def write_config(self, config: Config) -> None:
         write_json(self.config_file, config.to_dict())

@@ -204,6 +204,9 @@ def _resumed_run(files: ModelDir, changes: Config | Mapping | None, train_data: 
                           f"{expected[0]} sentences of {expected[1]} tokens, found "
                           f"{len(train_data)} of {sum(len(s) for s in train_data)})")
     run = _assemble(files, tagger, state, train_data, dev_data, train_path, log, checkpoint)
+    if not dev_data and any("dev" in row for row in state.history):
+        log(f"no dev data: the model of each epoch from now on is saved, in place of the best dev epoch "
+            f"{state.best_epoch}")
     if config != saved.config:
         files.write_config(config)
     return run
@@ -263,7 +266,7 @@ class _StopRequest:
 def train(config: Config | Mapping | None, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | None = None,
           *, model_dir: str | Path | ModelDir, embeddings: str | Path | None = None, resume: bool = False,
           progress: bool = True, log: Callable[[str], None] | None = None, train_path: str = "<train>",
-          checkpoint_seconds: float = 300.0) -> TrainResult:
+          checkpoint_seconds: float = 300.0, overwrite: bool = False) -> TrainResult:
     """Train a tagger and keep the best model (by dev F1, or the last epoch without dev data) in ``model_dir``.
 
     Every write is atomic (temporary file, fsync, rename), and ``checkpoint.npz`` is written last: a run
@@ -281,6 +284,7 @@ def train(config: Config | Mapping | None, train_data: Sequence[Sentence], dev_d
     embeddings : GloVe / word2vec text file to initialise word vectors (new runs only)
     resume : continue from ``model_dir/checkpoint.npz``
     checkpoint_seconds : also checkpoint within an epoch after this many seconds (0: after every batch)
+    overwrite : a new run replaces the files of an earlier run or model in ``model_dir`` (only those)
 
     Returns
     -------
@@ -294,7 +298,7 @@ def train(config: Config | Mapping | None, train_data: Sequence[Sentence], dev_d
     """
     log = log or (lambda message: tqdm.write(message))
     if not isinstance(model_dir, ModelDir):
-        model_dir = ModelDir.resumable(model_dir) if resume else ModelDir.for_new_run(model_dir)
+        model_dir = ModelDir.resumable(model_dir) if resume else ModelDir.for_new_run(model_dir, overwrite)
     if not train_data:
         raise DataError("no training sentences", train_path)
     dev_data = list(dev_data or [])
@@ -384,14 +388,20 @@ def _end_epoch(run: Run, epoch: int, total_loss: float, tokens: int, seconds: fl
         if run.dev_data:
             scores, _ = tagger.evaluate(run.dev_data, run.dev_scheme, source="dev")
             row["dev"] = {k: round(scores["overall"][k], 2) for k in ("precision", "recall", "f1")}
-        f1 = row["dev"]["f1"] if run.dev_data else float(epoch)
-        improved = f1 > state.best_f1
+        # Best only on a real score: a dev F1 above 0 and above the best so far. Without dev data, and
+        # until some epoch has such a score, the newest epoch is saved (the directory always has a model).
+        f1 = row["dev"]["f1"] if run.dev_data else 0.0
+        improved = f1 > max(state.best_f1, 0.0)
         if improved:
             state.best_f1, state.best_epoch, state.bad_epochs = f1, epoch, 0
-            run.files.save_weights(tagger.buffer.named())
-            run.files.write_meta({**tagger.meta, "best_epoch": epoch, "scores": {"dev": row.get("dev")}})
         else:
             state.bad_epochs += 1
+        if not run.dev_data:
+            state.best_epoch = epoch
+        if improved or not run.dev_data or state.best_f1 <= 0:
+            run.files.save_weights(tagger.buffer.named())
+            run.files.write_meta({**tagger.meta, "best_epoch": state.best_epoch or None, "saved_epoch": epoch,
+                                  "scores": {"dev": row.get("dev")}})
     state.history.append(row)
     # The checkpoint goes last: killed before it, the run redoes this epoch and rewrites the same files.
     run.files.write_metrics(state.history)
@@ -400,6 +410,9 @@ def _end_epoch(run: Run, epoch: int, total_loss: float, tokens: int, seconds: fl
                f"{row['dev']['f1']:.2f}" if run.dev_data else ""
     run.log(f"epoch {epoch}: loss {row['loss']:.4f}  {row['tokens_per_s']} tok/s{dev_text}"
             f"{'  *best*' if improved and run.dev_data else ''}")
-    if run.should_stop():
+    if run.should_stop() and state.best_f1 > 0:
         run.log(f"early stop: no better dev F1 for {run.config.patience} epochs (best {state.best_f1:.2f} "
                 f"at epoch {state.best_epoch})")
+    elif run.should_stop():
+        run.log(f"early stop: no dev F1 above 0 in {run.config.patience} epochs; the model of epoch {epoch} "
+                f"is saved")

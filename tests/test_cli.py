@@ -111,14 +111,19 @@ def test_train_keeps_the_best_epoch_and_stops_early(trained):
     model, output = trained
     rows = [json.loads(line) for line in (model / "metrics.jsonl").read_text().splitlines()]
     f1 = [r["dev"]["f1"] for r in rows]
-    best = f1.index(max(f1)) + 1
     meta = json.loads((model / "meta.json").read_text())
-    assert meta["best_epoch"] == best and meta["scores"]["dev"] == rows[best - 1]["dev"]
+    if max(f1) > 0:
+        best = f1.index(max(f1)) + 1
+        assert meta["best_epoch"] == meta["saved_epoch"] == best
+        assert f"best dev F1 {max(f1):.2f} at epoch {best}" in output
+    else:  # no epoch has a real score (the tiny model finds no entity): none is best, the newest is kept
+        best = len(rows)
+        assert meta["best_epoch"] is None and meta["saved_epoch"] == best and "no dev F1 above 0" in output
+    assert meta["scores"]["dev"] == rows[best - 1]["dev"]
     if len(rows) < 8:  # stopped early: the last `patience` epochs did not improve
-        assert "early-stopped after" in output and len(rows) - best == 2
+        assert "early-stopped after" in output and len(rows) - (meta["best_epoch"] or 0) == 2
     else:
         assert "finished after 8 epochs" in output
-    assert f"best dev F1 {max(f1):.2f} at epoch {best}" in output
     # weights.npz is the best epoch's model: it scores on dev what metrics.jsonl says
     scores = json.loads(ok(nertag("eval", "--conll", DEV, "--model", model, "--json")).stdout)
     assert round(scores["overall"]["f1"], 2) == max(f1)
@@ -126,10 +131,41 @@ def test_train_keeps_the_best_epoch_and_stops_early(trained):
 
 def test_train_without_dev_keeps_the_last_epoch_and_shows_progress(tmp_path):
     args = [a for a in TINY if a != "--no-progress"]
-    result = ok(nertag("train", "--conll", TRAIN, "--model-dir", tmp_path / "m", *args, "--epochs", "2"))
+    result = ok(nertag("train", "--train", TRAIN, "--model", tmp_path / "m", *args, "--epochs", "2", "--progress"))
     assert "finished after 2 epochs" in result.stdout
     assert "epoch 1:" in result.stderr and "/10 [" in result.stderr and "batch/s" in result.stderr  # a bar
     assert json.loads((tmp_path / "m" / "meta.json").read_text())["best_epoch"] == 2
+    # not a terminal: no bar, one line per epoch
+    plain = ok(nertag("train", "-t", TRAIN, "-m", tmp_path / "m", *args, "--epochs", "2", "--overwrite"))
+    assert plain.stderr == "" and [line.split(":")[0] for line in plain.stdout.splitlines()] == [
+        "epoch 1", "epoch 2", "finished after 2 epochs; model in " + str(tmp_path / "m")]
+    quiet = ok(nertag("train", "-t", TRAIN, "-m", tmp_path / "m", *args, "--epochs", "1", "--overwrite", "-q"))
+    assert quiet.stdout.splitlines() == ["finished after 1 epochs; model in " + str(tmp_path / "m")]
+    verbose = ok(nertag("train", "-t", TRAIN, "-t", DEV, "-m", tmp_path / "m", *args, "--epochs", "1",
+                        "--overwrite", "--verbose")).stdout
+    assert f"{TRAIN}: 100 sentences" in verbose and f"{DEV}: 30 sentences" in verbose and "configuration: {" in verbose
+
+
+def test_train_concatenates_repeated_training_files_and_refuses_to_overwrite_unasked(tmp_path):
+    one = ok(nertag("train", "--train", TRAIN, "--train", DEV, "--model", tmp_path / "m", *TINY, "--epochs", "1"))
+    assert "finished after 1 epochs" in one.stdout
+    vocab = json.loads((tmp_path / "m" / "vocab.json").read_text())
+    dev_words = {w for s in load_conll(DEV) for w in s.words if not any(c.isdigit() for c in w)} - {
+        w for s in load_conll(TRAIN) for w in s.words}  # (digits are normalised for lookup)
+    assert dev_words and dev_words <= set(vocab["words"]["tokens"])  # the second file was read too
+    again = nertag("train", "--train", TRAIN, "--model", tmp_path / "m", *TINY, "--epochs", "1")
+    assert again.exit_code == 2 and "--overwrite replaces the files a run writes" in again.stderr
+    assert ok(nertag("train", "--conll", TRAIN, "--model-dir", tmp_path / "m", *TINY, "--epochs", "1",
+                     "--overwrite")).exit_code == 0
+
+
+def test_usage_errors_are_one_line_and_threads_go_anywhere(model):
+    for args in (["train", "--trian", TRAIN], ["tag", "--no-such"], ["nonsense"], ["eval"]):
+        result = nertag(*args)
+        assert result.exit_code == 2 and result.stderr.startswith("nertag: error: "), result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert ok(nertag("tag", "--model", model, "--threads", "1", input="a\n")).stdout
+    assert nertag("tag", "--model", model, "--threads", "0", input="a\n").exit_code == 2
 
 
 def test_train_files_follow_the_umask(tmp_path):

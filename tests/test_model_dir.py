@@ -324,18 +324,31 @@ def test_model_dir_checks(tmp_path):
         (tmp_path / "empty").mkdir()
         ModelDir.resumable(tmp_path / "empty")
     assert ModelDir.for_new_run(tmp_path / "new" / "deeper").path == tmp_path / "new" / "deeper"
-    with pytest.raises(NertagError, match=r"file: exists and is not a directory; choose another --model-dir$"):
+    with pytest.raises(NertagError, match=r"file: exists and is not a directory; choose another --model$"):
         ModelDir.for_new_run(a_file)
     with pytest.raises(NertagError, match=rf"sub: cannot create the model directory, {re.escape(str(a_file))} is a "
                                           r"file$"):
         ModelDir.for_new_run(a_file / "sub")
-    for name, what in (("weights.npz", "model"), ("checkpoint.npz", "training run")):
+    for name, what in (("weights.npz", "a model"), ("checkpoint.npz", "a training run"),
+                       ("config.json", "a file of its own \\(config.json\\)")):
         occupied = tmp_path / f"with-{name}"
         occupied.mkdir()
         (occupied / name).write_bytes(b"")
-        with pytest.raises(NertagError, match=rf"holds a {what} already; use --resume {re.escape(str(occupied))} "
-                                              r"to continue it or choose another --model-dir$"):
+        (occupied / "notes.txt").write_text("mine")
+        resume = f"--resume {re.escape(str(occupied))} continues it, " if name == "checkpoint.npz" else ""
+        with pytest.raises(NertagError, match=rf"holds {what} already; {resume}--overwrite replaces the files a "
+                                              r"run writes, or choose another --model$"):
             ModelDir.for_new_run(occupied)
+        assert ModelDir.for_new_run(occupied, overwrite=True).path == occupied
+        assert sorted(p.name for p in occupied.iterdir()) == ["notes.txt"]  # only the run's files went
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_again_in_place(tmp_path):
+    """meta.json, written first, marks the directory as a run's: without a checkpoint it may start over."""
+    ModelDir(tmp_path / "m").path.mkdir()
+    ModelDir(tmp_path / "m").write_meta({"input_scheme": "IOB1"})
+    (tmp_path / "m" / "config.json").write_text("{}")
+    assert ModelDir.for_new_run(tmp_path / "m").path == tmp_path / "m"
 
 
 def test_model_dir_writes_what_it_reads(pristine, tmp_path):

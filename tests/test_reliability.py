@@ -214,7 +214,7 @@ def test_output_directory_that_is_a_file(model, tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("x")
     assert_error(nertag("train", "--conll", TRAIN, "--model-dir", a_file, *TINY),
-                 str(a_file), "exists and is not a directory; choose another --model-dir")
+                 str(a_file), "exists and is not a directory; choose another --model")
     assert_error(nertag("train", "--conll", TRAIN, "--model-dir", a_file / "sub", *TINY),
                  "cannot create the model directory", f"{a_file} is a file")
     assert_error(nertag("eval", "--conll", DEV, "--model", model, "--output", tmp_path / "nowhere" / "p.conll"),
@@ -258,14 +258,14 @@ def test_resume_with_another_configuration(run):
     assert_error(nertag("train", "--conll", TRAIN, "--resume", run, "--hidden", "5", "--no-progress"),
                  "cannot resume with a different configuration: hidden 5 (the run has 4)")
     assert_error(nertag("train", "--conll", TRAIN, "--resume", run, "--model-dir", run / "other"),
-                 "--model-dir", "differ")
+                 "--model ", "differ")
 
 
 def test_resume_without_a_checkpoint_and_a_new_run_over_an_old_one(run, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
     assert_error(nertag("train", "--conll", TRAIN, "--model-dir", copy, *TINY),
-                 str(copy), "holds a training run already; use --resume")
+                 str(copy), "holds a training run already; --resume")
     (copy / "checkpoint.npz").unlink()
     assert_error(nertag("train", "--conll", TRAIN, "--resume", copy), "no checkpoint.npz to resume from")
 

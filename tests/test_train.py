@@ -317,3 +317,27 @@ def test_split_long_cuts_outside_entities():
     inside = Sentence(words[:6], ["B-PER"] + ["I-PER"] * 5, [[w] for w in words[:6]])
     assert [len(p) for p in split_long([inside], 4, "x", logged.append)] == [4, 2]  # no way around a cut
     assert split_long([s], 9, "x", logged.append) == [s] and len(logged) == 2
+
+
+def test_best_only_on_a_real_score_and_newest_without_dev(tmp_path, monkeypatch):
+    """Dev F1 0, 0, 30, 20: epochs 1 and 2 are saved (no real score yet) but not best, epoch 3 is best and
+    stays saved; resumed without dev data, every further epoch is saved, and the log says so."""
+    scores = iter([0.0, 0.0, 30.0, 20.0])
+
+    def fake_evaluate(self, sentences, scheme, **kwargs):
+        f1 = next(scores)
+        return {"overall": {"precision": f1, "recall": f1, "f1": f1}}, []
+
+    monkeypatch.setattr(Tagger, "evaluate", fake_evaluate)
+    saved = []
+    monkeypatch.setattr(ModelDir, "save_weights", lambda self, named: saved.append(len(saved)))
+    result = run(tmp_path / "m", CONFIG.replace(epochs=4, patience=5))
+    assert result.best_epoch == 3 and len(saved) == 3  # epochs 1, 2 (nothing better yet) and 3
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    assert (meta["best_epoch"], meta["saved_epoch"], meta["scores"]["dev"]["f1"]) == (3, 3, 30.0)
+    logged = []
+    resumed = train(CONFIG.replace(epochs=6), TRAIN, None, model_dir=tmp_path / "m", resume=True,
+                    progress=False, log=logged.append)
+    assert len(saved) == 5 and resumed.best_epoch == 6
+    assert "no dev data: the model of each epoch from now on is saved, in place of the best dev epoch 3" in logged
+    assert json.loads((tmp_path / "m" / "meta.json").read_text())["saved_epoch"] == 6
