@@ -267,10 +267,10 @@ def format_report(report: ErrorReport) -> str:
     parts = ["errors (every gold and predicted entity counted once):",
              format_table(["category", "gold", "predicted"], rows)]
 
-    types = list(report.types)
     for side, categories in (("gold", CATEGORIES[:-1]), ("predicted", CATEGORIES[:4] + CATEGORIES[5:])):
-        table = [[t] + [getattr(report.types[t][c], side) for c in categories]
-                 + [sum(getattr(n, side) for n in report.types[t].values())] for t in types]
+        totals = {t: sum(getattr(n, side) for n in counts.values()) for t, counts in report.types.items()}
+        table = [[t] + [getattr(report.types[t][c], side) for c in categories] + [total]
+                 for t, total in totals.items() if total]  # the types of this side
         table.append(["overall"] + [getattr(report.categories[c], side) for c in categories]
                      + [getattr(report, side)])
         header = ["type"] + [LABELS[c] for c in categories] + ["total"]
