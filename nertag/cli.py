@@ -217,9 +217,9 @@ def evaluate(
     strict: bool = typer.Option(False, help="Count only chunks well formed in the scheme (no conlleval repairs)."),
     output: Optional[Path] = path_option(None, help="Also write the data with a predicted-tag column here."),
     errors: bool = typer.Option(False, "--errors", help="Also analyse the errors: each gold and predicted entity "
-                                "counted once as correct, wrong type, wrong boundary, both, missed or spurious, "
-                                "per type, with examples."),
-    as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
+                                "counted once as correct, wrong type, wrong boundary, wrong type and boundary, "
+                                "missed or spurious; per type, type confusions, examples."),
+    as_json: bool = typer.Option(False, "--json", help="Print the scores (and --errors' report) as JSON."),
     word_col: int = typer.Option(0, help="Column of the word."),
     tag_col: int = typer.Option(-1, help="Column of the gold tag."),
 ):
