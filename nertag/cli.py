@@ -267,11 +267,11 @@ def _model(path: Optional[Path]) -> Tagger:
 
 
 def _score_table(scores: dict) -> str:
-    lines = [f"{'type':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
-    rows = list(scores["types"].items()) + [("overall", scores["overall"])]
-    for name, r in rows:
-        lines.append(f"{name:<10}{r['precision']:>10.2f}{r['recall']:>10.2f}{r['f1']:>10.2f}{r['support']:>10d}")
-    return "\n".join(lines)
+    from .evaluate import format_table  # widths from the content: long type names stay aligned
+
+    rows = [[name, f"{r['precision']:.2f}", f"{r['recall']:.2f}", f"{r['f1']:.2f}", r["support"]]
+            for name, r in list(scores["types"].items()) + [("overall", scores["overall"])]]
+    return format_table(["type", "precision", "recall", "f1", "support"], rows)
 
 
 @app.command(name="eval")
@@ -281,8 +281,11 @@ def evaluate(
     strict: bool = typer.Option(False, help="Count only chunks well formed in the scheme (no conlleval repairs)."),
     output: Optional[Path] = path_option(None, "--output", "-o",
                                          help="Also write the data with a predicted-tag column here."),
+    errors: bool = typer.Option(False, "--errors", help="Also analyse the errors: each gold and predicted entity "
+                                "counted once as correct, wrong type, wrong boundary, wrong type and boundary, "
+                                "missed or spurious; per type, type confusions, examples."),
+    as_json: bool = typer.Option(False, "--json", help="Print the scores (and --errors' report) as JSON."),
     threads: Optional[int] = threads_option(),
-    as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
     word_col: int = typer.Option(0, help="Column of the word."),
     tag_col: int = typer.Option(-1, help="Column of the gold tag."),
 ):
@@ -292,6 +295,8 @@ def evaluate(
     """
     with errors_for_people():
         _threads(threads)
+        if errors and strict:
+            raise NertagError("--errors reads entities as conlleval does, not as --strict scores them; give one")
         if output is not None:
             _output_file(output, "predictions")
         tagger = _model(model)
@@ -305,11 +310,19 @@ def evaluate(
         if output is not None:
             with output_file(output) as f:
                 write_conll(sentences, f, predicted, delimiter=layout.delimiter, closing=layout.closing)
+        report = None
+        if errors:
+            from .error_analysis import error_report, format_report
+            report = error_report([s.tags for s in sentences], predicted, gold_scheme,
+                                  words=[s.words for s in sentences], lines=[s.line for s in sentences])
         if as_json:
-            typer.echo(json.dumps({**scores, "scheme": gold_scheme, "file": str(conll)}, indent=2))
+            extra = {"errors": report.to_dict()} if report is not None else {}
+            typer.echo(json.dumps({**scores, "scheme": gold_scheme, "file": str(conll), **extra}, indent=2))
         else:
             typer.echo(f"{conll}: {len(sentences)} sentences, {gold_scheme} tags, {scores['mode']} scoring")
             typer.echo(_score_table(scores))
+            if report is not None:
+                typer.echo("\n" + format_report(report))
 
 
 def _types(tagger: Tagger) -> set[str]:

@@ -1,4 +1,4 @@
-"""Entity-level scores with seqeval.
+"""Entity-level scores with seqeval, and aligned text tables for them.
 
 Default mode is conlleval-compatible (seqeval's default: a chunk starts wherever conlleval would start
 one, so IOB1, IOB2 and BIOES tags all score as conlleval scores them, ill-formed chunks repaired).
@@ -11,6 +11,7 @@ seqeval is imported by :func:`entity_scores`, not with this module: it brings sc
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 from .data.schemes import check_scheme, convert
 
@@ -55,3 +56,15 @@ def entity_scores(gold: list[list[str]], predicted: list[list[str]], scheme: str
     types = {name: row(r) for name, r in report.items() if not name.endswith(" avg")}
     return {"mode": f"strict {scheme}" if strict else "conlleval", "overall": row(report["micro avg"]),
             "types": dict(sorted(types.items()))}
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Rows of cells as aligned text: the first column left-aligned, the others right-aligned.
+
+    Column widths come from the content (header and cells), so long names such as WNUT-17's
+    ``creative-work`` keep the columns straight; columns are two spaces apart.
+    """
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[j]) for row in cells) for j in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths)))
+                     .rstrip() for row in cells)
