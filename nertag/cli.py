@@ -25,6 +25,7 @@ from .errors import NertagError
 from .formats import (CONFIDENCE_FORMATS, OUTPUT_FORMATS, FdLines, LineTap, convert_tags, format_tagged,
                       load_conll_file, open_tap, tap)
 from .files import output_file
+from .model_card import training_card
 from .model_dir import ModelDir, bundled_model, read_json
 from .tagger import WINDOW, Tagger
 
@@ -35,7 +36,11 @@ UsageError = typer.BadParameter.__mro__[1]
 class OneLineErrors(typer.core.TyperGroup):
     """Usage errors as every other error: one line on stderr, exit code 2 (not a box of several lines)."""
 
-    def main(self, *args, standalone_mode: bool = True, **kwargs):
+    arguments: list[str] = []  # of the command line being run (for the model card)
+
+    def main(self, args=None, *rest, standalone_mode: bool = True, **kwargs):
+        OneLineErrors.arguments = [str(a) for a in (sys.argv[1:] if args is None else args)]
+        args = (args, *rest)
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
@@ -192,6 +197,9 @@ def train(
                                                     "configuration is kept; --epochs and --patience may change)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of an earlier run or model in "
                                                               "--model (other files there are left alone)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Language of the data, for the model card (en, de...)."),
+    data_license: Optional[str] = typer.Option(None, "--data-license", help="Licence of the training data, for "
+                                                                             "the model card."),
     config_file: Optional[Path] = path_option(None, "--config", help="JSON file of configuration values."),
     config_values: Optional[dict] = None,  # one option per Config field: see `config_options`
     word_col: int = typer.Option(0, help="Column of the word (0-based; negative counts from the end)."),
@@ -236,12 +244,13 @@ def train(
             config = Config().replace(**values)
             run_dir = ModelDir.for_new_run(model_dir or Path("model"), overwrite)
         log = (lambda message: None) if quiet else None  # None: the library's own (tqdm.write)
-        train_data = []
+        train_data, sizes = [], []
         for path in train_files:
             part = _load_corpus(path, "training data", word_col, tag_col)
             train_data += part
+            sizes.append((str(path), len(part), sum(len(s) for s in part)))
             if verbose:
-                typer.echo(f"{path}: {len(part)} sentences, {sum(len(s) for s in part)} tokens")
+                typer.echo(f"{path}: {sizes[-1][1]} sentences, {sizes[-1][2]} tokens")
         dev_data = _load_corpus(dev, "dev data", word_col, tag_col) if dev is not None else None
         if verbose:
             if dev_data is not None:
@@ -251,7 +260,9 @@ def train(
         show_progress = (sys.stderr.isatty() and not quiet) if progress is None else progress
         result = run_training(config, train_data, dev_data, model_dir=run_dir, embeddings=embeddings,
                               resume=resume is not None, progress=show_progress, log=log,
-                              train_path=" + ".join(map(str, train_files)), checkpoint_seconds=checkpoint_seconds)
+                              train_path=" + ".join(map(str, train_files)), checkpoint_seconds=checkpoint_seconds,
+                              card=None if resume else training_card(run_dir.path.name, lang, sizes, data_license,
+                                                                     OneLineErrors.arguments))
         best = result.best_dev
         summary = f"{result.status} after {result.epochs} epochs; model in {result.model_dir}"
         if best and result.best_epoch:
@@ -442,20 +453,31 @@ def convert_command(
 
 # ----------------------------------------------------------------------------------------------------------
 @app.command()
-def info(model: Optional[Path] = path_option(None, help="Model directory (default: the bundled model).")):
-    """What a model is: configuration, tag set, vocabulary sizes, scores, versions."""
+def info(model: Optional[Path] = path_option(None, "--model", "-m", help="Model directory [default: the bundled "
+                                                                        "model]."),
+         as_json: bool = typer.Option(False, "--json", help="Everything known about the model, as JSON."),
+         system: bool = typer.Option(False, "--system", help="The machine instead: versions, BLAS library and "
+                                                              "kernel (threadpoolctl), threads, compiled kernels.")):
+    """What a model is: a short summary (its card), or all of it with --json; --system for the machine."""
+    from . import model_card
+
     with errors_for_people():
-        tagger = _model(model)
+        if system:
+            typer.echo("\n".join(model_card.system()))
+            return
+        path = model or bundled_model()
+        tagger = _model(path)
+        if not as_json:
+            typer.echo("\n".join(model_card.summary(tagger, Path(path))))
+            return
         summary = {
-            "model": str(model or bundled_model()),
-            "nertag_version": tagger.meta.get("nertag_version"),
+            "model": str(path),
+            **{k: v for k, v in tagger.meta.items() if k not in ("format", "format_version")},
             "running_nertag": __version__,
             "output_scheme": tagger.output_scheme,
             "tags": tagger.tags.tokens,
             "vocabulary": {"words": len(tagger.words), "chars": len(tagger.chars), "tags": len(tagger.tags)},
             "parameters": len(tagger.buffer),
-            "best_epoch": tagger.meta.get("best_epoch"),
-            "scores": tagger.meta.get("scores"),
             "config": tagger.config.to_dict(),
         }
         typer.echo(json.dumps(summary, indent=2))

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 FORMAT = "nertag-model"
 FORMAT_VERSION = 1
+REQUIRES = ">=0.1"  # the nertag versions that read format 1 (recorded in every meta.json)
 BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
 
 
@@ -299,7 +300,7 @@ class ModelDir:
 
     def write_meta(self, meta: dict) -> None:
         write_json(self.meta_file, {"format": FORMAT, "format_version": FORMAT_VERSION,
-                                    "nertag_version": __version__, **meta})
+                                    "nertag_version": __version__, "requires_nertag": REQUIRES, **meta})
 
     def save_weights(self, named: dict[str, np.ndarray]) -> None:
         save_weights(self.weights_file, named)

@@ -177,11 +177,12 @@ def _piece(s: Sentence, begin: int, end: int) -> Sentence:
 
 
 def _new_run(files: ModelDir, config: Config | None, train_data: Sequence[Sentence], dev_data: list[Sentence],
-             embeddings, train_path: str, log) -> Run:
+             embeddings, train_path: str, log, card: Mapping | None = None) -> Run:
     if config is None:
         raise TypeError("train() needs a Config for a new run")
     train_data = split_long(train_data, config.max_length, train_path, log)
     tagger = build_tagger(config, train_data, dev_data, embeddings, log)
+    tagger.meta.update(card or {})
     run = _assemble(files, tagger, TrainState.new(train_data, tagger.config.seed), train_data, dev_data,
                     train_path, log)
     # The files fixed for the run, then a checkpoint of step 0: from here on --resume always works.
@@ -266,7 +267,7 @@ class _StopRequest:
 def train(config: Config | Mapping | None, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | None = None,
           *, model_dir: str | Path | ModelDir, embeddings: str | Path | None = None, resume: bool = False,
           progress: bool = True, log: Callable[[str], None] | None = None, train_path: str = "<train>",
-          checkpoint_seconds: float = 300.0, overwrite: bool = False) -> TrainResult:
+          checkpoint_seconds: float = 300.0, overwrite: bool = False, card: Mapping | None = None) -> TrainResult:
     """Train a tagger and keep the best model (by dev F1, or the last epoch without dev data) in ``model_dir``.
 
     Every write is atomic (temporary file, fsync, rename), and ``checkpoint.npz`` is written last: a run
@@ -285,6 +286,7 @@ def train(config: Config | Mapping | None, train_data: Sequence[Sentence], dev_d
     resume : continue from ``model_dir/checkpoint.npz``
     checkpoint_seconds : also checkpoint within an epoch after this many seconds (0: after every batch)
     overwrite : a new run replaces the files of an earlier run or model in ``model_dir`` (only those)
+    card : model card fields for a new run's ``meta.json`` (see :mod:`nertag.model_card`)
 
     Returns
     -------
@@ -307,7 +309,7 @@ def train(config: Config | Mapping | None, train_data: Sequence[Sentence], dev_d
         if resume:
             run = _resumed_run(model_dir, config, train_data, dev_data, train_path, log)
         else:
-            run = _new_run(model_dir, config, train_data, dev_data, embeddings, train_path, log)
+            run = _new_run(model_dir, config, train_data, dev_data, embeddings, train_path, log, card)
         while run.state.epoch < run.config.epochs and not run.should_stop():
             if stop.requested or not _train_epoch(run, stop, progress, checkpoint_seconds):
                 run.log(f"interrupted: checkpoint saved in {model_dir.path} at epoch {run.state.epoch + 1}, batch "

@@ -14,6 +14,7 @@ TRAIN_PATH = FIXTURES / "wikigold_train100.conll"
 DEV_PATH = FIXTURES / "wikigold_dev30.conll"
 TIMING = ("seconds", "tokens_per_s", "epoch_seconds")
 MODEL_FILES = ("config.json", "vocab.json", "meta.json", "weights.npz")
+RUN_NAMING = ("name", "command")  # meta.json fields that name the directory and the command, not the model
 
 
 def untimed(value):
@@ -29,6 +30,9 @@ def outcome(model_dir: Path) -> dict:
     """Everything a run leaves that must not depend on interruptions: model files byte for byte, the
     checkpoint's arrays and state, the metrics (all without wall-clock times)."""
     result = {name: (model_dir / name).read_bytes() for name in MODEL_FILES}
+    # The card names the run: its directory and its command line, which two runs being compared differ in.
+    meta = {k: v for k, v in json.loads(result["meta.json"]).items() if k not in RUN_NAMING}
+    result["meta.json"] = json.dumps(meta).encode()
     arrays = nertag.files.read_npz(model_dir / "checkpoint.npz", "checkpoint")
     state = json.loads(str(arrays.pop("state")))
     result["checkpoint"] = {k: v.tobytes() for k, v in arrays.items()}

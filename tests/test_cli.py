@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import os
 import select
 import signal
@@ -414,7 +415,7 @@ def test_convert(target, tmp_path):
 
 
 def test_info(model):
-    info = json.loads(ok(nertag("info", "--model", model)).stdout)
+    info = json.loads(ok(nertag("info", "--model", model, "--json")).stdout)
     tagger = Tagger.load(model)
     assert info["model"] == str(model) and info["output_scheme"] == "IOB2"
     assert info["tags"] == tagger.tags.tokens and info["tags"][0] == "O" and "S-PER" in info["tags"]
@@ -484,3 +485,31 @@ def test_raw_text_with_the_bundled_model_ptb_tokens_sentences_and_echo():
     assert inline.startswith("[PER Tim Cook], ") and "of [ORG Apple], visited [LOC London]. He met " in inline
     assert inline.endswith(" in [LOC Berlin] on Monday.\n")
     assert "sentences" not in json.loads(ok(nertag("tag", "--output-format", "jsonl", input=paragraph)).stdout)
+
+
+def test_info_summary_card_json_and_system(tmp_path):
+    summary = ok(nertag("info")).stdout.splitlines()
+    assert summary[0].startswith("model       conll2003-en (") and summary[0].endswith(", language en")
+    assert any(line.startswith("scores      dev F1 94.44") and "test F1 90.36" in line for line in summary)
+    assert any(line.startswith("trained on  eng.train (14,041 sentences)") for line in summary)
+    full = json.loads(ok(nertag("info", "--json")).stdout)
+    assert full["name"] == "conll2003-en" and full["requires_nertag"] == ">=0.1" and full["config"]["hidden"] == 200
+    system = ok(nertag("info", "--system")).stdout
+    assert "kernel " in system and "compiled: _crf" in system and "threads" in system
+    # a card of any shape (people edit meta.json) is summarised, never a traceback
+    shutil.copytree(bundled_model(), tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    meta.update(training_data={"files": ["x.conll", {"path": 3}]}, scores={"dev": {"f1": "high"}}, best_epoch="?")
+    (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
+    odd = ok(nertag("info", "-m", tmp_path / "m")).stdout
+    assert "trained on  x.conll, 3" in odd and "scores" not in odd
+
+
+def test_training_writes_a_model_card(tmp_path):
+    ok(nertag("train", "-t", TRAIN, "-m", tmp_path / "m", *TINY, "--epochs", "1", "--lang", "en",
+              "--data-license", "CC BY 4.0"))
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    assert meta["name"] == "m" and meta["language"] == "en" and meta["requires_nertag"] == ">=0.1"
+    assert meta["training_data"] == {"files": [{"path": str(TRAIN), "sentences": 100, "tokens": 2577}],
+                                     "license": "CC BY 4.0"}
+    assert meta["command"].startswith("nertag train -t ") and "--lang en" in meta["command"]
