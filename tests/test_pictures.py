@@ -255,8 +255,8 @@ def test_html_pages_for_text_and_conll_input_parse():
     tags = [Tagged(r.words, ["O"] * len(r.words), []) for r in records]
     tags[0] = Tagged(first.words, tags[0].tags, [john, entity("Berlin", "LOC", where.start, where.end, berlin,
                                                               berlin + 1)])
-    sentence = Sentence(["Acme", "<Corp>", "&", "co", "."], ["O"] * 5, [[w] for w in ["Acme", "<Corp>", "&", "co", "."]],
-                        docstart="-DOCSTART- -X- O O")
+    words = ["Acme", "<Corp>", "&", "co", "."]
+    sentence = Sentence(words, ["O"] * 5, [[w] for w in words], docstart="-DOCSTART- -X- O O")
     conll = Tagged(sentence.words, ["B-ORG", "I-ORG", "I-ORG", "I-ORG", "O"], [entity("Acme <Corp> & co", "ORG",
                                                                                         None, None, 0, 4)])
     body = "".join(format_tagged(r, t, "html", Layout()) for r, t in zip(records, tags))

@@ -63,12 +63,12 @@ def curve_svg(history: Sequence[Mapping]) -> str:
     epochs = [row["epoch"] for row in history]
     best = best_epoch(history)
     scored = [row for row in history if row.get("dev")]
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-           f'viewBox="0 0 {WIDTH} {HEIGHT}" {FONT} font-size="12">',
-           f"<title>{escape(_title(history, best, bool(scored)))}</title>",
+    title = escape(_title(history, best, bool(scored)))
+    size = f'width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}"'
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" {size} {FONT} font-size="12">',
+           f"<title>{title}</title>",
            f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
-           f'<text x="{LEFT}" y="24" font-size="15" font-weight="bold" fill="#222222">'
-           f"{escape(_title(history, best, bool(scored)))}</text>"]
+           f'<text x="{LEFT}" y="24" font-size="15" font-weight="bold" fill="#222222">{title}</text>']
     if not history:
         out.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" fill="#666666">'
                    f"no finished epoch yet</text>")
@@ -94,8 +94,8 @@ def curve_svg(history: Sequence[Mapping]) -> str:
         y_scale = _Scale(ticks[0], ticks[-1], top + height, top)
         out += _axes(x_scale, y_scale, _epoch_ticks(epochs), ticks, label, last=i == len(panels) - 1)
         if best is not None:
-            label = (f"{'best' if scored else 'kept'} epoch {best}") if i == 0 else None
-            out.append(_best_line(x_scale(best), top, top + height, label))
+            mark = f"{'best' if scored else 'kept'} epoch {best}" if i == 0 else None
+            out.append(_best_line(x_scale(best), top, top + height, mark))
         for (key, name, colour), xs, ys in series:
             out += _series(key, name, colour, xs, ys, x_scale, y_scale, best)
     return "\n".join(out + ["</svg>"]) + "\n"
@@ -202,8 +202,9 @@ def _series(key: str, name: str, colour: str, xs: Sequence[int], ys: Sequence[fl
     """One polyline with a marker per point; the kept epoch's marker ringed."""
     points = " ".join(f"{x(e):.1f},{y(v):.1f}" for e, v in zip(xs, ys))
     width = 2.5 if key in ("loss", "f1") else 1.6
-    out = [f'<polyline data-series="{escape(key)}" points="{points}" fill="none" stroke="{colour}" '
-           f'stroke-width="{width}" stroke-linejoin="round"/>', f'<g data-markers="{escape(key)}" fill="{colour}">']
+    line = (f'<polyline data-series="{escape(key)}" points="{points}" fill="none" stroke="{colour}" '
+            f'stroke-width="{width}" stroke-linejoin="round"/>')
+    out = [line, f'<g data-markers="{escape(key)}" fill="{colour}">']
     radius = 2.8 if len(xs) <= 60 else 1.6
     for e, v in zip(xs, ys):
         ring = ' stroke="#222222" stroke-width="1.5"' if e == best and key in ("loss", "f1") else ""
