@@ -4,7 +4,8 @@ A CoNLL file is read once. While :func:`nertag.data.conll.read_conll` parses it,
 passes its lines on unchanged and notes its :class:`Layout` (the column separator, where the
 ``-DOCSTART-`` lines are), so that what is written back looks like what was read.
 
-Tagged sentences are written in one of ``OUTPUT_FORMATS`` by :func:`format_tagged`.
+Tagged sentences are written in one of ``OUTPUT_FORMATS`` by :func:`format_tagged`, between
+:func:`header` and :func:`footer` (an HTML page's head and end; nothing for the other formats).
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from .data.conll import DOCSTART, Sentence, docstart_line, is_docstart, load_con
 from .data.schemes import convert
 from .data.text import TextLine
 from .errors import DataError
+from .pictures.html import format_html, page_footer, page_header
 
-OUTPUT_FORMATS = ("conll", "inline", "jsonl")
+OUTPUT_FORMATS = ("conll", "inline", "jsonl", "html")
 CONFIDENCE_FORMATS = ("jsonl",)  # the output formats that show the entities' confidences
 _GZIP_MAGIC = b"\x1f\x8b"
 _DOCSTART = DOCSTART.encode()
@@ -173,6 +175,16 @@ def format_inline(tagged, text: str | None = None) -> str:
     return " ".join(out + words[i:])
 
 
+def header(output_format: str) -> str:
+    """What the output opens with, before the first record: the page's head for html, else nothing."""
+    return page_header() if output_format == "html" else ""
+
+
+def footer(output_format: str) -> str:
+    """What the output ends with, after the last record: the page's end for html, else nothing."""
+    return page_footer() if output_format == "html" else ""
+
+
 def format_tagged(record: TextLine | Sentence, tagged, output_format: str, layout: Layout) -> str:
     """One tagged sentence (or line of text) in ``output_format``, with its line end(s).
 
@@ -181,12 +193,12 @@ def format_tagged(record: TextLine | Sentence, tagged, output_format: str, layou
     record : TextLine or Sentence
         The sentence as read: a line of text, or CoNLL whose columns the ``conll`` format keeps.
     tagged : nertag.tagger.Tagged
-    output_format : {"conll", "inline", "jsonl"}
+    output_format : {"conll", "inline", "jsonl", "html"}
     layout : Layout
         Of the CoNLL input: its delimiter separates the columns of ``conll`` output.
 
     A line of text split into sentences (``TextLine.breaks``) stays one record: jsonl lists the sentences'
-    token ranges, conll separates them by blank lines, inline echoes the line.
+    token ranges, conll separates them by blank lines, inline and html echo the line.
     """
     is_text = isinstance(record, TextLine)
     if output_format == "jsonl":
@@ -199,6 +211,8 @@ def format_tagged(record: TextLine | Sentence, tagged, output_format: str, layou
         return json.dumps(record_json, ensure_ascii=False) + "\n"
     if output_format == "inline":
         return format_inline(tagged, record.text if is_text else None) + "\n"
+    if output_format == "html":
+        return format_html(tagged, record.text if is_text else None, getattr(record, "docstart", None) is not None)
     if isinstance(record, Sentence):  # CoNLL in, CoNLL out: every column, then the predicted tag
         rows = (layout.delimiter.join([*row, t]) for row, t in zip(record.columns, tagged.tags))
         opening = "" if record.docstart is None else docstart_line(record.docstart, True, layout.delimiter) + "\n\n"

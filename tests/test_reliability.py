@@ -289,7 +289,7 @@ def test_bad_options_and_configuration(model, tmp_path):
         (["train", "--conll", TRAIN, "--scheme", "xyz"], "unknown tag scheme 'xyz'"),
         (["train", "--conll", TRAIN, "--dtype", "float16"], "dtype must be float32 or float64"),
         (["train", "--conll", TRAIN, "--checkpoint-seconds", "-1"], "--checkpoint-seconds must not be negative"),
-        (["tag", "--model", model, "--output-format", "xml"], "--output-format must be conll, inline or jsonl"),
+        (["tag", "--model", model, "--output-format", "xml"], "--output-format must be conll, inline, jsonl or html"),
         (["tag", "--model", model, "--input-format", "xml"], "--input-format must be text or conll"),
         (["tag", "--model", model, "--tokenizer", "spacy"], "--tokenizer must be one of whitespace, rules"),
         (["tag", "--model", model, "--batch-size", "0"], "--batch-size must be at least 1"),
