@@ -22,8 +22,8 @@ from .data.conll import Sentence, docstart_line, load_conll, read_conll, write_c
 from .data.schemes import check_scheme, detect_scheme, split_tag, tags_to_spans
 from .data.text import TOKENIZERS, read_text
 from .errors import NertagError
-from .formats import (CONFIDENCE_FORMATS, OUTPUT_FORMATS, FdLines, LineTap, convert_tags, format_tagged,
-                      load_conll_file, open_tap, tap)
+from .formats import (CONFIDENCE_FORMATS, OUTPUT_FORMATS, FdLines, LineTap, convert_tags, footer, format_tagged,
+                      header, load_conll_file, open_tap, tap)
 from .files import output_file
 from .model_card import training_card
 from .model_dir import ModelDir, bundled_model, read_json
@@ -359,7 +359,7 @@ def tag(
     output: Optional[Path] = path_option(None, "--output", "-o", help="Write to this file (replaced when done) "
                                                                      "instead of standard output."),
     input_format: str = typer.Option("text", help="text (one sentence per line) or conll (one token per line)."),
-    output_format: str = typer.Option("conll", help="conll, inline or jsonl."),
+    output_format: str = typer.Option("conll", help="conll, inline, jsonl or html (a page, entities highlighted)."),
     tokenizer: str = typer.Option("ptb", help="Tokeniser for text input: ptb (raw text, split as CoNLL-2003 and "
                                                "the Penn Treebank are) or whitespace (text already tokenised)."),
     split_sentences: bool = typer.Option(False, "--sentences", help="Split each line of text into sentences "
@@ -405,6 +405,7 @@ def tag(
                 sentences = read_conll(source, word_col=word_col, tag_col=None, empty_ok=True)
             held: collections.deque = collections.deque()  # windows read, their results not yet written
             windows = _held(read_ahead(sentences, window), held)
+            out.write(header(output_format))  # (the html page's head; nothing for the other formats)
             for tagged in tagger.tag_windows(windows, batch_size, scheme=scheme, source=source.name,
                                              confidence=output_format in CONFIDENCE_FORMATS, jobs=jobs):
                 records = held.popleft()
@@ -413,6 +414,7 @@ def tag(
                 out.flush()
             if input_format == "conll" and output_format == "conll" and source.layout.closing is not None:
                 out.write(docstart_line(source.layout.closing, True, source.layout.delimiter) + "\n")
+            out.write(footer(output_format))
 
 
 def _held(windows, held: collections.deque):
