@@ -152,10 +152,14 @@ class ModelDir:
         return model_dir
 
     @property
+    def curve_file(self) -> Path:
+        return self.path / "training.svg"
+
+    @property
     def files(self) -> tuple[Path, ...]:
         """Every file a training run writes here (a picture of the run included)."""
         return (self.config_file, self.vocab_file, self.meta_file, self.weights_file, self.checkpoint_file,
-                self.metrics_file, self.path / "training.svg")
+                self.metrics_file, self.curve_file)
 
     @classmethod
     def for_new_run(cls, path: str | Path, overwrite: bool = False) -> ModelDir:

@@ -38,7 +38,7 @@ from .net.averaging import ParameterAverage
 from .net.crf import NonFiniteScores
 from .net.optim import OPTIMIZERS, Optimizer
 from .net.schedules import InverseTimeDecay
-from .pictures.curve import CURVE_FILE, write_curve
+from .pictures.curve import write_curve
 from .tagger import Tagger
 
 class TrainingDiverged(NertagError):
@@ -408,7 +408,7 @@ def _end_epoch(run: Run, epoch: int, total_loss: float, tokens: int, seconds: fl
     state.history.append(row)
     # The checkpoint goes last: killed before it, the run redoes this epoch and rewrites the same files.
     run.files.write_metrics(state.history)
-    write_curve(run.files.path / CURVE_FILE, state.history)
+    write_curve(run.files.curve_file, state.history)
     run.checkpoint(epoch, 0, run.data_rng.bit_generator.state)
     dev_text = f"  dev P/R/F1 {row['dev']['precision']:.2f}/{row['dev']['recall']:.2f}/" \
                f"{row['dev']['f1']:.2f}" if run.dev_data else ""

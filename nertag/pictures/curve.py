@@ -16,7 +16,7 @@ from html import escape
 
 from ..files import atomic_open
 
-CURVE_FILE = "training.svg"  # beside metrics.jsonl in the model directory
+CURVE_FILE = "training.svg"  # beside metrics.jsonl in the model directory (ModelDir.curve_file)
 
 # Okabe-Ito colours: told apart with the common colour-vision deficiencies.
 LOSS = ("loss", "training loss", "#0072b2")
