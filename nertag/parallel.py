@@ -172,7 +172,7 @@ class WorkerPool:
         self._pool.join()
 
     def map(self, windows: Iterable[list], scheme: str, batch_size: int, confidence: bool) -> Iterator[list[Tagged]]:
-        """The results of each window of ``(tokens, offsets)`` pairs, in order (see `Tagger.tag_windows`).
+        """The results of each window of ``(words, tokens)`` pairs, in order (see `Tagger.tag_windows`).
 
         A window is sorted by length here and cut into tasks of `TASK_BATCHES` batches, aligned as one
         process batches it (so the results are the same, bit for bit); the workers take tasks as they

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -13,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import Config
-from .data.batches import encode_tokens, pad
+from .data.batches import pad_tokens
 from .data.conll import Sentence
-from .data.schemes import allowed_end, allowed_start, allowed_transitions, check_scheme, convert, tags_to_spans
-from .data.text import TextLine, tokenize
+from .data.schemes import TagIds, allowed_end, allowed_start, allowed_transitions, check_scheme
+from .data.text import TextLine, Token, tokenize
 from .data.vocab import Vocab
 from .errors import DataError
 from .evaluate import entity_scores
@@ -162,18 +163,18 @@ class Tagger:
         with WorkerPool(self, jobs) as pool:
             yield from pool.map(items, scheme, batch_size, confidence)
 
-    def _prepare(self, window, source: str) -> list[tuple[list[str], list[tuple[int, int]] | None]]:
-        """Tokens and character offsets of each sentence of a window, their lengths checked."""
+    def _prepare(self, window, source: str) -> list[tuple[list[str], list[Token] | None]]:
+        """Words and tokens (None unless from text) of each sentence of a window, their lengths checked."""
         prepared = []
         for sentence in window:
-            tokens, offsets, line = _unpack(sentence)
-            self._check_length(len(tokens), source, line)
-            prepared.append((tokens, offsets))
+            words, tokens, line = _unpack(sentence)
+            self._check_length(len(words), source, line)
+            prepared.append((words, tokens))
         return prepared
 
     def _tag_window(self, window, scheme: str, batch_size: int, confidence: bool) -> list[Tagged]:
-        """Tag ``(tokens, offsets)`` pairs in batches of similar lengths; results in the window's order."""
-        results: list[Tagged | None] = [Tagged([], [], []) if not tokens else None for tokens, _ in window]
+        """Tag ``(words, tokens)`` pairs in batches of similar lengths; results in the window's order."""
+        results: list[Tagged | None] = [Tagged([], [], []) if not words else None for words, _ in window]
         real = length_order(window)
         for start in range(0, len(real), batch_size):
             batch = real[start:start + batch_size]
@@ -181,33 +182,32 @@ class Tagger:
                 results[i] = tagged
         return results
 
+    @functools.cached_property
+    def _tag_ids(self) -> TagIds:
+        """Spans and output tags of decoded tag ids (the tag list is checked on first use)."""
+        return TagIds(self.tags.tokens, self.config.scheme)
+
     def _tag_batch(self, chunk, scheme: str, confidence: bool) -> list[Tagged]:
-        """Tag non-empty ``(tokens, offsets)`` pairs as one padded batch."""
-        batch = pad([encode_tokens(tokens, self.words, self.chars) for tokens, _ in chunk])
-        paths, E = self.net.decode(batch)
-        spans_per_sentence, rows = [], []
-        for b in range(len(chunk)):
-            n = int(batch.lengths[b])
-            learned = self.tags.decode(paths[:n, b])
-            spans = tags_to_spans(learned, self.config.scheme)
-            spans_per_sentence.append((learned, spans))
-            rows += [(b, first, stop) for first, stop, _ in spans]
-        probabilities = [None] * len(rows)
-        if confidence and rows:
-            probabilities = self.net.crf.span_confidence(E, batch.lengths, paths,
-                                                         np.array(rows, dtype=np.int64)).tolist()
-        results, k = [], 0
-        for (tokens, token_offsets), (learned, spans) in zip(chunk, spans_per_sentence):
-            entities = []
-            for first, stop, type_ in spans:
-                start = end = None
-                if token_offsets is not None:
-                    start, end = token_offsets[first][0], token_offsets[stop - 1][1]
-                entities.append(Entity(" ".join(tokens[first:stop]), type_, first, stop, start, end,
-                                       probabilities[k]))
-                k += 1
-            results.append(Tagged(tokens, convert(learned, self.config.scheme, scheme), entities))
-        return results
+        """Tag non-empty ``(words, tokens)`` pairs as one padded batch."""
+        batch = pad_tokens([words for words, _ in chunk], self.words, self.chars)
+        paths, E = self.net.decode(batch)                                   # (T, B), (T, B, K)
+        ids = paths.T[batch.mask.T]                                         # (N,) sentence after sentence
+        spans = self._tag_ids.spans(ids, batch.lengths)                     # (S,) each: column, start, end, type
+        tags = self._tag_ids.tags(spans, batch.lengths, scheme)
+        probabilities = itertools.repeat(None)
+        if confidence and spans[0].size:
+            rows = np.stack(spans[:3], axis=1)                              # (S, 3) column, start, end
+            probabilities = self.net.crf.span_confidence(E, batch.lengths, paths, rows).tolist()
+        entities: list[list[Entity]] = [[] for _ in chunk]
+        types = self._tag_ids.types
+        for b, first, stop, k, p in zip(*(a.tolist() for a in spans), probabilities):
+            words, tokens = chunk[b]
+            start = end = None
+            if tokens is not None:
+                start, end = tokens[first].start, tokens[stop - 1].end
+            entities[b].append(Entity(" ".join(words[first:stop]), types[k], first, stop, start, end, p))
+        return [Tagged(words, sentence_tags, found)
+                for (words, _), sentence_tags, found in zip(chunk, tags, entities)]
 
     def tag(self, tokens: Sequence[str]) -> list[str]:
         """Tags of one tokenised sentence, in the output scheme."""
@@ -227,7 +227,7 @@ class Tagger:
 
 
 def length_order(window) -> list[int]:
-    """Indices of the non-empty ``(tokens, offsets)`` pairs of a window, shortest first (ties in input order)."""
+    """Indices of the non-empty ``(words, tokens)`` pairs of a window, shortest first (ties in input order)."""
     return sorted((i for i, (tokens, _) in enumerate(window) if tokens), key=lambda i: len(window[i][0]))
 
 
@@ -238,11 +238,10 @@ def _windows(sentences: Iterable, size: int) -> Iterator[list]:
         yield window
 
 
-def _unpack(sentence: Sequence[str] | TextLine | Sentence) -> tuple[list[str], list[tuple[int, int]] | None,
-                                                                    int | None]:
-    """Tokens, their character offsets (None unless from text) and line number (None if unknown)."""
+def _unpack(sentence: Sequence[str] | TextLine | Sentence) -> tuple[list[str], list[Token] | None, int | None]:
+    """Words, their tokens with character offsets (None unless from text) and line number (None if unknown)."""
     if isinstance(sentence, TextLine):
-        return sentence.words, [(t.start, t.end) for t in sentence.tokens], sentence.line or None
+        return sentence.words, sentence.tokens, sentence.line or None
     if isinstance(sentence, Sentence):
         return list(sentence.words), None, sentence.line or None
     return list(sentence), None, None
