@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from nertag.config import Config
+from nertag.data.batches import encode_tokens, pad
 from nertag.data.conll import Sentence, load_conll
+from nertag.data.schemes import convert, tags_to_spans
 from nertag.data.text import TextLine, Token
 from nertag.errors import DataError, NertagError
 from nertag.evaluate import entity_scores
@@ -94,6 +96,41 @@ def test_sorted_windows_tag_as_one_sentence_at_a_time(wikigold, fixture_sentence
                                    [e.confidence for t in alone for e in t.entities], rtol=0, atol=1e-5)
     assert sum(len(t.entities) for t in alone) > 50 and len({round(e.confidence, 3) for t in alone
                                                              for e in t.entities}) > 10
+
+
+def reference_tagging(tagger: Tagger, sentences, scheme: str) -> list[tuple[list[str], list[tuple]]]:
+    """Tags and (start, end, type, confidence) entities, one sentence at a time through the per-sentence
+    functions: each tag sequence read by tags_to_spans and written by convert, as strings."""
+    results = []
+    for sentence in sentences:
+        words = list(sentence.words)
+        if not words:
+            results.append(([], []))
+            continue
+        batch = pad([encode_tokens(words, tagger.words, tagger.chars)])
+        paths, E = tagger.net.decode(batch)
+        learned = tagger.tags.decode(paths[:len(words), 0])
+        spans = tags_to_spans(learned, tagger.config.scheme)
+        rows = np.array([(0, start, end) for start, end, _ in spans], dtype=np.int64).reshape(-1, 3)
+        confidences = tagger.net.crf.span_confidence(E, batch.lengths, paths, rows).tolist() if spans else []
+        results.append((convert(learned, tagger.config.scheme, scheme),
+                        [(*span, c) for span, c in zip(spans, confidences)]))
+    return results
+
+
+@pytest.mark.parametrize("scheme", ["IOB1", "IOB2", "BIOES"])
+def test_batched_tagging_equals_the_reference_path(wikigold, fixture_sentences, scheme):
+    """Windows sorted by length, batches read and written as arrays: the reference's tags and confidences."""
+    sentences = fixture_sentences[:60] + [Sentence([], None, [])] + fixture_sentences[60:]
+    expected = reference_tagging(wikigold, sentences, scheme)
+    for batch_size, window in [(64, 1024), (5, 17)]:
+        found = list(wikigold.tag_sentences(sentences, batch_size=batch_size, window=window, scheme=scheme))
+        assert [t.tags for t in found] == [tags for tags, _ in expected]
+        assert [[(e.token_start, e.token_end, e.type) for e in t.entities] for t in found] == [
+            [span[:3] for span in entities] for _, entities in expected]
+        assert all(e.text == " ".join(t.words[e.token_start:e.token_end]) for t in found for e in t.entities)
+        np.testing.assert_allclose([e.confidence for t in found for e in t.entities],
+                                   [span[3] for _, entities in expected for span in entities], rtol=0, atol=1e-5)
 
 
 def test_confidence_only_when_asked(wikigold, fixture_sentences, monkeypatch):
