@@ -4,7 +4,6 @@ Every error a user can fix is one line on stderr, ``nertag: error: ...``, and ex
 """
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import functools
@@ -302,21 +301,12 @@ def tag(
                 sentences = read_text_lines(source, source.name, tokenizer)
             else:
                 sentences = read_conll(source, word_col=word_col, tag_col=None)
-            held: collections.deque = collections.deque()  # windows read, their results not yet written
-            windows = _held(read_ahead(sentences, window), held)
-            for tagged in tagger.tag_windows(windows, batch_size, scheme=scheme, source=source.name,
-                                             confidence=output_format in CONFIDENCE_FORMATS, jobs=jobs):
-                records = held.popleft()
-                sys.stdout.write("".join(format_tagged(record, t, output_format, source.layout)
-                                         for record, t in zip(records, tagged)))
+            render = functools.partial(format_tagged, output_format=output_format, layout=source.layout)
+            for text in tagger.tag_windows(read_ahead(sentences, window), batch_size, scheme=scheme,
+                                           source=source.name, confidence=output_format in CONFIDENCE_FORMATS,
+                                           jobs=jobs, render=render):  # with --jobs the workers format
+                sys.stdout.write(text)
                 sys.stdout.flush()
-
-
-def _held(windows, held: collections.deque):
-    """The windows, each also appended to ``held`` as it passes (to pair it with its results later)."""
-    for window in windows:
-        held.append(window)
-        yield window
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from .tagger import Tagged, Tagger
 
 PAUSE = 0.05  # seconds without input after which what has arrived is tagged
-TASK_BATCHES = 4  # batches per task sent to a worker: a window makes several, for the workers to share
+TASK_SENTENCES = 128  # sentences per task sent to a worker (whole batches, at least one): a window makes
+#                       several, for the workers to share, each a few hundred milliseconds of work at most
 # Read by BLAS and OpenMP libraries when they load: set in the workers' environment before numpy is imported.
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
@@ -94,18 +95,24 @@ def read_ahead(items: Iterable, window: int, pause: float = PAUSE) -> Iterator[l
 _worker_tagger: Tagger | None = None
 
 
-def _start_worker(description, weights) -> None:
-    """Build the tagger of this worker once; Ctrl-C is for the parent, which then ends the workers."""
+def _start_worker(tagger, description, weights) -> None:
+    """Set up the tagger of this worker once; Ctrl-C is for the parent, which then ends the workers.
+
+    A forked worker has the parent's `tagger` already (its memory, shared until written); a spawned one
+    builds its own from ``description`` and ``weights``.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # also when a worker is restarted (the parent's SIGINT is live)
     from threadpoolctl import threadpool_limits
 
-    from .tagger import Tagger
-
     threadpool_limits(limits=1)  # the environment already says so; a BLAS that ignores it is capped here
     global _worker_tagger
-    d = description
-    _worker_tagger = Tagger(d.config, d.words, d.chars, d.tags, d.meta)
-    _worker_tagger.buffer.data[...] = weights
+    if tagger is None:
+        from .tagger import Tagger
+
+        d = description
+        tagger = Tagger(d.config, d.words, d.chars, d.tags, d.meta)
+        tagger.buffer.data[...] = weights
+    _worker_tagger = tagger
 
 
 def _start_method() -> str:
@@ -113,8 +120,33 @@ def _start_method() -> str:
     return "fork" if forkable else "spawn"
 
 
-def _tag_in_worker(window, scheme: str, batch_size: int, confidence: bool) -> list[Tagged]:
-    return _worker_tagger._tag_window(window, scheme, batch_size, confidence)
+def _pack(sentence):
+    """A sentence as a task sends it: a TextLine as its text, line number, words and flat token offsets
+    (a list of Token tuples costs ten times more to pickle)."""
+    from .data.text import TextLine
+
+    if isinstance(sentence, TextLine):
+        offsets = [i for token in sentence.tokens for i in token[1:]]
+        return _PackedLine((sentence.text, sentence.line, sentence.words, offsets))
+    return sentence
+
+
+class _PackedLine(tuple):
+    """``(text, line, words, [start, end, start, end, ...])`` of a TextLine; `unpack` rebuilds it."""
+
+    def unpack(self):
+        from .data.text import TextLine, Token
+
+        text, line, words, offsets = self
+        return TextLine(text, [Token(w, offsets[2 * i], offsets[2 * i + 1]) for i, w in enumerate(words)], line)
+
+
+def _tag_in_worker(sentences: list, scheme: str, batch_size: int, confidence: bool, render) -> list:
+    """Tag a task's sentences (as `_pack` sent them): Tagged each, or each rendered by ``render``."""
+    tagger = _worker_tagger
+    sentences = [s.unpack() if isinstance(s, _PackedLine) else s for s in sentences]
+    tagged = tagger._tag_window(tagger._prepare(sentences, "<input>"), scheme, batch_size, confidence)
+    return tagged if render is None else list(map(render, sentences, tagged))
 
 
 class WorkerPool:
@@ -123,7 +155,7 @@ class WorkerPool:
     Parameters
     ----------
     tagger : Tagger
-        Its description and weights are sent to each worker once.
+        A forked worker shares it; a spawned one is sent its description and weights once.
     jobs : int
     in_flight : int, optional
         Windows sent to the workers and not yet returned, at most (default 2): bounds memory.
@@ -145,7 +177,10 @@ class WorkerPool:
         self._pool = None
 
     def __enter__(self) -> WorkerPool:
-        context = multiprocessing.get_context(self.start_method or _start_method())
+        method = self.start_method or _start_method()
+        context = multiprocessing.get_context(method)
+        initargs = ((self.tagger, None, None) if method == "fork"
+                    else (None, self.tagger.description, self.tagger.buffer.data))
         saved = {name: os.environ.get(name) for name in ONE_THREAD}
         os.environ.update(ONE_THREAD)
         # An ignored SIGINT is inherited through exec: Ctrl-C reaches only this process, even while the
@@ -153,7 +188,7 @@ class WorkerPool:
         in_main = threading.current_thread() is threading.main_thread()
         handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
         try:
-            self._pool = context.Pool(self.jobs, _start_worker, (self.tagger.description, self.tagger.buffer.data))
+            self._pool = context.Pool(self.jobs, _start_worker, initargs)
         finally:
             if in_main:
                 signal.signal(signal.SIGINT, handler)
@@ -171,53 +206,61 @@ class WorkerPool:
             self._pool.terminate()
         self._pool.join()
 
-    def map(self, windows: Iterable[list], scheme: str, batch_size: int, confidence: bool) -> Iterator[list[Tagged]]:
-        """The results of each window of ``(words, tokens)`` pairs, in order (see `Tagger.tag_windows`).
+    def map(self, windows: Iterable[list], scheme: str, batch_size: int, confidence: bool, source: str = "<input>",
+            render=None) -> Iterator[list[Tagged] | str]:
+        """The results of each window of sentences, in order (see `Tagger.tag_windows`, which documents
+        ``render``: the workers call it, and return text).
 
-        A window is sorted by length here and cut into tasks of `TASK_BATCHES` batches, aligned as one
-        process batches it (so the results are the same, bit for bit); the workers take tasks as they
-        become free. An empty window (the input is idle, see `read_ahead`) returns every result held.
+        A window is checked (sentence lengths) and sorted by length here, and cut into tasks of
+        `TASK_SENTENCES` sentences in whole batches, aligned as one process batches it (so the results are
+        the same, bit for bit); the workers take tasks as they become free. An empty window (the input is
+        idle, see `read_ahead`) returns every result held.
         """
-        pending: collections.deque = collections.deque()  # (window size, [(indices, AsyncResult)])
+        pending: collections.deque = collections.deque()  # (window, [(indices, AsyncResult)])
         windows = iter(windows)
         while True:
             try:
                 window = next(windows)
+                prepared = self.tagger._prepare(window, source)
             except StopIteration:
                 break
             except Exception:  # bad input: what came before it is still returned, as in one process
                 while pending:
-                    yield _collect(*pending.popleft())
+                    yield _collect(*pending.popleft(), render)
                 raise
             if not window:
                 while pending:
-                    yield _collect(*pending.popleft())
-                yield []
+                    yield _collect(*pending.popleft(), render)
+                yield "" if render is not None else []
                 continue
-            pending.append(self._submit(window, scheme, batch_size, confidence))
+            pending.append(self._submit(window, prepared, scheme, batch_size, confidence, render))
             while pending and (len(pending) >= self.in_flight or all(task.ready() for _, task in pending[0][1])):
-                yield _collect(*pending.popleft())
+                yield _collect(*pending.popleft(), render)
         while pending:
-            yield _collect(*pending.popleft())
+            yield _collect(*pending.popleft(), render)
 
-    def _submit(self, window: list, scheme: str, batch_size: int, confidence: bool) -> tuple[int, list]:
+    def _submit(self, window: list, prepared: list, scheme: str, batch_size: int, confidence: bool,
+                render) -> tuple[list, list]:
         from .tagger import length_order
 
-        order, step = length_order(window), batch_size * TASK_BATCHES
+        order, step = length_order(prepared), batch_size * max(1, TASK_SENTENCES // batch_size)
         tasks = []
         for start in range(0, len(order), step):
             indices = order[start:start + step]
             tasks.append((indices, self._pool.apply_async(
-                _tag_in_worker, ([window[i] for i in indices], scheme, batch_size, confidence))))
-        return len(window), tasks
+                _tag_in_worker, ([_pack(window[i]) for i in indices], scheme, batch_size, confidence, render))))
+        return window, tasks
 
 
-def _collect(n: int, tasks: list) -> list[Tagged]:
+def _collect(window: list, tasks: list, render) -> list[Tagged] | str:
     """The results of one window: its tasks' results put back in the window's order."""
     from .tagger import Tagged
 
-    results = [Tagged([], [], []) for _ in range(n)]  # the empty sentences stay so
+    results: list = [None] * len(window)
     for indices, task in tasks:
-        for i, tagged in zip(indices, task.get()):
-            results[i] = tagged
-    return results
+        for i, result in zip(indices, task.get()):
+            results[i] = result
+    for i, result in enumerate(results):
+        if result is None:  # an empty sentence: in no task
+            results[i] = Tagged([], [], []) if render is None else render(window[i], Tagged([], [], []))
+    return results if render is None else "".join(results)

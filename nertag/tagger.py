@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -142,26 +143,35 @@ class Tagger:
 
     def tag_windows(self, windows: Iterable[Sequence[Sequence[str] | TextLine | Sentence]], batch_size: int = 64,
                     scheme: str | None = None, source: str = "<input>", *, confidence: bool = True,
-                    jobs: int = 1) -> Iterator[list[Tagged]]:
+                    jobs: int = 1, render: Callable[[Any, Tagged], str] | None = None
+                    ) -> Iterator[list[Tagged] | str]:
         """Tag each window (a list of sentences, as for `tag_sentences`) as one unit: its results, in its order.
 
         The caller chooses where windows end, e.g. when its input pauses (see :func:`nertag.parallel.read_ahead`).
         Each window is checked (sentence lengths) as it comes, before any of it is tagged.
+
+        Parameters
+        ----------
+        render : callable ``(sentence, Tagged) -> str``, optional
+            Turn each sentence and its result into text (e.g. ``functools.partial(format_tagged, ...)``):
+            each window then gives the texts of its sentences joined, in order. With ``jobs > 1`` the workers
+            render, and the sentences travel to them and the texts back, so `render` must pickle (a
+            module-level function or a partial of one).
         """
         scheme = check_scheme(scheme) if scheme else self.output_scheme
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, not {jobs}")
-        items = (self._prepare(window, source) for window in windows)
         if jobs == 1:
-            for window in items:
-                yield self._tag_window(window, scheme, batch_size, confidence)
+            for window in windows:
+                tagged = self._tag_window(self._prepare(window, source), scheme, batch_size, confidence)
+                yield tagged if render is None else "".join(map(render, window, tagged))
             return
         from .parallel import WorkerPool
 
         with WorkerPool(self, jobs) as pool:
-            yield from pool.map(items, scheme, batch_size, confidence)
+            yield from pool.map(windows, scheme, batch_size, confidence, source, render)
 
     def _prepare(self, window, source: str) -> list[tuple[list[str], list[Token] | None]]:
         """Words and tokens (None unless from text) of each sentence of a window, their lengths checked."""

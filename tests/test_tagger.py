@@ -10,7 +10,7 @@ from nertag.config import Config
 from nertag.data.batches import encode_tokens, pad
 from nertag.data.conll import Sentence, load_conll
 from nertag.data.schemes import convert, tags_to_spans
-from nertag.data.text import TextLine, Token
+from nertag.data.text import TextLine, Token, tokenize
 from nertag.errors import DataError, NertagError
 from nertag.evaluate import entity_scores
 from nertag.model_dir import ModelDir
@@ -153,15 +153,36 @@ def test_jobs_tag_as_one_process(wikigold, fixture_sentences):
     one = list(wikigold.tag_sentences(fixture_sentences, batch_size=4, window=7))
     two = list(wikigold.tag_sentences(fixture_sentences, batch_size=4, window=7, jobs=2))
     assert two == one
-    prepared = [[(list(s.words), None) for s in fixture_sentences[i:i + 40]] for i in range(0, 130, 40)]
+    windows = [[list(s.words) for s in fixture_sentences[i:i + 40]] for i in range(0, 130, 40)]
     with WorkerPool(wikigold, 2, start_method="spawn") as pool:  # the start when other threads run
-        assert [t for w in pool.map(prepared, "IOB1", 2, True) for t in w] == list(
+        assert [t for w in pool.map(windows, "IOB1", 2, True) for t in w] == list(
             wikigold.tag_sentences(fixture_sentences, batch_size=2, window=40, scheme="IOB1"))
     long_ = Sentence(["w"] * 1001, None, [["w"]] * 1001, line=12)
     results = wikigold.tag_sentences(fixture_sentences[:20] + [long_], window=7, jobs=2, source="in.txt")
     assert len([next(results) for _ in range(14)]) == 14  # the windows before the bad one
     with pytest.raises(DataError, match=r"^in\.txt:12: expected sentences of at most 1000 tokens"):
         next(results)
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "conll"])
+def test_workers_render_as_the_parent_does(wikigold, fixture_sentences, output_format):
+    """``render``: lines of text (with offsets) and blank lines come back as the text the parent would write."""
+    import functools
+
+    from nertag.formats import Layout, format_tagged
+    from nertag.parallel import WorkerPool
+
+    lines = [" ".join(s.words) for s in fixture_sentences[:50]]
+    lines[3] = lines[20] = ""
+    records = [TextLine(text, tokenize(text, "rules"), i + 1) for i, text in enumerate(lines)]
+    windows = [records[i:i + 12] for i in range(0, len(records), 12)]
+    render = functools.partial(format_tagged, output_format=output_format, layout=Layout())
+    expected = ["".join(map(render, w, wikigold._tag_window(wikigold._prepare(w, "x"), "IOB1", 4, True)))
+                for w in windows]
+    assert list(wikigold.tag_windows(windows, 4, render=render)) == expected
+    assert list(wikigold.tag_windows(windows, 4, jobs=2, render=render)) == expected
+    with WorkerPool(wikigold, 2, start_method="spawn") as pool:
+        assert list(pool.map(windows + [[]], "IOB1", 4, True, render=render)) == expected + [""]
 
 
 def test_read_ahead_cuts_windows_where_the_input_pauses():
