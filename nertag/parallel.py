@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
+import operator
 import os
 import queue
 import signal
 import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
+
+from .data.text import TextLine, Token
 
 if TYPE_CHECKING:
     from .tagger import Tagged, Tagger
@@ -120,31 +123,30 @@ def _start_method() -> str:
     return "fork" if forkable else "spawn"
 
 
-def _pack(sentence):
-    """A sentence as a task sends it: a TextLine as its text, line number, words and flat token offsets
-    (a list of Token tuples costs ten times more to pickle)."""
-    from .data.text import TextLine
-
-    if isinstance(sentence, TextLine):
-        offsets = [i for token in sentence.tokens for i in token[1:]]
-        return _PackedLine((sentence.text, sentence.line, sentence.words, offsets))
-    return sentence
+def _pack(sentences: list) -> tuple[bool, list]:
+    """A task's sentences as they travel to a worker: TextLines as ``(text, line, words, starts, ends)``
+    tuples (pickling a list of Token tuples costs twice as much), anything else as it is."""
+    if not all(type(sentence) is TextLine for sentence in sentences):
+        return False, sentences
+    return True, [(s.text, s.line, list(map(_TEXT, t)), list(map(_START, t)), list(map(_END_OFFSET, t)))
+                  for s in sentences for t in (s.tokens,)]
 
 
-class _PackedLine(tuple):
-    """``(text, line, words, [start, end, start, end, ...])`` of a TextLine; `unpack` rebuilds it."""
-
-    def unpack(self):
-        from .data.text import TextLine, Token
-
-        text, line, words, offsets = self
-        return TextLine(text, [Token(w, offsets[2 * i], offsets[2 * i + 1]) for i, w in enumerate(words)], line)
+def _unpack(packed: tuple[bool, list]) -> list:
+    lines, sentences = packed
+    if not lines:
+        return sentences
+    return [TextLine(text, list(map(Token._make, zip(words, starts, ends))), line)
+            for text, line, words, starts, ends in sentences]
 
 
-def _tag_in_worker(sentences: list, scheme: str, batch_size: int, confidence: bool, render) -> list:
-    """Tag a task's sentences (as `_pack` sent them): Tagged each, or each rendered by ``render``."""
+_TEXT, _START, _END_OFFSET = (operator.itemgetter(i) for i in range(3))  # the fields of a Token
+
+
+def _tag_in_worker(packed: tuple[bool, list], scheme: str, batch_size: int, confidence: bool, render) -> list:
+    """Tag a task's sentences (packed by `_pack`): Tagged each, or each rendered by ``render``."""
     tagger = _worker_tagger
-    sentences = [s.unpack() if isinstance(s, _PackedLine) else s for s in sentences]
+    sentences = _unpack(packed)
     tagged = tagger._tag_window(tagger._prepare(sentences, "<input>"), scheme, batch_size, confidence)
     return tagged if render is None else list(map(render, sentences, tagged))
 
@@ -245,10 +247,10 @@ class WorkerPool:
 
         order, step = length_order(prepared), batch_size * max(1, TASK_SENTENCES // batch_size)
         tasks = []
-        for start in range(0, len(order), step):
+        for start in reversed(range(0, len(order), step)):  # the longest first: the last to finish is short
             indices = order[start:start + step]
             tasks.append((indices, self._pool.apply_async(
-                _tag_in_worker, ([_pack(window[i]) for i in indices], scheme, batch_size, confidence, render))))
+                _tag_in_worker, (_pack([window[i] for i in indices]), scheme, batch_size, confidence, render))))
         return window, tasks
 
 
