@@ -15,7 +15,6 @@ import collections
 import multiprocessing
 import operator
 import os
-import queue
 import signal
 import threading
 from collections.abc import Iterable, Iterator
@@ -32,7 +31,6 @@ TASK_SENTENCES = 128  # sentences per task sent to a worker (whole batches, at l
 # Read by BLAS and OpenMP libraries when they load: set in the workers' environment before numpy is imported.
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
-_END = object()
 
 
 def read_ahead(items: Iterable, window: int, pause: float = PAUSE) -> Iterator[list]:
@@ -42,56 +40,61 @@ def read_ahead(items: Iterable, window: int, pause: float = PAUSE) -> Iterator[l
     that the input is idle (e.g. `WorkerPool.map` then returns every result it holds). An error raised
     by ``items`` is raised here after the items before it.
 
-    The reading thread is a daemon: it stops when the lists are no longer consumed, unless it is blocked
-    reading ``items``.
+    The reader holds at most ``window`` items not yet taken; the consumer takes all it holds at once
+    (not item by item through a queue: the thread switches cost more than the reading). The reading
+    thread is a daemon: it stops when the lists are no longer consumed, unless it is blocked reading
+    ``items``.
     """
     if window < 1:
         raise ValueError(f"window must be at least 1, not {window}")
-    pending: queue.Queue = queue.Queue(maxsize=window)
-    stop = threading.Event()
-
-    def put(entry) -> bool:
-        while not stop.is_set():
-            try:
-                pending.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                pass
-        return False
+    held: collections.deque = collections.deque()  # read, not yet taken
+    state = {"done": False, "error": None, "stop": False}
+    changed = threading.Condition()
 
     def read() -> None:
         try:
             for item in items:
-                if not put((item, None)):
-                    return
+                with changed:
+                    while len(held) >= window and not state["stop"]:
+                        changed.wait(0.1)
+                    if state["stop"]:
+                        return
+                    held.append(item)
+                    if len(held) == 1:  # the consumer waits only for an empty buffer
+                        changed.notify()
         except BaseException as error:  # handed to the consumer, raised there
-            put((_END, error))
-        else:
-            put((_END, None))
+            state["error"] = error
+        finally:
+            with changed:
+                state["done"] = True
+                changed.notify()
 
     threading.Thread(target=read, name="nertag-read-ahead", daemon=True).start()
     chunk: list = []
     try:
         while True:
-            try:
-                item, error = pending.get(timeout=pause) if chunk else pending.get()
-            except queue.Empty:  # the input paused
+            with changed:
+                came = changed.wait_for(lambda: bool(held) or state["done"], timeout=pause if chunk else None)
+                take = min(len(held), window - len(chunk))
+                chunk += [held.popleft() for _ in range(take)]
+                if take:
+                    changed.notify()  # room for the reader
+                finished = state["done"] and not held
+            if not came:  # the input paused
                 yield chunk
                 yield []
                 chunk = []
-                continue
-            if item is _END:
-                if chunk:
-                    yield chunk
-                if error is not None:
-                    raise error
-                return
-            chunk.append(item)
-            if len(chunk) == window:
+            elif len(chunk) == window or (finished and chunk):
                 yield chunk
                 chunk = []
+            if finished and not chunk:
+                if state["error"] is not None:
+                    raise state["error"]
+                return
     finally:
-        stop.set()
+        with changed:
+            state["stop"] = True
+            changed.notify()
 
 
 # -- worker processes ---------------------------------------------------------------------------------------
@@ -223,7 +226,7 @@ class WorkerPool:
         while True:
             try:
                 window = next(windows)
-                prepared = self.tagger._prepare(window, source)
+                lengths = self.tagger._lengths(window, source)
             except StopIteration:
                 break
             except Exception:  # bad input: what came before it is still returned, as in one process
@@ -235,17 +238,17 @@ class WorkerPool:
                     yield _collect(*pending.popleft(), render)
                 yield "" if render is not None else []
                 continue
-            pending.append(self._submit(window, prepared, scheme, batch_size, confidence, render))
+            pending.append(self._submit(window, lengths, scheme, batch_size, confidence, render))
             while pending and (len(pending) >= self.in_flight or all(task.ready() for _, task in pending[0][1])):
                 yield _collect(*pending.popleft(), render)
         while pending:
             yield _collect(*pending.popleft(), render)
 
-    def _submit(self, window: list, prepared: list, scheme: str, batch_size: int, confidence: bool,
+    def _submit(self, window: list, lengths: list[int], scheme: str, batch_size: int, confidence: bool,
                 render) -> tuple[list, list]:
         from .tagger import length_order
 
-        order, step = length_order(prepared), batch_size * max(1, TASK_SENTENCES // batch_size)
+        order, step = length_order(lengths), batch_size * max(1, TASK_SENTENCES // batch_size)
         tasks = []
         for start in reversed(range(0, len(order), step)):  # the longest first: the last to finish is short
             indices = order[start:start + step]

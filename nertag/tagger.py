@@ -173,6 +173,13 @@ class Tagger:
         with WorkerPool(self, jobs) as pool:
             yield from pool.map(windows, scheme, batch_size, confidence, source, render)
 
+    def _lengths(self, window, source: str) -> list[int]:
+        """Tokens in each sentence of a window, checked (as `_prepare` checks them)."""
+        lengths = list(map(sentence_length, window))
+        if lengths and max(lengths) > self.config.max_length:
+            self._prepare(window, source)  # raises, locating the first sentence too long
+        return lengths
+
     def _prepare(self, window, source: str) -> list[tuple[list[str], list[Token] | None]]:
         """Words and tokens (None unless from text) of each sentence of a window, their lengths checked."""
         prepared = []
@@ -185,7 +192,7 @@ class Tagger:
     def _tag_window(self, window, scheme: str, batch_size: int, confidence: bool) -> list[Tagged]:
         """Tag ``(words, tokens)`` pairs in batches of similar lengths; results in the window's order."""
         results: list[Tagged | None] = [Tagged([], [], []) if not words else None for words, _ in window]
-        real = length_order(window)
+        real = length_order([len(words) for words, _ in window])
         for start in range(0, len(real), batch_size):
             batch = real[start:start + batch_size]
             for i, tagged in zip(batch, self._tag_batch([window[i] for i in batch], scheme, confidence)):
@@ -236,9 +243,18 @@ class Tagger:
         return entity_scores(gold, predicted, gold_scheme, strict), predicted
 
 
-def length_order(window) -> list[int]:
-    """Indices of the non-empty ``(words, tokens)`` pairs of a window, shortest first (ties in input order)."""
-    return sorted((i for i, (tokens, _) in enumerate(window) if tokens), key=lambda i: len(window[i][0]))
+def length_order(lengths: Sequence[int]) -> list[int]:
+    """Indices of the non-zero ``lengths`` (of a window's sentences), shortest first (ties in input order)."""
+    return sorted((i for i, n in enumerate(lengths) if n), key=lengths.__getitem__)
+
+
+def sentence_length(sentence: Sequence[str] | TextLine | Sentence) -> int:
+    """Tokens in a sentence, without unpacking it."""
+    if isinstance(sentence, TextLine):
+        return len(sentence.tokens)
+    if isinstance(sentence, Sentence):
+        return len(sentence.words)
+    return len(sentence)
 
 
 def _windows(sentences: Iterable, size: int) -> Iterator[list]:

@@ -1,6 +1,7 @@
 """The Python API under the CLI: `Tagger` and `entity_scores` (issue 6)."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +206,19 @@ def test_read_ahead_cuts_windows_where_the_input_pauses():
     assert next(windows) == [3]
     with pytest.raises(ValueError, match="bad line"):
         next(windows)
+
+    read = []
+
+    def counted():
+        for i in range(100):
+            read.append(i)
+            yield i
+
+    windows = read_ahead(counted(), 5)
+    assert next(windows) == [0, 1, 2, 3, 4]
+    time.sleep(0.2)
+    assert len(read) <= 5 + 5 + 1  # the reader holds one window more, and the item it waits to hand over
+    assert [i for w in windows for i in w] == list(range(5, 100))
 
 
 def test_length_limit_and_bad_scheme(tagger):
