@@ -172,7 +172,7 @@ class Vocab:
         """The form of `token` this vocabulary stores and looks up."""
         if self.lowercase:
             token = token.lower()
-        if self.normalise_digits:
+        if self.normalise_digits and not token.isalpha():  # letters only (most words): no digit to replace
             token = _DIGIT.sub("0", token)
         return token
 
