@@ -269,7 +269,7 @@ def tag(
     tokenizer: str = typer.Option("whitespace", help="Tokeniser for text input: whitespace or rules."),
     word_col: int = typer.Option(0, help="Column of the word in CoNLL input; other columns are kept as they are."),
     scheme: Optional[str] = typer.Option(None, help="Output tag scheme (default: the training data's)."),
-    batch_size: int = typer.Option(128, help="Sentences tagged together, of similar lengths."),
+    batch_size: int = typer.Option(64, help="Sentences tagged together, of similar lengths."),
     window: int = typer.Option(WINDOW, help="Sentences read ahead and sorted by length; output follows each "
                                             "window, or comes at once when the input pauses."),
     jobs: int = typer.Option(1, help="Worker processes, one BLAS thread each; output keeps the input order."),
