@@ -7,7 +7,11 @@ what has arrived is tagged and written while the input waits (a pipe, a terminal
 `WorkerPool` tags windows in ``jobs`` processes with one BLAS thread each: the per-step products of the
 recurrent layers are small, and N processes with one thread each beat one process with N threads. The
 results come back in input order, with at most ``in_flight`` windows read but not yet returned; each
-window is shared among the workers in tasks of a few batches.
+window is shared among the workers in tasks of whole batches, the longest first.
+
+On two cores the parent must do almost nothing: it reads, checks the lengths, and moves strings. Lines of
+text travel to the workers as text, words and offsets (`_pack`), and with a ``render`` function the workers
+also format the output, so that what comes back is text in place of Tagged objects to unpickle and format.
 """
 from __future__ import annotations
 
