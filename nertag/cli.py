@@ -4,7 +4,6 @@ Every error a user can fix is one line on stderr, ``nertag: error: ...``, and ex
 """
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import functools
@@ -366,7 +365,7 @@ def tag(
                                          "(paragraphs in); output stays one record per line."),
     word_col: int = typer.Option(0, help="Column of the word in CoNLL input; other columns are kept as they are."),
     scheme: Optional[str] = typer.Option(None, help="Output tag scheme: iob2 (default), iob1 or bioes."),
-    batch_size: int = typer.Option(32, help="Sentences tagged together, of similar lengths."),
+    batch_size: int = typer.Option(64, help="Sentences tagged together, of similar lengths."),
     window: int = typer.Option(WINDOW, help="Sentences read ahead and sorted by length; output follows each "
                                             "window, or comes at once when the input pauses."),
     jobs: int = typer.Option(1, help="Worker processes, one BLAS thread each; output keeps the input order."),
@@ -403,25 +402,16 @@ def tag(
                 sentences = read_text(source, tokenizer, split_sentences)
             else:
                 sentences = read_conll(source, word_col=word_col, tag_col=None, empty_ok=True)
-            held: collections.deque = collections.deque()  # windows read, their results not yet written
-            windows = _held(read_ahead(sentences, window), held)
+            render = functools.partial(format_tagged, output_format=output_format, layout=source.layout)
             out.write(header(output_format))  # (the html page's head; nothing for the other formats)
-            for tagged in tagger.tag_windows(windows, batch_size, scheme=scheme, source=source.name,
-                                             confidence=output_format in CONFIDENCE_FORMATS, jobs=jobs):
-                records = held.popleft()
-                out.write("".join(format_tagged(record, t, output_format, source.layout)
-                                  for record, t in zip(records, tagged)))
+            for text in tagger.tag_windows(read_ahead(sentences, window), batch_size, scheme=scheme,
+                                           source=source.name, confidence=output_format in CONFIDENCE_FORMATS,
+                                           jobs=jobs, render=render):  # with --jobs the workers format
+                out.write(text)
                 out.flush()
             if input_format == "conll" and output_format == "conll" and source.layout.closing is not None:
                 out.write(docstart_line(source.layout.closing, True, source.layout.delimiter) + "\n")
             out.write(footer(output_format))
-
-
-def _held(windows, held: collections.deque):
-    """The windows, each also appended to ``held`` as it passes (to pair it with its results later)."""
-    for window in windows:
-        held.append(window)
-        yield window
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -7,28 +7,34 @@ what has arrived is tagged and written while the input waits (a pipe, a terminal
 `WorkerPool` tags windows in ``jobs`` processes with one BLAS thread each: the per-step products of the
 recurrent layers are small, and N processes with one thread each beat one process with N threads. The
 results come back in input order, with at most ``in_flight`` windows read but not yet returned; each
-window is shared among the workers in tasks of a few batches.
+window is shared among the workers in tasks of whole batches, the longest first.
+
+On two cores the parent must do almost nothing: it reads, checks the lengths, and moves strings. Lines of
+text travel to the workers as text, words and offsets (`_pack`), and with a ``render`` function the workers
+also format the output, so that what comes back is text in place of Tagged objects to unpickle and format.
 """
 from __future__ import annotations
 
 import collections
 import multiprocessing
+import operator
 import os
-import queue
 import signal
 import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from .data.text import TextLine, Token
+
 if TYPE_CHECKING:
     from .tagger import Tagged, Tagger
 
 PAUSE = 0.05  # seconds without input after which what has arrived is tagged
-TASK_BATCHES = 4  # batches per task sent to a worker: a window makes several, for the workers to share
+TASK_SENTENCES = 128  # sentences per task sent to a worker (whole batches, at least one): a window makes
+#                       several, for the workers to share, each a few hundred milliseconds of work at most
 # Read by BLAS and OpenMP libraries when they load: set in the workers' environment before numpy is imported.
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
-_END = object()
 
 
 def read_ahead(items: Iterable, window: int, pause: float = PAUSE) -> Iterator[list]:
@@ -38,74 +44,85 @@ def read_ahead(items: Iterable, window: int, pause: float = PAUSE) -> Iterator[l
     that the input is idle (e.g. `WorkerPool.map` then returns every result it holds). An error raised
     by ``items`` is raised here after the items before it.
 
-    The reading thread is a daemon: it stops when the lists are no longer consumed, unless it is blocked
-    reading ``items``.
+    The reader holds at most ``window`` items not yet taken; the consumer takes all it holds at once
+    (not item by item through a queue: the thread switches cost more than the reading). The reading
+    thread is a daemon: it stops when the lists are no longer consumed, unless it is blocked reading
+    ``items``.
     """
     if window < 1:
         raise ValueError(f"window must be at least 1, not {window}")
-    pending: queue.Queue = queue.Queue(maxsize=window)
-    stop = threading.Event()
-
-    def put(entry) -> bool:
-        while not stop.is_set():
-            try:
-                pending.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                pass
-        return False
+    held: collections.deque = collections.deque()  # read, not yet taken
+    state = {"done": False, "error": None, "stop": False}
+    changed = threading.Condition()
 
     def read() -> None:
         try:
             for item in items:
-                if not put((item, None)):
-                    return
+                with changed:
+                    while len(held) >= window and not state["stop"]:
+                        changed.wait(0.1)
+                    if state["stop"]:
+                        return
+                    held.append(item)
+                    if len(held) == 1:  # the consumer waits only for an empty buffer
+                        changed.notify()
         except BaseException as error:  # handed to the consumer, raised there
-            put((_END, error))
-        else:
-            put((_END, None))
+            state["error"] = error
+        finally:
+            with changed:
+                state["done"] = True
+                changed.notify()
 
     threading.Thread(target=read, name="nertag-read-ahead", daemon=True).start()
     chunk: list = []
     try:
         while True:
-            try:
-                item, error = pending.get(timeout=pause) if chunk else pending.get()
-            except queue.Empty:  # the input paused
+            with changed:
+                came = changed.wait_for(lambda: bool(held) or state["done"], timeout=pause if chunk else None)
+                take = min(len(held), window - len(chunk))
+                chunk += [held.popleft() for _ in range(take)]
+                if take:
+                    changed.notify()  # room for the reader
+                finished = state["done"] and not held
+            if not came:  # the input paused
                 yield chunk
                 yield []
                 chunk = []
-                continue
-            if item is _END:
-                if chunk:
-                    yield chunk
-                if error is not None:
-                    raise error
-                return
-            chunk.append(item)
-            if len(chunk) == window:
+            elif len(chunk) == window or (finished and chunk):
                 yield chunk
                 chunk = []
+            if finished and not chunk:
+                if state["error"] is not None:
+                    raise state["error"]
+                return
     finally:
-        stop.set()
+        with changed:
+            state["stop"] = True
+            changed.notify()
 
 
 # -- worker processes ---------------------------------------------------------------------------------------
 _worker_tagger: Tagger | None = None
 
 
-def _start_worker(description, weights) -> None:
-    """Build the tagger of this worker once; Ctrl-C is for the parent, which then ends the workers."""
+def _start_worker(tagger, description, weights) -> None:
+    """Set up the tagger of this worker once; Ctrl-C is for the parent, which then ends the workers.
+
+    A forked worker has the parent's `tagger` already (its memory, shared until written); a spawned one
+    builds its own from ``description`` and ``weights``.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # also when a worker is restarted (the parent's SIGINT is live)
     from threadpoolctl import threadpool_limits
 
-    from .tagger import Tagger
-
     threadpool_limits(limits=1)  # the environment already says so; a BLAS that ignores it is capped here
     global _worker_tagger
-    d = description
-    _worker_tagger = Tagger(d.config, d.words, d.chars, d.tags, d.meta)
-    _worker_tagger.buffer.data[...] = weights
+    if tagger is None:
+        from .tagger import Tagger
+
+        d = description
+        tagger = Tagger(d.config, d.words, d.chars, d.tags, d.meta)
+        tagger.buffer.data[...] = weights
+    _worker_tagger = tagger
 
 
 def _start_method() -> str:
@@ -113,8 +130,32 @@ def _start_method() -> str:
     return "fork" if forkable else "spawn"
 
 
-def _tag_in_worker(window, scheme: str, batch_size: int, confidence: bool) -> list[Tagged]:
-    return _worker_tagger._tag_window(window, scheme, batch_size, confidence)
+def _pack(sentences: list) -> tuple[bool, list]:
+    """A task's sentences as they travel to a worker: TextLines as ``(text, line, words, starts, ends, breaks)``
+    tuples (pickling a list of Token tuples costs twice as much), anything else as it is."""
+    if not all(type(sentence) is TextLine for sentence in sentences):
+        return False, sentences
+    return True, [(s.text, s.line, list(map(_TEXT, t)), list(map(_START, t)), list(map(_END_OFFSET, t)), s.breaks)
+                  for s in sentences for t in (s.tokens,)]
+
+
+def _unpack(packed: tuple[bool, list]) -> list:
+    lines, sentences = packed
+    if not lines:
+        return sentences
+    return [TextLine(text, list(map(Token._make, zip(words, starts, ends))), line, breaks)
+            for text, line, words, starts, ends, breaks in sentences]
+
+
+_TEXT, _START, _END_OFFSET = (operator.itemgetter(i) for i in range(3))  # the fields of a Token
+
+
+def _tag_in_worker(packed: tuple[bool, list], scheme: str, batch_size: int, confidence: bool, render) -> list:
+    """Tag a task's sentences (packed by `_pack`): Tagged each, or each rendered by ``render``."""
+    tagger = _worker_tagger
+    sentences = _unpack(packed)
+    tagged = tagger._tag_window(tagger._prepare(sentences, "<input>"), scheme, batch_size, confidence)
+    return tagged if render is None else list(map(render, sentences, tagged))
 
 
 class WorkerPool:
@@ -123,7 +164,7 @@ class WorkerPool:
     Parameters
     ----------
     tagger : Tagger
-        Its description and weights are sent to each worker once.
+        A forked worker shares it; a spawned one is sent its description and weights once.
     jobs : int
     in_flight : int, optional
         Windows sent to the workers and not yet returned, at most (default 2): bounds memory.
@@ -145,7 +186,10 @@ class WorkerPool:
         self._pool = None
 
     def __enter__(self) -> WorkerPool:
-        context = multiprocessing.get_context(self.start_method or _start_method())
+        method = self.start_method or _start_method()
+        context = multiprocessing.get_context(method)
+        initargs = ((self.tagger, None, None) if method == "fork"
+                    else (None, self.tagger.description, self.tagger.buffer.data))
         saved = {name: os.environ.get(name) for name in ONE_THREAD}
         os.environ.update(ONE_THREAD)
         # An ignored SIGINT is inherited through exec: Ctrl-C reaches only this process, even while the
@@ -153,7 +197,7 @@ class WorkerPool:
         in_main = threading.current_thread() is threading.main_thread()
         handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
         try:
-            self._pool = context.Pool(self.jobs, _start_worker, (self.tagger.description, self.tagger.buffer.data))
+            self._pool = context.Pool(self.jobs, _start_worker, initargs)
         finally:
             if in_main:
                 signal.signal(signal.SIGINT, handler)
@@ -171,53 +215,61 @@ class WorkerPool:
             self._pool.terminate()
         self._pool.join()
 
-    def map(self, windows: Iterable[list], scheme: str, batch_size: int, confidence: bool) -> Iterator[list[Tagged]]:
-        """The results of each window of ``(tokens, offsets)`` pairs, in order (see `Tagger.tag_windows`).
+    def map(self, windows: Iterable[list], scheme: str, batch_size: int, confidence: bool, source: str = "<input>",
+            render=None) -> Iterator[list[Tagged] | str]:
+        """The results of each window of sentences, in order (see `Tagger.tag_windows`, which documents
+        ``render``: the workers call it, and return text).
 
-        A window is sorted by length here and cut into tasks of `TASK_BATCHES` batches, aligned as one
-        process batches it (so the results are the same, bit for bit); the workers take tasks as they
-        become free. An empty window (the input is idle, see `read_ahead`) returns every result held.
+        A window is checked (sentence lengths) and sorted by length here, and cut into tasks of
+        `TASK_SENTENCES` sentences in whole batches, aligned as one process batches it (so the results are
+        the same, bit for bit); the workers take tasks as they become free. An empty window (the input is
+        idle, see `read_ahead`) returns every result held.
         """
-        pending: collections.deque = collections.deque()  # (window size, [(indices, AsyncResult)])
+        pending: collections.deque = collections.deque()  # (window, [(indices, AsyncResult)])
         windows = iter(windows)
         while True:
             try:
                 window = next(windows)
+                lengths = self.tagger._lengths(window, source)
             except StopIteration:
                 break
             except Exception:  # bad input: what came before it is still returned, as in one process
                 while pending:
-                    yield _collect(*pending.popleft())
+                    yield _collect(*pending.popleft(), render)
                 raise
             if not window:
                 while pending:
-                    yield _collect(*pending.popleft())
-                yield []
+                    yield _collect(*pending.popleft(), render)
+                yield "" if render is not None else []
                 continue
-            pending.append(self._submit(window, scheme, batch_size, confidence))
+            pending.append(self._submit(window, lengths, scheme, batch_size, confidence, render))
             while pending and (len(pending) >= self.in_flight or all(task.ready() for _, task in pending[0][1])):
-                yield _collect(*pending.popleft())
+                yield _collect(*pending.popleft(), render)
         while pending:
-            yield _collect(*pending.popleft())
+            yield _collect(*pending.popleft(), render)
 
-    def _submit(self, window: list, scheme: str, batch_size: int, confidence: bool) -> tuple[int, list]:
+    def _submit(self, window: list, lengths: list[int], scheme: str, batch_size: int, confidence: bool,
+                render) -> tuple[list, list]:
         from .tagger import length_order
 
-        order, step = length_order(window), batch_size * TASK_BATCHES
+        order, step = length_order(lengths), batch_size * max(1, TASK_SENTENCES // batch_size)
         tasks = []
-        for start in range(0, len(order), step):
+        for start in reversed(range(0, len(order), step)):  # the longest first: the last to finish is short
             indices = order[start:start + step]
             tasks.append((indices, self._pool.apply_async(
-                _tag_in_worker, ([window[i] for i in indices], scheme, batch_size, confidence))))
-        return len(window), tasks
+                _tag_in_worker, (_pack([window[i] for i in indices]), scheme, batch_size, confidence, render))))
+        return window, tasks
 
 
-def _collect(n: int, tasks: list) -> list[Tagged]:
+def _collect(window: list, tasks: list, render) -> list[Tagged] | str:
     """The results of one window: its tasks' results put back in the window's order."""
     from .tagger import Tagged
 
-    results = [Tagged([], [], []) for _ in range(n)]  # the empty sentences stay so
+    results: list = [None] * len(window)
     for indices, task in tasks:
-        for i, tagged in zip(indices, task.get()):
-            results[i] = tagged
-    return results
+        for i, result in zip(indices, task.get()):
+            results[i] = result
+    for i, result in enumerate(results):
+        if result is None:  # an empty sentence: in no task
+            results[i] = Tagged([], [], []) if render is None else render(window[i], Tagged([], [], []))
+    return results if render is None else "".join(results)

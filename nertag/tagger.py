@@ -6,19 +6,20 @@
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
+import functools
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .config import Config
-from .data.batches import encode_tokens, pad
+from .data.batches import pad_tokens
 from .data.conll import Sentence
-from .data.schemes import allowed_end, allowed_start, allowed_transitions, check_scheme, convert, tags_to_spans
-from .data.text import TextLine, text_line
+from .data.schemes import TagIds, allowed_end, allowed_start, allowed_transitions, check_scheme
+from .data.text import TextLine, Token, text_line
 from .data.vocab import Vocab
 from .evaluate import entity_scores
 from .network import TaggerNet
@@ -142,86 +143,85 @@ class Tagger:
 
     def tag_windows(self, windows: Iterable[Sequence[Sequence[str] | TextLine | Sentence]], batch_size: int = 64,
                     scheme: str | None = None, source: str = "<input>", *, confidence: bool = True,
-                    jobs: int = 1) -> Iterator[list[Tagged]]:
+                    jobs: int = 1, render: Callable[[Any, Tagged], str] | None = None
+                    ) -> Iterator[list[Tagged] | str]:
         """Tag each window (a list of sentences, as for `tag_sentences`) as one unit: its results, in its order.
 
         The caller chooses where windows end, e.g. when its input pauses (see :func:`nertag.parallel.read_ahead`).
+
+        Parameters
+        ----------
+        render : callable ``(sentence, Tagged) -> str``, optional
+            Turn each sentence and its result into text (e.g. ``functools.partial(format_tagged, ...)``):
+            each window then gives the texts of its sentences joined, in order. With ``jobs > 1`` the workers
+            render, and the sentences travel to them and the texts back, so `render` must pickle (a
+            module-level function or a partial of one).
         """
         scheme = check_scheme(scheme) if scheme else self.output_scheme
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, not {jobs}")
-        pieces: collections.deque[list[int]] = collections.deque()  # per window read: pieces per sentence
-        items = (self._prepare(window, pieces) for window in windows)
         if jobs == 1:
-            for window in items:
-                yield _joined(self._tag_window(window, scheme, batch_size, confidence), pieces.popleft())
+            for window in windows:
+                tagged = self._tag_window(self._prepare(window, source), scheme, batch_size, confidence)
+                yield tagged if render is None else "".join(map(render, window, tagged))
             return
         from .parallel import WorkerPool
 
         with WorkerPool(self, jobs) as pool:
-            for tagged in pool.map(items, scheme, batch_size, confidence):
-                yield _joined(tagged, pieces.popleft())
+            yield from pool.map(windows, scheme, batch_size, confidence, source, render)
 
-    def _prepare(self, window, pieces: collections.deque) -> list[tuple[list[str], list[tuple[int, int]] | None]]:
-        """Tokens and character offsets of each sentence of a window, in pieces of at most ``max_length``.
+    def _lengths(self, window, source: str) -> list[int]:
+        """Tokens in each sentence of a window."""
+        return list(map(sentence_length, window))
 
-        Appends to ``pieces`` how many pieces each sentence became (1 unless it is long).
-        """
-        prepared, counts, limit = [], [], self.config.max_length
-        for sentence in window:
-            tokens, offsets = _unpack(sentence)
-            breaks = sentence.breaks if isinstance(sentence, TextLine) else ()
-            if len(tokens) <= limit and not breaks:
-                prepared.append((tokens, offsets))
-                counts.append(1)
-                continue
-            bounds = [0, *breaks, len(tokens)]
-            starts = [b for first, end in zip(bounds, bounds[1:]) for b in range(first, end, limit)]
-            ends = starts[1:] + [len(tokens)]
-            prepared += [(tokens[b:e], None if offsets is None else offsets[b:e]) for b, e in zip(starts, ends)]
-            counts.append(len(starts))
-        pieces.append(counts)
+    def _prepare(self, window, source: str) -> list[tuple[list[str], list[Token] | None, tuple[int, ...]]]:
+        """Words, tokens (None unless from text) and sentence breaks (`TextLine.breaks`) of each sentence."""
+        return [_unpack(sentence) for sentence in window]
         return prepared
 
     def _tag_window(self, window, scheme: str, batch_size: int, confidence: bool) -> list[Tagged]:
-        """Tag ``(tokens, offsets)`` pairs in batches of similar lengths; results in the window's order."""
-        results: list[Tagged | None] = [Tagged([], [], []) if not tokens else None for tokens, _ in window]
-        real = length_order(window)
+        """Tag ``(words, tokens, breaks)`` of a window in batches of similar lengths; results in its order.
+
+        A sentence longer than ``max_length`` and each sentence of a split line (its ``breaks``) are tagged
+        as pieces of their own, then joined again into the one result of their line.
+        """
+        pieces, counts = _pieces(window, self.config.max_length)
+        results: list[Tagged | None] = [Tagged([], [], []) if not words else None for words, _ in pieces]
+        real = length_order([len(words) for words, _ in pieces])
         for start in range(0, len(real), batch_size):
             batch = real[start:start + batch_size]
-            for i, tagged in zip(batch, self._tag_batch([window[i] for i in batch], scheme, confidence)):
+            for i, tagged in zip(batch, self._tag_batch([pieces[i] for i in batch], scheme, confidence)):
                 results[i] = tagged
-        return results
+        return _joined(results, counts)
+
+    @functools.cached_property
+    def _tag_ids(self) -> TagIds:
+        """Spans and output tags of decoded tag ids (the tag list is checked on first use)."""
+        return TagIds(self.tags.tokens, self.config.scheme)
 
     def _tag_batch(self, chunk, scheme: str, confidence: bool) -> list[Tagged]:
-        """Tag non-empty ``(tokens, offsets)`` pairs as one padded batch."""
-        batch = pad([encode_tokens(tokens, self.words, self.chars) for tokens, _ in chunk])
-        paths, E = self.net.decode(batch)
-        spans_per_sentence, rows = [], []
-        for b in range(len(chunk)):
-            n = int(batch.lengths[b])
-            learned = self.tags.decode(paths[:n, b])
-            spans = tags_to_spans(learned, self.config.scheme)
-            spans_per_sentence.append((learned, spans))
-            rows += [(b, first, stop) for first, stop, _ in spans]
-        probabilities = [None] * len(rows)
-        if confidence and rows:
-            probabilities = self.net.crf.span_confidence(E, batch.lengths, paths,
-                                                         np.array(rows, dtype=np.int64)).tolist()
-        results, k = [], 0
-        for (tokens, token_offsets), (learned, spans) in zip(chunk, spans_per_sentence):
-            entities = []
-            for first, stop, type_ in spans:
-                start = end = None
-                if token_offsets is not None:
-                    start, end = token_offsets[first][0], token_offsets[stop - 1][1]
-                entities.append(Entity(" ".join(tokens[first:stop]), type_, first, stop, start, end,
-                                       probabilities[k]))
-                k += 1
-            results.append(Tagged(tokens, convert(learned, self.config.scheme, scheme), entities))
-        return results
+        """Tag non-empty ``(words, tokens)`` pairs as one padded batch."""
+        batch = pad_tokens([words for words, _ in chunk], self.words, self.chars)
+        paths, E = self.net.decode(batch)                                   # (T, B), (T, B, K)
+        ids = paths.T[batch.mask.T]                                         # (N,) sentence after sentence
+        spans = self._tag_ids.spans(ids, batch.lengths)                     # (S,) each: column, start, end, type
+        tags = self._tag_ids.tags(spans, batch.lengths, scheme)
+        probabilities = itertools.repeat(None)
+        if confidence and spans[0].size:
+            rows = np.stack(spans[:3], axis=1)                              # (S, 3) column, start, end
+            probabilities = self.net.crf.span_confidence(E, batch.lengths, paths, rows).tolist()
+        entities: list[list[Entity]] = [[] for _ in chunk]
+        types = self._tag_ids.types
+        for b, first, stop, k, p in zip(*(a.tolist() for a in spans), probabilities):
+            words, tokens = chunk[b]
+            start = end = None
+            if tokens is not None:
+                start, end = tokens[first].start, tokens[stop - 1].end
+            entities[b].append(Entity(" ".join(words[first:stop]), types[k], first, stop, start, end, p))
+        return [Tagged(words, sentence_tags, found)
+                for (words, _), sentence_tags, found in zip(chunk, tags, entities)]
 
     def tag(self, tokens: Sequence[str]) -> list[str]:
         """Tags of one tokenised sentence, in the output scheme."""
@@ -243,9 +243,18 @@ class Tagger:
         return entity_scores(gold, predicted, gold_scheme, strict), predicted
 
 
-def length_order(window) -> list[int]:
-    """Indices of the non-empty ``(tokens, offsets)`` pairs of a window, shortest first (ties in input order)."""
-    return sorted((i for i, (tokens, _) in enumerate(window) if tokens), key=lambda i: len(window[i][0]))
+def length_order(lengths: Sequence[int]) -> list[int]:
+    """Indices of the non-zero ``lengths`` (of a window's sentences), shortest first (ties in input order)."""
+    return sorted((i for i, n in enumerate(lengths) if n), key=lengths.__getitem__)
+
+
+def sentence_length(sentence: Sequence[str] | TextLine | Sentence) -> int:
+    """Tokens in a sentence, without unpacking it."""
+    if isinstance(sentence, TextLine):
+        return len(sentence.tokens)
+    if isinstance(sentence, Sentence):
+        return len(sentence.words)
+    return len(sentence)
 
 
 def _windows(sentences: Iterable, size: int) -> Iterator[list]:
@@ -255,13 +264,30 @@ def _windows(sentences: Iterable, size: int) -> Iterator[list]:
         yield window
 
 
-def _unpack(sentence: Sequence[str] | TextLine | Sentence) -> tuple[list[str], list[tuple[int, int]] | None]:
-    """Tokens and their character offsets (None unless from text)."""
+def _unpack(sentence: Sequence[str] | TextLine | Sentence) -> tuple[list[str], list[Token] | None, tuple[int, ...]]:
+    """Words, their tokens with character offsets (None unless from text) and the sentence breaks."""
     if isinstance(sentence, TextLine):
-        return sentence.words, [(t.start, t.end) for t in sentence.tokens]
+        return sentence.words, sentence.tokens, sentence.breaks
     if isinstance(sentence, Sentence):
-        return list(sentence.words), None
-    return list(sentence), None
+        return list(sentence.words), None, ()
+    return list(sentence), None, ()
+
+
+def _pieces(window, limit: int) -> tuple[list[tuple[list[str], list[Token] | None]], list[int]]:
+    """The ``(words, tokens)`` pieces of a window's ``(words, tokens, breaks)``: cut at the breaks and every
+    ``limit`` tokens; and how many pieces each sentence became."""
+    pieces, counts = [], []
+    for words, tokens, breaks in window:
+        if len(words) <= limit and not breaks:
+            pieces.append((words, tokens))
+            counts.append(1)
+            continue
+        bounds = [0, *breaks, len(words)]
+        starts = [b for first, end in zip(bounds, bounds[1:]) for b in range(first, end, limit)]
+        ends = starts[1:] + [len(words)]
+        pieces += [(words[b:e], None if tokens is None else tokens[b:e]) for b, e in zip(starts, ends)]
+        counts.append(len(starts))
+    return pieces, counts
 
 
 def _joined(tagged: list[Tagged], counts: list[int]) -> list[Tagged]:

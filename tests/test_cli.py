@@ -469,7 +469,10 @@ def test_raw_text_with_the_bundled_model_ptb_tokens_sentences_and_echo():
     paragraph = "Tim Cook, CEO of Apple, visited London. He met Dr. Smith in Berlin on Monday."
     tagger = Tagger.load(bundled_model())
     assert [(e.text, e.type) for e in tagger.tag_text("John lives in Berlin.")] == [("John", "PER"), ("Berlin", "LOC")]
-    record = json.loads(ok(nertag("tag", "--sentences", "--output-format", "jsonl", input=paragraph + "\n")).stdout)
+    one = ok(nertag("tag", "--sentences", "--output-format", "jsonl", input=paragraph + "\n")).stdout
+    assert ok(nertag("tag", "--sentences", "--output-format", "jsonl", "--jobs", "2", input=paragraph + "\n")).stdout \
+        == one  # the sentence breaks travel to the workers too
+    record = json.loads(one)
     assert record["text"] == paragraph and record["tokens"][:3] == ["Tim", "Cook", ","]
     first, second = record["sentences"]
     assert first == [0, 10] and second == [10, len(record["tokens"])] and record["tokens"][9] == "."

@@ -1,14 +1,17 @@
 """The Python API under the CLI: `Tagger` and `entity_scores` (issue 6)."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nertag.config import Config
+from nertag.data.batches import encode_tokens, pad
 from nertag.data.conll import Sentence, load_conll
-from nertag.data.text import TextLine, Token
+from nertag.data.schemes import convert, tags_to_spans
+from nertag.data.text import TextLine, Token, tokenize
 from nertag.errors import NertagError
 from nertag.evaluate import entity_scores
 from nertag.model_dir import ModelDir
@@ -95,6 +98,41 @@ def test_sorted_windows_tag_as_one_sentence_at_a_time(wikigold, fixture_sentence
                                                              for e in t.entities}) > 10
 
 
+def reference_tagging(tagger: Tagger, sentences, scheme: str) -> list[tuple[list[str], list[tuple]]]:
+    """Tags and (start, end, type, confidence) entities, one sentence at a time through the per-sentence
+    functions: each tag sequence read by tags_to_spans and written by convert, as strings."""
+    results = []
+    for sentence in sentences:
+        words = list(sentence.words)
+        if not words:
+            results.append(([], []))
+            continue
+        batch = pad([encode_tokens(words, tagger.words, tagger.chars)])
+        paths, E = tagger.net.decode(batch)
+        learned = tagger.tags.decode(paths[:len(words), 0])
+        spans = tags_to_spans(learned, tagger.config.scheme)
+        rows = np.array([(0, start, end) for start, end, _ in spans], dtype=np.int64).reshape(-1, 3)
+        confidences = tagger.net.crf.span_confidence(E, batch.lengths, paths, rows).tolist() if spans else []
+        results.append((convert(learned, tagger.config.scheme, scheme),
+                        [(*span, c) for span, c in zip(spans, confidences)]))
+    return results
+
+
+@pytest.mark.parametrize("scheme", ["IOB1", "IOB2", "BIOES"])
+def test_batched_tagging_equals_the_reference_path(wikigold, fixture_sentences, scheme):
+    """Windows sorted by length, batches read and written as arrays: the reference's tags and confidences."""
+    sentences = fixture_sentences[:60] + [Sentence([], None, [])] + fixture_sentences[60:]
+    expected = reference_tagging(wikigold, sentences, scheme)
+    for batch_size, window in [(64, 1024), (5, 17)]:
+        found = list(wikigold.tag_sentences(sentences, batch_size=batch_size, window=window, scheme=scheme))
+        assert [t.tags for t in found] == [tags for tags, _ in expected]
+        assert [[(e.token_start, e.token_end, e.type) for e in t.entities] for t in found] == [
+            [span[:3] for span in entities] for _, entities in expected]
+        assert all(e.text == " ".join(t.words[e.token_start:e.token_end]) for t in found for e in t.entities)
+        np.testing.assert_allclose([e.confidence for t in found for e in t.entities],
+                                   [span[3] for _, entities in expected for span in entities], rtol=0, atol=1e-5)
+
+
 def test_confidence_only_when_asked(wikigold, fixture_sentences, monkeypatch):
     with_ = list(wikigold.tag_sentences(fixture_sentences))
     calls = []
@@ -115,14 +153,35 @@ def test_jobs_tag_as_one_process(wikigold, fixture_sentences):
     one = list(wikigold.tag_sentences(fixture_sentences, batch_size=4, window=7))
     two = list(wikigold.tag_sentences(fixture_sentences, batch_size=4, window=7, jobs=2))
     assert two == one
-    prepared = [[(list(s.words), None) for s in fixture_sentences[i:i + 40]] for i in range(0, 130, 40)]
+    windows = [[list(s.words) for s in fixture_sentences[i:i + 40]] for i in range(0, 130, 40)]
     with WorkerPool(wikigold, 2, start_method="spawn") as pool:  # the start when other threads run
-        assert [t for w in pool.map(prepared, "IOB1", 2, True) for t in w] == list(
+        assert [t for w in pool.map(windows, "IOB1", 2, True) for t in w] == list(
             wikigold.tag_sentences(fixture_sentences, batch_size=2, window=40, scheme="IOB1"))
     long_ = Sentence(["w"] * 2500, None, [["w"]] * 2500, line=12)  # three pieces, joined again
     mixed = fixture_sentences[:20] + [long_] + fixture_sentences[20:30]
     two = list(wikigold.tag_sentences(mixed, window=7, jobs=2))
     assert two == list(wikigold.tag_sentences(mixed, window=7)) and len(two[20].tags) == 2500
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "conll"])
+def test_workers_render_as_the_parent_does(wikigold, fixture_sentences, output_format):
+    """``render``: lines of text (with offsets) and blank lines come back as the text the parent would write."""
+    import functools
+
+    from nertag.formats import Layout, format_tagged
+    from nertag.parallel import WorkerPool
+
+    lines = [" ".join(s.words) for s in fixture_sentences[:50]]
+    lines[3] = lines[20] = ""
+    records = [TextLine(text, tokenize(text, "rules"), i + 1) for i, text in enumerate(lines)]
+    windows = [records[i:i + 12] for i in range(0, len(records), 12)]
+    render = functools.partial(format_tagged, output_format=output_format, layout=Layout())
+    expected = ["".join(map(render, w, wikigold._tag_window(wikigold._prepare(w, "x"), "IOB1", 4, True)))
+                for w in windows]
+    assert list(wikigold.tag_windows(windows, 4, scheme="IOB1", render=render)) == expected
+    assert list(wikigold.tag_windows(windows, 4, scheme="IOB1", jobs=2, render=render)) == expected
+    with WorkerPool(wikigold, 2, start_method="spawn") as pool:
+        assert list(pool.map(windows + [[]], "IOB1", 4, True, render=render)) == expected + [""]
 
 
 def test_read_ahead_cuts_windows_where_the_input_pauses():
@@ -145,6 +204,19 @@ def test_read_ahead_cuts_windows_where_the_input_pauses():
     assert next(windows) == [3]
     with pytest.raises(ValueError, match="bad line"):
         next(windows)
+
+    read = []
+
+    def counted():
+        for i in range(100):
+            read.append(i)
+            yield i
+
+    windows = read_ahead(counted(), 5)
+    assert next(windows) == [0, 1, 2, 3, 4]
+    time.sleep(0.2)
+    assert len(read) <= 5 + 5 + 1  # the reader holds one window more, and the item it waits to hand over
+    assert [i for w in windows for i in w] == list(range(5, 100))
 
 
 def test_long_sentences_in_pieces_and_bad_scheme(tagger):

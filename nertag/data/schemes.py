@@ -151,6 +151,113 @@ def convert(tags: Sequence[str], source: str, target: str) -> list[str]:
     return spans_to_tags(tags_to_spans(tags, source), len(tags), target)
 
 
+class TagIds:
+    """`tags_to_spans` and `spans_to_tags` for many tag-id sequences at once, for one tag list.
+
+    A tagger's decoder gives tag ids; reading their spans and writing them in the output scheme one
+    sentence at a time, through strings, costs more than the network's dense layer. Here a batch is one
+    flat array and each step is a few array operations; the results equal the per-sentence functions'.
+
+    Parameters
+    ----------
+    tag_list : sequence of str, length K
+        The tags in id order, checked here once (as `tags_to_spans` would check each tag of a sequence).
+    scheme : str, optional
+        The scheme of `tag_list`: a tag with a prefix it does not use is an error (a DataError).
+
+    Notes
+    -----
+    conlleval's chunk rule as arrays over a flat sequence with prefix ``p`` and type ``y`` per position
+    (``p', y'`` those of the previous position, ``O`` at the first position of a sentence):
+    a span starts where ``p in BS or (p in IE and (p' in OES or y' != y))``, and ends before the first
+    later position of its sentence where a span starts, ``p = O`` or ``p' in ES`` (or at the sentence end).
+    """
+
+    _CODES = "OBIES"
+
+    def __init__(self, tag_list: Sequence[str], scheme: str | None = None):
+        parts = _checked(tag_list, None if scheme is None else check_scheme(scheme))
+        self.types = sorted({t for p, t in parts if p != "O"})
+        type_code = {t: k for k, t in enumerate(self.types)}
+        self._prefix = np.array([self._CODES.index(p) for p, _ in parts], dtype=np.int8)        # (K,)
+        self._type = np.array([type_code.get(t, -1) for _, t in parts], dtype=np.int64)        # (K,) -1 for O
+        n = max(len(self.types), 1)  # tag code = prefix * n + type; every O code names "O"
+        self._names = np.array([p + "-" + t if p != "O" else "O" for p in self._CODES for t in (self.types or [""])],
+                               dtype=object)
+        self._n_types = n
+
+    def spans(self, ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The spans of B sequences of tag ids, concatenated.
+
+        Parameters
+        ----------
+        ids : np.ndarray of int, shape (N,)
+            The tag ids of the sequences one after another.
+        lengths : np.ndarray of int, shape (B,)
+            Their lengths (0 allowed), summing to N.
+
+        Returns
+        -------
+        sequence, start, end, type : np.ndarray of int64, each (S,)
+            Span k is ``tags_to_spans(...)`` span ``(start[k], end[k], types[type[k]])`` of sequence
+            ``sequence[k]`` (positions within the sequence); spans in sequence order, then position order.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        lengths = np.asarray(lengths, dtype=np.int64)
+        n = ids.shape[0]
+        offsets = np.cumsum(lengths) - lengths                           # (B,) first position of each sequence
+        first = np.zeros(n, dtype=bool)                                  # (N,) first position of a sequence
+        first[offsets[lengths > 0]] = True
+        p, y = self._prefix[ids], self._type[ids]                        # (N,) each
+        prev_p, prev_y = np.empty_like(p), np.empty_like(y)
+        prev_p[1:], prev_y[1:] = p[:-1], y[:-1]
+        prev_p[first], prev_y[first] = 0, -1                             # O before every sequence
+        O, B, I, E, S = range(5)
+        inner = (p == I) | (p == E)
+        starts = (p == B) | (p == S) | (inner & ((prev_p == O) | (prev_p == E) | (prev_p == S) | (prev_y != y)))
+        bounds = np.flatnonzero(starts | first | (p == O) | (prev_p == E) | (prev_p == S))
+        start = np.flatnonzero(starts)                                   # (S,) flat positions
+        bounds = np.append(bounds, n)
+        end = bounds[np.searchsorted(bounds, start, side="right")]       # (S,) first bound after each start
+        sequence = np.searchsorted(offsets, start, side="right") - 1     # (S,)
+        # a sequence of length 0 shares its offset with the next one: searchsorted picks the last of them
+        return sequence, start - offsets[sequence], end - offsets[sequence], y[start]
+
+    def tags(self, spans: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], lengths: np.ndarray,
+             scheme: str) -> list[list[str]]:
+        """The tags in `scheme` of B sequences of `lengths` with `spans` (as `spans` returns them).
+
+        Each list equals ``spans_to_tags(spans of that sequence, length, scheme)``.
+        """
+        scheme = check_scheme(scheme)
+        sequence, start, end, type_ = spans
+        lengths = np.asarray(lengths, dtype=np.int64)
+        offsets = np.cumsum(lengths) - lengths                           # (B,)
+        n = int(lengths.sum())
+        a, z = offsets[sequence] + start, offsets[sequence] + end        # (S,) flat start and end
+        if np.any(z <= a) or np.any(a[1:] < z[:-1]) or np.any(end > lengths[sequence]):
+            raise ValueError("spans must be sorted, non-overlapping and within their sequences")
+        O, B, I, E, S = range(5)
+        step = np.zeros(n + 1, dtype=np.int64)
+        step[a] += 1
+        step[z] -= 1
+        inside = np.cumsum(step[:n]) > 0                                 # (N,)
+        prefix = np.where(inside, I, O)                                  # (N,)
+        kind = np.zeros(n, dtype=np.int64)                               # (N,) type code, 0 outside spans
+        kind[inside] = np.repeat(type_, z - a)
+        if scheme == "IOB1":  # B only where I would merge the span with the one just before it
+            merge = np.zeros(a.shape[0], dtype=bool)
+            merge[1:] = (a[1:] == z[:-1]) & (type_[1:] == type_[:-1]) & (sequence[1:] == sequence[:-1])
+            prefix[a[merge]] = B
+        else:
+            prefix[a] = B
+            if scheme == "BIOES":
+                prefix[z - 1] = E
+                prefix[a[z - a == 1]] = S
+        names = self._names[prefix * self._n_types + kind].tolist()      # (N,) strings
+        return [names[i:i + k] for i, k in zip(offsets.tolist(), lengths.tolist())]
+
+
 def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
     """Guess the scheme of a corpus from its tag sequences.
 

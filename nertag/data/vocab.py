@@ -21,6 +21,7 @@ from nertag.errors import DataError
 PAD = "<pad>"
 UNK = "<unk>"
 _DIGIT = re.compile(r"\d")
+_KNOWN_MAX = 1 << 18  # distinct tokens whose ids a vocabulary remembers
 
 
 def normalise_digits(token: str) -> str:
@@ -75,6 +76,8 @@ class Vocab:
         self.pad, self.unk = pad, unk
         self.pad_id = None if pad is None else 0
         self.unk_id = None if unk is None else self._index[unk]
+        self._known: dict[str, int] = {}  # token -> id, filled by encode
+        self._char_table = np.full(0, -1, dtype=np.int64)  # code point -> id (-1: not looked up yet)
 
     # Construction ---------------------------------------------------------------------------------
 
@@ -169,7 +172,7 @@ class Vocab:
         """The form of `token` this vocabulary stores and looks up."""
         if self.lowercase:
             token = token.lower()
-        if self.normalise_digits:
+        if self.normalise_digits and not token.isalpha():  # letters only (most words): no digit to replace
             token = _DIGIT.sub("0", token)
         return token
 
@@ -203,21 +206,64 @@ class Vocab:
         return i
 
     def encode(self, tokens: Iterable[str]) -> np.ndarray:
-        """Int64 (n,) ids of `tokens` (a string encodes as its characters)."""
-        index, unk = self._index, self.unk_id
-        if not isinstance(tokens, (str, Sequence)):
+        """Int64 (n,) ids of `tokens` (a string encodes as its characters).
+
+        Ids are remembered per token (per character of a string), so a token seen before costs one dict
+        lookup: `normalise` and the lowercase fallback of `index` run once per distinct token.
+        """
+        if isinstance(tokens, str):
+            return self._encode_characters(tokens)
+        if not isinstance(tokens, Sequence):
             tokens = list(tokens)
-        if not (self.lowercase or self.normalise_digits):
-            ids = [index.get(token, unk) for token in tokens]
-        else:
-            ids = [index.get(self.normalise(token), unk) for token in tokens]
-        if unk is None and None in ids:
-            raise DataError(self._unknown_message(tokens[ids.index(None)]))
-        if unk is not None and not isinstance(tokens, str):
-            # An unknown form falls back to its lowercased form ("Germany" -> "germany", from lowercased
-            # pretrained vectors); unknown tokens are rare, so this second pass is cheap.
-            ids = [index.get(self.normalise(tokens[k].lower()), unk) if i == unk else i for k, i in enumerate(ids)]
+        known = self._known.get
+        ids = [known(token) for token in tokens]
+        if None in ids:
+            ids = [self._remember(token) if i is None else i for token, i in zip(tokens, ids)]
         return np.array(ids, dtype=np.int64)
+
+    def _lookup(self, token: str) -> int | None:
+        """The id `index` gives `token`, or None when it is unknown and there is no unknown symbol."""
+        index, unk = self._index, self.unk_id
+        i = index.get(self.normalise(token), unk)
+        if i == unk and unk is not None:
+            # An unknown form falls back to its lowercased form ("Germany" -> "germany", from lowercased
+            # pretrained vectors).
+            i = index.get(self.normalise(token.lower()), i)
+        return i
+
+    def _remember(self, token: str) -> int:
+        i = self._lookup(token)
+        if i is None:
+            raise DataError(self._unknown_message(token))
+        if len(self._known) >= _KNOWN_MAX:  # a stream of ever new tokens: start again rather than grow
+            self._known.clear()
+        self._known[token] = i
+        return i
+
+    def _encode_characters(self, text: str) -> np.ndarray:
+        """Int64 (len(text),) ids of the characters of `text`, through a table indexed by code point.
+
+        A character is looked up in its normalised form, without the lowercase fallback of `index`
+        (which may turn one character into two).
+        """
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (n,)
+        if codes.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        table = self._char_table
+        top = int(codes.max())
+        if top >= table.size:
+            grown = np.full(max(top + 1, 2 * table.size, 256), -1, dtype=np.int64)
+            grown[:table.size] = table
+            table = self._char_table = grown
+        ids = table[codes]
+        if (ids < 0).any():
+            for code in set(codes[ids < 0].tolist()):  # not np.unique: it imports numpy.ma (10-30 ms)
+                i = self._index.get(self.normalise(chr(code)), self.unk_id)
+                table[code] = -1 if i is None else i
+            ids = table[codes]
+            if (ids < 0).any():  # no unknown symbol
+                raise DataError(self._unknown_message(chr(codes[np.argmax(ids < 0)])))
+        return ids
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         """The tokens of `ids`."""
@@ -275,6 +321,9 @@ class Vocab:
             raise DataError(f"expected a vocabulary with keys tokens, counts, pad, unk; missing {', '.join(missing)}")
         options = {key: data[key] for key in ("lowercase", "normalise_digits", "min_count") if key in data}
         return cls(data["tokens"], data["counts"], pad=data["pad"], unk=data["unk"], **options)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_known": {}, "_char_table": np.full(0, -1, dtype=np.int64)}  # caches stay
 
     def __eq__(self, other: object) -> bool:
         return (

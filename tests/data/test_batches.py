@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nertag.data.batches import Encoded, collate, encode_sentences, make_batches
+from nertag.data.batches import Encoded, collate, encode_sentences, encode_tokens, make_batches, pad, pad_tokens
 from nertag.data.conll import Sentence
 from nertag.data.schemes import scheme_tags
 from nertag.data.vocab import Vocab
@@ -101,3 +101,19 @@ def test_shuffled_bucketed_batches_cover_every_sentence_and_repeat_with_the_seed
     padding = sum(b.words.size - b.n_tokens for b in first)
     unbucketed = list(make_batches(encoded, 16, rng=np.random.default_rng(7), bucket=False))
     assert padding < 0.25 * sum(b.words.size - b.n_tokens for b in unbucketed)
+
+
+@pytest.mark.parametrize("with_chars", [True, False])
+def test_pad_tokens_is_pad_of_encode_tokens(vocabs, with_chars):
+    """The array-built batch for tagging equals the per-sentence one, array for array."""
+    words, chars, _ = vocabs
+    chars = chars if with_chars else None
+    sentences = [["Anna", "lives", "in", "Paris"], ["Hi"], ["Bob", "Smith", ".", "Zoë", "1996"], ["in"]]
+    expected, found = pad([encode_tokens(s, words, chars) for s in sentences]), pad_tokens(sentences, words, chars)
+    for name in ("words", "chars", "char_lengths", "tags", "lengths", "index"):
+        a, b = getattr(expected, name), getattr(found, name)
+        assert (a is None and b is None) or (a.dtype == b.dtype and np.array_equal(a, b) and b.flags.c_contiguous)
+    assert np.array_equal(found.padded.lengths, expected.padded.lengths) and found.padded.T == expected.padded.T
+    if with_chars:
+        assert np.array_equal(found.char_padded.lengths, expected.char_padded.lengths)
+        assert found.char_padded.T == expected.char_padded.T

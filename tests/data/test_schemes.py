@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nertag.data.schemes import (
+    TagIds,
     allowed_end,
     allowed_start,
     allowed_transitions,
@@ -131,3 +132,27 @@ def test_constraint_examples_and_special_symbols():
     np.testing.assert_array_equal(allowed_end(iob2, "IOB2"), [1, 1, 1])
     with pytest.raises(NertagError, match="does not fit its scheme: expected a tag O or B-TYPE/I-TYPE in IOB2"):
         allowed_transitions(["O", "S-PER"], "IOB2")
+
+
+# -- many sequences at once (TagIds) --------------------------------------------------------------------------
+@given(st.sampled_from(SCHEMES), st.lists(st.lists(st.integers(0, 2 * 4), max_size=9), max_size=7))
+def test_tag_ids_read_and_write_as_the_per_sentence_functions(target, sequences):
+    """Any tag ids, ill-formed ones and empty sequences included, give tags_to_spans' spans and convert's tags."""
+    tag_list = scheme_tags(["LOC", "PER"], "BIOES")  # every prefix: conlleval's rule reads any mixture
+    codec = TagIds(tag_list)
+    ids = np.array([i for seq in sequences for i in seq], dtype=np.int64)
+    lengths = np.array([len(seq) for seq in sequences], dtype=np.int64)
+    spans = codec.spans(ids, lengths)
+    expected = [(b, *span) for b, seq in enumerate(sequences) for span in tags_to_spans([tag_list[i] for i in seq])]
+    sequence, start, end, type_ = (a.tolist() for a in spans)
+    assert [(b, i, j, codec.types[k]) for b, i, j, k in zip(sequence, start, end, type_)] == expected
+    written = codec.tags(spans, lengths, target)
+    assert written == [convert([tag_list[i] for i in seq], "BIOES", target) for seq in sequences]
+
+
+def test_tag_ids_check_the_tag_list_once():
+    with pytest.raises(DataError, match="expected a tag O or B-TYPE/I-TYPE in IOB2, found 'S-PER'"):
+        TagIds(["O", "B-PER", "S-PER"], "IOB2")
+    codec = TagIds(scheme_tags(["PER"], "IOB2"), "IOB2")
+    with pytest.raises(ValueError, match="spans must be sorted"):
+        codec.tags((np.array([0, 0]), np.array([0, 1]), np.array([2, 3]), np.array([0, 0])), np.array([3]), "IOB2")

@@ -95,3 +95,22 @@ def test_replace_singletons():
     again = vocab.replace_singletons(ids, 0.5, np.random.default_rng(0))
     np.testing.assert_array_equal(out, again)
     np.testing.assert_array_equal(vocab.replace_singletons(ids, 0.0, rng), ids)
+
+
+def test_encode_remembers_ids_without_changing_them():
+    """Ids come from a per-token memo and a per-code-point table: the same as `index` gives, every time."""
+    vocab = Vocab.build([["Paris", "paris", "1996", "ÉTÉ"]], lowercase=True, normalise_digits=True)
+    tokens = ["Paris", "PARIS", "2024", "été", "Été", "Oslo", "", "Paris"]
+    expected = [vocab.index(t) for t in tokens]
+    assert vocab.encode(tokens).tolist() == expected and vocab.encode(tokens).tolist() == expected
+    chars = Vocab.build(["ab", "é"], normalise_digits=True)
+    text = "ab1é\U0001F600b"  # a digit, a letter off the table so far, an emoji beyond the BMP
+    expected = [chars._index.get(chars.normalise(c), chars.unk_id) for c in text]
+    assert chars.encode(text).tolist() == expected and chars.encode(text).tolist() == expected
+    assert chars.encode("").tolist() == []
+    tags = Vocab.for_tags(["O", "B-PER"])
+    with pytest.raises(DataError, match="found 'B'"):  # the first unknown character
+        tags.encode("OBX")
+    with pytest.raises(DataError, match="found 'I-PER'"):
+        tags.encode(["O", "I-PER"])
+    assert tags.encode(["B-PER", "O"]).tolist() == [1, 0]
