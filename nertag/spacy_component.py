@@ -141,6 +141,8 @@ class NertagComponent(Pipe):
 
 def sentence_tokens(doc: Doc) -> list[list[int]]:
     """Indices of the tokens nertag tags, per sentence: the doc's sentences if it has any, else the whole doc;
-    whitespace tokens left out (a sentence of whitespace only becomes an empty list)."""
+    whitespace tokens left out (a sentence of whitespace only becomes an empty list, an empty doc has none)."""
+    if not len(doc):
+        return []  # (spaCy finds an empty doc annotated with sentence starts, and without sentences)
     sentences = doc.sents if doc.has_annotation("SENT_START") else [doc[:]]
     return [[token.i for token in sentence if not token.is_space] for sentence in sentences]
