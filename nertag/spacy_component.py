@@ -2,7 +2,7 @@
 
 >>> import spacy
 >>> nlp = spacy.blank("en")
->>> nlp.add_pipe("nertag")              # the bundled model; config={"model": "mymodel"} for another directory
+>>> component = nlp.add_pipe("nertag")  # the bundled model; config={"model": "mymodel"} for another directory
 >>> [(e.text, e.label_, round(e._.nertag_confidence, 2)) for e in nlp("John lives in Berlin.").ents]
 [('John', 'PER', 1.0), ('Berlin', 'LOC', 1.0)]
 
@@ -118,6 +118,7 @@ class NertagComponent(Pipe):
         """Tag the sentences of all ``docs`` together and set each doc's entities."""
         units = [sentence_tokens(doc) for doc in docs]
         words = [[doc[i].text for i in sentence] for doc, sentences in zip(docs, units) for sentence in sentences]
+        # all tagged before any doc changes: a batch that fails leaves its docs as they were
         tagged = iter(list(self.tagger.tag_sentences(words, confidence=self.confidence)))
         for doc, sentences in zip(docs, units):
             spans = []

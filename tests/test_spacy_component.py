@@ -186,3 +186,11 @@ def test_sentence_tokens(nlp):
     assert sentence_tokens(doc) == [[0, 2]]
     assert sentence_tokens(nlp.make_doc(" ")) == [[]]
     assert sentence_tokens(nlp.make_doc("")) == []
+
+
+def test_pipe_in_two_processes(nlp):
+    """Confidences travel back from the workers with the docs (spaCy serialises ``Doc.user_data``)."""
+    def seen(docs):
+        return [(e.text, e.label_, round(e._.nertag_confidence, 6)) for doc in docs for e in doc.ents]
+
+    assert seen(nlp.pipe(TEXTS, batch_size=2, n_process=2)) == seen(nlp.pipe(TEXTS, batch_size=2))
