@@ -18,11 +18,11 @@ import typer
 from . import __version__
 from .config import CHOICES, FIELD_TYPES, Config, field_help
 from .data.conll import Sentence, docstart_line, load_conll, read_conll, write_conll
-from .data.schemes import check_scheme, detect_scheme, split_tag, tags_to_spans
+from .data.schemes import check_scheme, convert, detect_scheme, split_tag, tags_to_spans
 from .data.text import TOKENIZERS, read_text
 from .errors import NertagError
-from .formats import (CONFIDENCE_FORMATS, OUTPUT_FORMATS, FdLines, LineTap, convert_tags, footer, format_tagged,
-                      header, load_conll_file, open_tap, tap)
+from .formats import (CONFIDENCE_FORMATS, NBEST_FORMATS, OUTPUT_FORMATS, FdLines, LineTap, convert_tags, footer,
+                      format_nbest, format_tagged, header, load_conll_file, open_tap, tap)
 from .files import output_file
 from .model_card import training_card
 from .model_dir import ModelDir, bundled_model, read_json
@@ -369,6 +369,10 @@ def tag(
     window: int = typer.Option(WINDOW, help="Sentences read ahead and sorted by length; output follows each "
                                             "window, or comes at once when the input pauses."),
     jobs: int = typer.Option(1, help="Worker processes, one BLAS thread each; output keeps the input order."),
+    nbest: Optional[int] = typer.Option(None, "--nbest", help="Also the K most probable tag sequences and their "
+                                        "probabilities (conll or jsonl output).", show_default=False),
+    probabilities: bool = typer.Option(False, "--probabilities", help="Also each token's tag probability, the "
+                                       "CRF marginal (conll or jsonl output)."),
     threads: Optional[int] = threads_option(),
 ):
     """Tag sentences from standard input (one per line), streaming the results to standard output.
@@ -389,6 +393,13 @@ def tag(
                 raise NertagError(f"{name} must be at least 1, got {value}")
         if scheme is not None:
             scheme = check_scheme(scheme)
+        extras = nbest is not None or probabilities
+        if nbest is not None and nbest < 1:
+            raise NertagError(f"--nbest must be at least 1, got {nbest}")
+        if extras and output_format not in NBEST_FORMATS:
+            raise NertagError(f"--nbest and --probabilities need --output-format conll or jsonl, not {output_format}")
+        if extras and jobs > 1:
+            raise NertagError("--nbest and --probabilities tag in one process: leave --jobs at 1")
         from .parallel import read_ahead  # threads and processes only where they are used
 
         if output is not None:
@@ -404,14 +415,37 @@ def tag(
                 sentences = read_conll(source, word_col=word_col, tag_col=None, empty_ok=True)
             render = functools.partial(format_tagged, output_format=output_format, layout=source.layout)
             out.write(header(output_format))  # (the html page's head; nothing for the other formats)
-            for text in tagger.tag_windows(read_ahead(sentences, window), batch_size, scheme=scheme,
-                                           source=source.name, confidence=output_format in CONFIDENCE_FORMATS,
-                                           jobs=jobs, render=render):  # with --jobs the workers format
+            windows = read_ahead(sentences, window)
+            if extras:
+                results = (_with_extras(tagger, w, scheme, batch_size, nbest, probabilities, output_format,
+                                        source.layout) for w in windows)
+            else:  # with --jobs the workers format
+                results = tagger.tag_windows(windows, batch_size, scheme=scheme, source=source.name, jobs=jobs,
+                                             confidence=output_format in CONFIDENCE_FORMATS, render=render)
+            for text in results:
                 out.write(text)
                 out.flush()
             if input_format == "conll" and output_format == "conll" and source.layout.closing is not None:
                 out.write(docstart_line(source.layout.closing, True, source.layout.delimiter) + "\n")
             out.write(footer(output_format))
+
+
+def _with_extras(tagger: Tagger, window: list, scheme: Optional[str], batch_size: int, nbest: Optional[int],
+                 probabilities: bool, output_format: str, layout) -> str:
+    """A window tagged, written with its n-best sequences and/or token probabilities (`format_nbest`)."""
+    tagged = next(tagger.tag_windows([window], batch_size, scheme=scheme,
+                                     confidence=output_format in CONFIDENCE_FORMATS))
+    words = [t.words for t in tagged]
+    best = list(tagger.nbest(words, nbest, scheme, batch_size=batch_size)) if nbest else [None] * len(words)
+    token_p: list = [None] * len(words)
+    if probabilities:
+        out_scheme = scheme or tagger.output_scheme
+        for i, (tags, marginals) in enumerate(tagger.marginals(words, batch_size=batch_size)):
+            learned = convert(tagged[i].tags, out_scheme, tagger.config.scheme)
+            index = {tag: j for j, tag in enumerate(tags)}
+            token_p[i] = [float(marginals[t, index[tag]]) for t, tag in enumerate(learned)]
+    return "".join(format_nbest(record, t, b, p, output_format, layout)
+                   for record, t, b, p in zip(window, tagged, best, token_p))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -220,3 +220,34 @@ def format_tagged(record: TextLine | Sentence, tagged, output_format: str, layou
     breaks = set(record.breaks) if is_text else ()
     return "".join(("\n" if i in breaks else "") + f"{w} {t}\n"
                    for i, (w, t) in enumerate(zip(tagged.words, tagged.tags))) + "\n"
+
+
+# -- n-best and token probabilities (`nertag tag --nbest K`, `--probabilities`) ----------------------------
+NBEST_FORMATS = ("conll", "jsonl")
+
+
+def format_nbest(record: TextLine | Sentence, tagged, nbest: list[tuple[list[str], float]] | None,
+                 probabilities: list[float] | None, output_format: str, layout: Layout) -> str:
+    """One tagged sentence with its k best tag sequences and/or each token's tag probability.
+
+    conll (as NCRF++ writes n-best): a line ``# nbest p1 p2 ...``, then each token with its k tags (and
+    its probability, if asked) after the columns it came with. jsonl: the usual record with ``nbest``
+    (``[{"tags": [...], "probability": p}, ...]``) and ``probabilities`` (one per token).
+    """
+    if output_format == "jsonl":
+        line = json.loads(format_tagged(record, tagged, "jsonl", layout))
+        if nbest is not None:
+            line["nbest"] = [{"tags": tags, "probability": round(p, 6)} for tags, p in nbest]
+        if probabilities is not None:
+            line["probabilities"] = [round(p, 6) for p in probabilities]
+        return json.dumps(line, ensure_ascii=False) + "\n"
+    columns = record.columns if isinstance(record, Sentence) else [[w] for w in tagged.words]
+    delimiter = layout.delimiter if isinstance(record, Sentence) else " "
+    sequences = [tags for tags, _ in nbest] if nbest is not None else [tagged.tags]
+    rows = [[*row, *(tags[i] for tags in sequences), *([f"{probabilities[i]:.6f}"] if probabilities else [])]
+            for i, row in enumerate(columns)]
+    head = "" if nbest is None else "# nbest " + " ".join(f"{p:.6f}" for _, p in nbest) + "\n"
+    opening = ""
+    if isinstance(record, Sentence) and record.docstart is not None:
+        opening = docstart_line(record.docstart, True, delimiter) + "\n\n"
+    return opening + head + "".join(delimiter.join(row) + "\n" for row in rows) + "\n"

@@ -328,9 +328,17 @@ class ModelDir:
         self.save_weights(tagger.buffer.named())
 
 
-def bundled_model() -> Path:
-    """The bundled model: the CoNLL-2003 one when installed, else the WikiGold one."""
-    for name in ("conll2003", "wikigold"):
+BUNDLED_NAMES = ("conll2003", "wikigold")
+
+
+def bundled_model(name: str | None = None) -> Path:
+    """A bundled model's directory: ``name`` (one of `BUNDLED_NAMES`), or by default the CoNLL-2003 one
+    when installed, else the WikiGold one."""
+    if name is not None:
+        if name not in BUNDLED_NAMES:
+            raise ModelError(f"{name}: no bundled model of that name (there are {', '.join(BUNDLED_NAMES)})")
+        return BUNDLED_MODELS / name
+    for name in BUNDLED_NAMES:
         if ModelDir(BUNDLED_MODELS / name).weights_file.exists():
             return BUNDLED_MODELS / name
     return BUNDLED_MODELS / "wikigold"

@@ -18,7 +18,7 @@ import numpy as np
 from .config import Config
 from .data.batches import pad_tokens
 from .data.conll import Sentence
-from .data.schemes import TagIds, allowed_end, allowed_start, allowed_transitions, check_scheme
+from .data.schemes import TagIds, allowed_end, allowed_start, allowed_transitions, check_scheme, convert
 from .data.text import TextLine, Token, text_line
 from .data.vocab import Vocab
 from .evaluate import entity_scores
@@ -233,6 +233,55 @@ class Tagger:
         ``sentences=True`` splits a paragraph into sentences first (each tagged on its own).
         """
         return next(self.tag_sentences([text_line(line, tokenizer, sentences)])).entities
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 64, jobs: int = 1, *, tokenizer: str = "ptb",
+             sentences: bool = False, confidence: bool = True) -> Iterator[list[Entity]]:
+        """The entities of each text (one line of raw text, or a paragraph with ``sentences=True``), with
+        character offsets into it, in order; tagged in batches of similar lengths (see `tag_sentences`)."""
+        lines = (text_line(text, tokenizer, sentences) for text in texts)
+        for tagged in self.tag_sentences(lines, batch_size, confidence=confidence, jobs=jobs):
+            yield tagged.entities
+
+    def nbest(self, sentences: Iterable[Sequence[str]], k: int = 5, scheme: str | None = None, *,
+              batch_size: int = 64) -> Iterator[list[tuple[list[str], float]]]:
+        """The ``k`` most probable tag sequences of each tokenised sentence, best first, with their
+        probabilities under the CRF (and the decoding constraints): NCRF++'s n-best decoding.
+
+        Fewer than ``k`` come back where a sentence has fewer allowed sequences; an empty sentence has one,
+        ``([], 1.0)``.
+        """
+        scheme = check_scheme(scheme) if scheme else self.output_scheme
+        for chunk in _windows(sentences, batch_size):
+            words = [list(s) for s in chunk]
+            real = [i for i, w in enumerate(words) if w]
+            results: list[list[tuple[list[str], float]]] = [[([], 1.0)] for _ in words]
+            if real:
+                batch = pad_tokens([words[i] for i in real], self.words, self.chars)
+                E, _ = self.net.emissions(batch, grad=False)
+                paths, scores = self.net.crf.kbest(E, batch.padded, k)          # (k, T, B), (k, B)
+                log_z, _ = self.net.crf.partition(E, batch.padded)             # (B,)
+                for b, i in enumerate(real):
+                    n = int(batch.lengths[b])
+                    results[i] = [(convert(self.tags.decode(paths[j, :n, b]), self.config.scheme, scheme),
+                                   float(np.exp(scores[j, b] - log_z[b])))
+                                  for j in range(paths.shape[0]) if np.isfinite(scores[j, b])]
+            yield from results
+
+    def marginals(self, sentences: Iterable[Sequence[str]], *, batch_size: int = 64
+                  ) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Per-token tag probabilities of each tokenised sentence: the tags (of the scheme the CRF learned,
+        ``config.scheme``) and ``P(y_t = tag | sentence)``, an array ``(n, K)`` whose rows sum to 1."""
+        for chunk in _windows(sentences, batch_size):
+            words = [list(s) for s in chunk]
+            real = [i for i, w in enumerate(words) if w]
+            results = [(self.tags.tokens, np.zeros((0, len(self.tags)))) for _ in words]
+            if real:
+                batch = pad_tokens([words[i] for i in real], self.words, self.chars)
+                E, _ = self.net.emissions(batch, grad=False)
+                _, marginals = self.net.crf.partition(E, batch.padded)         # (T, B, K)
+                for b, i in enumerate(real):
+                    results[i] = (self.tags.tokens, np.array(marginals[:int(batch.lengths[b]), b], np.float64))
+            yield from results
 
     def evaluate(self, sentences: Sequence[Sentence], gold_scheme: str, strict: bool = False,
                  batch_size: int = 64, source: str = "<input>") -> tuple[dict, list[list[str]]]:

@@ -516,3 +516,22 @@ def test_training_writes_a_model_card(tmp_path):
     assert meta["training_data"] == {"files": [{"path": str(TRAIN), "sentences": 100, "tokens": 2577}],
                                      "license": "CC BY 4.0"}
     assert meta["command"].startswith("nertag train -t ") and "--lang en" in meta["command"]
+
+
+def test_tag_nbest_and_probabilities():
+    text = "John lives in Berlin .\n\nAngela Merkel met Macron .\n"
+    conll = ok(nertag("tag", "--nbest", "3", "--probabilities", input=text)).stdout
+    blocks = conll.split("\n\n")
+    head, *rows = blocks[0].splitlines()
+    probabilities = [float(p) for p in head.split()[2:]]
+    assert head.startswith("# nbest ") and len(probabilities) == 3 and probabilities == sorted(probabilities)[::-1]
+    plain = ok(nertag("tag", input=text)).stdout.split("\n\n")[0].splitlines()
+    assert [row.split()[:2] for row in rows] == [line.split() for line in plain]  # first sequence = the tags
+    assert all(len(row.split()) == 5 and 0 <= float(row.split()[-1]) <= 1 for row in rows)
+    records = [json.loads(r) for r in ok(nertag("tag", "--nbest", "2", "--probabilities", "--output-format", "jsonl",
+                                                input=text)).stdout.splitlines()]
+    assert records[0]["nbest"][0]["tags"] == records[0]["tags"] and len(records[0]["probabilities"]) == 5
+    assert records[1]["nbest"] == [{"tags": [], "probability": 1.0}] and records[1]["probabilities"] == []
+    for args in (["--nbest", "2", "--output-format", "inline"], ["--nbest", "0"], ["--probabilities", "--jobs", "2"]):
+        result = nertag("tag", *args, input=text)
+        assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.stderr

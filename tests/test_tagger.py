@@ -280,3 +280,31 @@ def test_scores_against_a_brute_force_count():
     assert overall["recall"] == pytest.approx(100 * len(g & p) / len(g))
     with pytest.raises(ValueError, match="same number of sentences and tokens"):
         entity_scores(gold, predicted[:-1], "IOB1")
+
+
+def test_load_pipe_nbest_and_marginals_of_the_bundled_model():
+    """nertag.load by name; pipe equals tag_text; the n-best list, taken whole for a two-token sentence,
+    holds every allowed sequence (probabilities summing to 1) and adds up to the marginals."""
+    import nertag
+
+    tagger = nertag.load()
+    assert tagger.meta["name"] == "conll2003-en" and nertag.load("wikigold").meta["name"] == "wikigold-en"
+    with pytest.raises(NertagError, match="no such model directory"):
+        nertag.load("no/such/dir")
+    texts = ["Angela Merkel visited Paris.", "", "Apple Inc. is in Cupertino."]
+    assert list(tagger.pipe(texts, batch_size=2)) == [tagger.tag_text(t) for t in texts]
+    words = ["Merkel", "visited"]
+    learned = tagger.config.scheme
+    everything = next(tagger.nbest([words], k=len(tagger.tags) ** 2, scheme=learned))
+    assert abs(sum(p for _, p in everything) - 1) < 1e-4
+    assert [p for _, p in everything] == sorted((p for _, p in everything), reverse=True)
+    assert everything[0][0] == next(tagger.tag_sentences([words], scheme=learned)).tags  # the Viterbi path
+    tags, marginals = next(tagger.marginals([words]))
+    assert marginals.shape == (2, len(tags)) and np.allclose(marginals.sum(axis=1), 1, atol=1e-5)
+    from_paths = np.zeros_like(marginals)
+    for sequence, p in everything:
+        for t, tag in enumerate(sequence):
+            from_paths[t, tags.index(tag)] += p
+    assert np.allclose(from_paths, marginals, atol=1e-4)
+    three, empty = tagger.nbest([words, []], k=3)
+    assert len(three) == 3 and three[0][0] == tagger.tag(words) and empty == [([], 1.0)]

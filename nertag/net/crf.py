@@ -387,9 +387,14 @@ class CRF(OutputLayer):
 
     def marginals(self, X, lengths=None, constrained=None):
         """Token marginals ``P(y_t = j | X)``, shape ``(T, B, K)`` in the dtype of X, 0 at padding."""
+        return self.partition(X, lengths, constrained)[1]
+
+    def partition(self, X, lengths=None, constrained=None):
+        """``log Z`` ``(B,)`` float64 and the token marginals ``(T, B, K)``, under the decoding constraints
+        (so that ``exp(score - log Z)`` of a :meth:`kbest` path is its probability)."""
         E, lengths = self._emissions(X, lengths)
         A, start, end = self._transitions(self._decode_constrained(constrained))
-        return forward_backward(E, lengths, A, start, end, kernel=self.kernel)[1]
+        return forward_backward(E, lengths, A, start, end, kernel=self.kernel)[:2]
 
     def span_confidence(self, X, lengths, paths, spans, constrained=None):
         """Probability of each predicted span's tags, shape ``(n,)``.
