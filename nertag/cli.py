@@ -45,6 +45,9 @@ class OneLineErrors(typer.core.TyperGroup):
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
         except UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # `nertag` alone: the help it asks for
+                typer.echo(e.ctx.get_help())
+                sys.exit(2)
             where = f" (see {e.ctx.command_path} --help)" if e.ctx is not None else ""
             typer.echo(f"nertag: error: {' '.join(e.format_message().split())}{where}", err=True)
             sys.exit(2)
@@ -53,8 +56,11 @@ class OneLineErrors(typer.core.TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+# Plain help (no rich boxes): wide enough for ~40 options, and `[default: ...]` in help texts stays text.
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, cls=OneLineErrors,
-                  context_settings={"show_default": True, "help_option_names": ["-h", "--help"]},
+                  rich_markup_mode=None,
+                  context_settings={"show_default": True, "help_option_names": ["-h", "--help"],
+                                    "max_content_width": 120},
                   help="nertag: a fast named-entity tagger for CPUs.")
 
 # Paths are checked by the commands, which say in one line what is wrong; typer's own check would not.
@@ -164,9 +170,9 @@ def config_options(command):
     for f in dataclasses.fields(Config):
         text = descriptions.get(f.name, "")
         choices = CHOICES.get(f.name)
-        option = typer.Option(None, *([FLAGS[f.name]] if f.name in FLAGS else []),
-                              help=text[:1].upper() + text[1:] + "." if text else None,
-                              show_default=str(f.default).lower() if f.type == "bool" else str(f.default),
+        default = str(f.default).lower() if f.type == "bool" else str(f.default)
+        option = typer.Option(None, *([FLAGS[f.name]] if f.name in FLAGS else []), show_default=False,
+                              help=(text[:1].upper() + text[1:] + ". " if text else "") + f"[default: {default}]",
                               metavar="|".join(c.lower() for c in choices) if choices else None)
         options.append(placeholder.replace(name=f.name, annotation=Optional[FIELD_TYPES[f.type]], default=option))
     parameters = []
@@ -357,14 +363,14 @@ def tag(
                                                                         "input (- is standard input)."),
     output: Optional[Path] = path_option(None, "--output", "-o", help="Write to this file (replaced when done) "
                                                                      "instead of standard output."),
-    input_format: str = typer.Option("text", help="text (one sentence per line) or conll (one token per line)."),
-    output_format: str = typer.Option("conll", help="conll, inline, jsonl or html (a page, entities highlighted)."),
-    tokenizer: str = typer.Option("ptb", help="Tokeniser for text input: ptb (raw text, split as CoNLL-2003 and "
+    input_format: str = typer.Option("text", metavar="text|conll", help="text (one sentence per line) or conll (one token per line)."),
+    output_format: str = typer.Option("conll", metavar="|".join(OUTPUT_FORMATS), help="conll, inline, jsonl or html (a page, entities highlighted)."),
+    tokenizer: str = typer.Option("ptb", metavar="|".join(TOKENIZERS), help="Tokeniser for text input: ptb (raw text, split as CoNLL-2003 and "
                                                "the Penn Treebank are) or whitespace (text already tokenised)."),
     split_sentences: bool = typer.Option(False, "--sentences", help="Split each line of text into sentences "
                                          "(paragraphs in); output stays one record per line."),
     word_col: int = typer.Option(0, help="Column of the word in CoNLL input; other columns are kept as they are."),
-    scheme: Optional[str] = typer.Option(None, help="Output tag scheme: iob2 (default), iob1 or bioes."),
+    scheme: Optional[str] = typer.Option(None, metavar="iob2|iob1|bioes", help="Output tag scheme [default: iob2]."),
     batch_size: int = typer.Option(64, help="Sentences tagged together, of similar lengths."),
     window: int = typer.Option(WINDOW, help="Sentences read ahead and sorted by length; output follows each "
                                             "window, or comes at once when the input pauses."),
@@ -453,7 +459,7 @@ def _with_extras(tagger: Tagger, window: list, scheme: Optional[str], batch_size
 def convert_command(
     input_file: Path = typer.Argument(..., readable=False, help="CoNLL file to convert (- is standard input).",
                                       show_default=False),
-    to: str = typer.Option(..., "--to", help="Target scheme: iob1, iob2 (bio) or bioes (iobes).",
+    to: str = typer.Option(..., "--to", metavar="iob1|iob2|bioes", help="Target scheme: iob1, iob2 (bio) or bioes (iobes).",
                            show_default=False),
     source_scheme: Optional[str] = typer.Option(None, "--from", help="Source scheme [default: detected]."),
     tag_col: int = typer.Option(-1, help="Column of the tag."),

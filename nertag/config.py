@@ -27,7 +27,7 @@ class Config:
     hidden: int = 100             # sentence GRU units per direction
     dropout: float = 0.5          # dropout rate, before and after the sentence BiGRU
     # --- data
-    scheme: str = "BIOES"         # tag scheme the CRF learns: bioes, iob2 or iob1 (output keeps the input's)
+    scheme: str = "BIOES"         # tag scheme the CRF learns: bioes, iob2 or iob1 (output: IOB2 or tag --scheme)
     lowercase: bool = False       # lowercase words for lookup (the character GRU still sees their case)
     normalise_digits: bool = True  # map digits to 0 for word lookup
     embeddings_vocab: str = "data"  # words given pretrained vectors: data (train + dev) or all (of the file)

@@ -47,7 +47,7 @@ def test_every_field_has_an_option_with_its_comment_as_help():
     assert set(EVERY_FIELD) == {f.name for f in fields(Config)}
     descriptions = field_help()
     assert set(descriptions) == set(EVERY_FIELD)  # every field is commented
-    text = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "400"}).stdout
+    text = " ".join(CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "400"}).stdout.split())
     for name, (args, _) in EVERY_FIELD.items():
         assert args[0] in text, name
         assert descriptions[name][1:40] in text, name
