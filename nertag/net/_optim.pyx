@@ -15,12 +15,17 @@ from libc.math cimport pow, sqrt
 cdef extern from *:
     """
     #include <math.h>
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define NT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    #else
+    #define NT_CLONES
+    #endif
     #if defined(__GNUC__) && !defined(__clang__)
     #pragma GCC push_options
     #pragma GCC optimize ("fp-contract=off")      /* NumPy's roundings, one per operation */
     #endif
     #define NT_ADAM(NAME, T, SQRT)                                                                        \\
-    static void NAME(Py_ssize_t n, T *__restrict p, const T *__restrict g, T *__restrict m,              \\
+    NT_CLONES static void NAME(Py_ssize_t n, T *__restrict p, const T *__restrict g, T *__restrict m,    \\
                      T *__restrict v, T b1, T c1, T b2, T c2, double s2, T eps, T step) {                \\
         for (Py_ssize_t i = 0; i < n; i++) {                                                             \\
             const T gi = g[i];                                                                           \\
@@ -34,7 +39,7 @@ cdef extern from *:
     NT_ADAM(nt_adam_f, float, sqrtf)
     NT_ADAM(nt_adam_d, double, sqrt)
     #define NT_EMA(NAME, T)                                                                               \\
-    static void NAME(Py_ssize_t n, T *__restrict a, const T *__restrict x, T w) {                        \\
+    NT_CLONES static void NAME(Py_ssize_t n, T *__restrict a, const T *__restrict x, T w) {              \\
         for (Py_ssize_t i = 0; i < n; i++) a[i] += (x[i] - a[i]) * w;                                    \\
     }
     NT_EMA(nt_ema_f, float)
