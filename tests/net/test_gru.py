@@ -77,7 +77,7 @@ def run_scan(forward, backward, case, with_dy=True, per_step=False):
     dY = case["dY"] if with_dy else None
     UT = np.full((3 * H, H), np.nan, dtype)
     backward(dY, U, RZN, Gn, S, case["lengths"], case["order"], case["reverse"], dG, dA, Sp, dh, UT)
-    return {"Y": Y, "S": S, "dG": dG, "dA": dA, "Sp": Sp, "dh0": dh}
+    return {"Y": Y, "S": S, "dG": dG, "dA": dA, "Sp": Sp, "dh0": dh, "UT": UT}
 
 
 @pytest.mark.parametrize("T, lengths", CASES)
