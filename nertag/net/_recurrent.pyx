@@ -249,21 +249,31 @@ cdef inline void _gemm(char transa, int m, int n, int kk, floating *a, int lda, 
         dgemm(&transa, &transb, &m, &n, &kk, &one, a, &lda, b, &ldb, &beta, c, &ldc)
 
 
-# Steps of at most this many real rows take nt_gemm_rows (B read in place) for their products, larger ones
-# BLAS (its packing pays off over many rows). Measured per step of the word GRU of the bundled model (H = 200,
-# float32, Zen 4, OpenBLAS 0.3.31 SkylakeX kernels, one thread), forward/backward in microseconds:
+# Which products skip BLAS. BLAS packs both operands at every call; for the few rows of a training step that
+# copy costs about as much as the product, and for a B of 128 KB or more (U of the word GRU, H = 200: 480 KB)
+# the packed copy also crowds the original out of L2, up to about 128 rows. Measured per step (float32,
+# Zen 4, OpenBLAS 0.3.31 SkylakeX kernels, one thread), forward/backward in microseconds, H = 200:
 #   rows           4          8          10         32          64
 #   nt_gemm_rows   10/13      20/24      29/29      120/135     296/454
 #   BLAS           10/17      33/156     106/108    153/165     252/252
-cdef enum:
-    SMALL_ROWS = 48
+# and forward only, inputs multiplied step by step (prediction): 65 rows, H = 200: 259 against 334;
+# 128 rows, H = 200: 554 against 578; but 64 rows, H = 100 (B of 120 KB): 138 against 121, and the
+# character GRU (H = 25, 430 rows): 93 against 60.
+cdef Py_ssize_t small_rows = 48
+
+
+def _set_small_rows(Py_ssize_t rows):
+    """Set the row count up to which the steps' products skip BLAS; returns the old one (tests, benchmarks)."""
+    global small_rows
+    old, small_rows = small_rows, rows
+    return old
 
 
 cdef inline void _rows_gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kk, const floating *a, Py_ssize_t lda,
                             const floating *b, Py_ssize_t ldb, bint add, floating *c, Py_ssize_t ldc
                             ) noexcept nogil:
-    """Row-major ``C (m, n) = A (m, kk) B (kk, n)``, plus ``C`` when ``add``: nt_gemm_rows or BLAS by m."""
-    if m <= SMALL_ROWS:
+    """Row-major ``C (m, n) = A (m, kk) B (kk, n)``, plus ``C`` when ``add``: nt_gemm_rows or BLAS (see above)."""
+    if m <= small_rows or (m <= 128 and kk * n * <Py_ssize_t> sizeof(floating) >= 131072):
         if floating is float:
             nt_gemm_rows_f(m, n, kk, a, lda, b, ldb, c, ldc, add)
         else:

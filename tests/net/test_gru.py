@@ -3,7 +3,7 @@ kernels end to end, parameters, prediction without caches, the workspace pool.""
 import numpy as np
 import pytest
 
-from nertag.net._recurrent import gru_scan_backward, gru_scan_forward
+from nertag.net._recurrent import _set_small_rows, gru_scan_backward, gru_scan_forward
 from nertag.net.bidirectional import Bidirectional
 from nertag.net.gru import GRU
 from nertag.net.recurrent_numpy import gru_scan_backward as gru_scan_backward_numpy
@@ -107,11 +107,19 @@ def test_scans_without_output_gradient(dtype):
         np.testing.assert_allclose(compiled[name], twin[name], rtol=0, atol=tol, err_msg=name)
 
 
+@pytest.fixture(params=[0, 48, 10**6], ids=["all-BLAS", "default", "no-BLAS"])
+def small_rows(request):
+    """The row count up to which the steps' products skip BLAS, set for one test."""
+    old = _set_small_rows(request.param)
+    yield request.param
+    _set_small_rows(old)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("H, B", [(40, 13), (17, 9), (8, 60)])
-def test_scans_match_their_twins_at_larger_sizes(dtype, H, B):
+def test_scans_match_their_twins_at_larger_sizes(dtype, H, B, small_rows):
     """Sizes that reach every path of the steps' products: blocks of 3 vectors of columns and their tails
-    (3H = 120 and H = 40; 51 and 17; 24 and 8), equal row blocks (13 = 7 + 6) and, from 49 rows on, BLAS."""
+    (3H = 120 and H = 40; 51 and 17; 24 and 8), equal row blocks (13 = 7 + 6), and BLAS or not."""
     rng = np.random.default_rng(H * B)
     lengths = list(rng.integers(1, 9, size=B))
     lengths[0] = 9
