@@ -249,31 +249,39 @@ cdef inline void _gemm(char transa, int m, int n, int kk, floating *a, int lda, 
         dgemm(&transa, &transb, &m, &n, &kk, &one, a, &lda, b, &ldb, &beta, c, &ldc)
 
 
-# Which products skip BLAS. BLAS packs both operands at every call; for the few rows of a training step that
-# copy costs about as much as the product, and for a B of 128 KB or more (U of the word GRU, H = 200: 480 KB)
-# the packed copy also crowds the original out of L2, up to about 128 rows. Measured per step (float32,
-# Zen 4, OpenBLAS 0.3.31 SkylakeX kernels, one thread), forward/backward in microseconds, H = 200:
-#   rows           4          8          10         32          64
-#   nt_gemm_rows   10/13      20/24      29/29      120/135     296/454
-#   BLAS           10/17      33/156     106/108    153/165     252/252
-# and forward only, inputs multiplied step by step (prediction): 65 rows, H = 200: 259 against 334;
-# 128 rows, H = 200: 554 against 578; but 64 rows, H = 100 (B of 120 KB): 138 against 121, and the
-# character GRU (H = 25, 430 rows): 93 against 60.
-cdef Py_ssize_t small_rows = 48
+# Which products skip BLAS: those with a B of 128 KB or more (the word GRU's U, H = 200: 480 KB; its W,
+# D = 100: 240 KB) and at most 128 rows. BLAS packs both operands at every call; for so large a B the copy
+# costs about as much as the product of a few rows, and it crowds the original out of L2. Smaller B fit L2
+# beside their copy, and OpenBLAS multiplies small products without packing anyway: BLAS is as fast or
+# faster there. Measured per step (float32, Zen 4, OpenBLAS 0.3.31 SkylakeX kernels, one thread),
+# forward/backward in microseconds:
+#   H = 200, rows  4          10         32          65 (prediction, inputs step by step: forward only)
+#   nt_gemm_rows   10/13      29/29      120/135     259
+#   BLAS           10/17      106/108    153/165     334
+#   H = 100, rows  4          10         32
+#   nt_gemm_rows   4.9/8.1    11.8/20.7  31.6/58.8
+#   BLAS           3.6/4.2    8.6/8.9    25.2/30.6
+cdef Py_ssize_t own_max_rows = 128, own_min_bytes = 131072
 
 
-def _set_small_rows(Py_ssize_t rows):
-    """Set the row count up to which the steps' products skip BLAS; returns the old one (tests, benchmarks)."""
-    global small_rows
-    old, small_rows = small_rows, rows
+def _set_own_gemm(Py_ssize_t max_rows, Py_ssize_t min_bytes):
+    """Which products skip BLAS (at most ``max_rows`` rows, B of ``min_bytes`` or more); returns the old
+    pair. For tests and benchmarks."""
+    global own_max_rows, own_min_bytes
+    old = own_max_rows, own_min_bytes
+    own_max_rows, own_min_bytes = max_rows, min_bytes
     return old
+
+
+cdef inline bint _own(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kk, Py_ssize_t itemsize) noexcept nogil:
+    return m <= own_max_rows and kk * n * itemsize >= own_min_bytes
 
 
 cdef inline void _rows_gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kk, const floating *a, Py_ssize_t lda,
                             const floating *b, Py_ssize_t ldb, bint add, floating *c, Py_ssize_t ldc
                             ) noexcept nogil:
     """Row-major ``C (m, n) = A (m, kk) B (kk, n)``, plus ``C`` when ``add``: nt_gemm_rows or BLAS (see above)."""
-    if m <= small_rows or (m <= 128 and kk * n * <Py_ssize_t> sizeof(floating) >= 131072):
+    if _own(m, n, kk, sizeof(floating)):
         if floating is float:
             nt_gemm_rows_f(m, n, kk, a, lda, b, ldb, c, ldc, add)
         else:
@@ -372,8 +380,8 @@ def gru_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] RZ
     ``S`` the forward caches. ``dh`` (B, H), sorted rows, holds dL/dh_last on entry (row i joins at its last
     step, so no other bookkeeping is needed) and dL/dh0 on return. Writes, packed (N rows, real only):
     ``dG`` (N, 3H) = dL/dg_t, ``dA`` (N, 3H) = dL/da_t and ``Sp`` (N, H) = h_{t-1}, the states the step's
-    recurrent product read (so that dU = Sp^T dG is one GEMM). Scratch: ``UT`` (3H, H), written U^T (the
-    per-step product dg U^T then reads rows).
+    recurrent product read (so that dU = Sp^T dG is one GEMM). Scratch: ``UT`` (3H, H), where U^T is
+    written when step 5 skips BLAS (nt_gemm_rows reads the rows of its B).
     """
     cdef Py_ssize_t B = S.shape[1], H = U.shape[0]
     cdef Py_ssize_t T_real = lengths[0] if B else 0
@@ -390,8 +398,10 @@ def gru_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] RZ
                          f"{dG.shape[0]}, {dA.shape[0]} and {Sp.shape[0]} rows")
     if UT.shape[0] != 3 * H or UT.shape[1] != H:
         raise ValueError(f"UT must have shape ({3 * H}, {H}), got ({UT.shape[0]}, {UT.shape[1]})")
+    cdef bint own = _own(1, H, 3 * H, sizeof(floating))                 # any step's dg U^T skips BLAS
     with nogil:
-        _transpose(&U[0, 0], H, 3 * H, &UT[0, 0])
+        if own:
+            _transpose(&U[0, 0], H, 3 * H, &UT[0, 0])
         for t in range(T_real - 1, -1, -1):
             while k < B and lengths[k] > t:
                 k += 1
@@ -407,4 +417,7 @@ def gru_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] RZ
                 else:
                     nt_gru_row_backward_d(H, &dh[i, 0], dy, &RZN[t, i, 0], &Gn[t, i, 0], &S[t, i, 0],
                                           &dG[o + i, 0], &dA[o + i, 0])
-            _rows_gemm(k, H, 3 * H, &dG[o, 0], 3 * H, &UT[0, 0], H, True, &dh[0, 0], H)   # 5. dh += dg U^T
+            if own and _own(k, H, 3 * H, sizeof(floating)):
+                _rows_gemm(k, H, 3 * H, &dG[o, 0], 3 * H, &UT[0, 0], H, True, &dh[0, 0], H)  # 5. dh += dg U^T
+            else:
+                _gemm(c'T', H, k, 3 * H, <floating *> &U[0, 0], 3 * H, &dG[o, 0], 3 * H, 1, &dh[0, 0], H)

@@ -150,9 +150,8 @@ def gru_scan_backward(dY, U, RZN, Gn, S, lengths, order, reverse, dG, dA, Sp, dh
         dL/dh_last of the sorted rows on entry (row i's running gradient is untouched until its last step,
         where it joins), dL/dh0 on return.
     UT : ndarray, shape (3H, H)
-        Scratch, written: ``U^T``, which step 5 reads.
+        Scratch of the compiled kernel (unused here).
     """
-    UT[...] = U.T
     T_real = int(lengths[0]) if len(lengths) else 0
     o = dG.shape[0]                                                        # packed row of step t's row 0
     for t in range(T_real - 1, -1, -1):
@@ -161,4 +160,4 @@ def gru_scan_backward(dY, U, RZN, Gn, S, lengths, order, reverse, dG, dA, Sp, dh
         dy = np.zeros((k, U.shape[0]), dh.dtype) if dY is None else np.ascontiguousarray(dY[pos, cols])
         Sp[o: o + k] = S[t, :k]
         _step_backward(dh[:k], dy, RZN[t, :k], Gn[t, :k], S[t, :k], dG[o: o + k], dA[o: o + k])   # 1.-4.
-        dh[:k] += dG[o: o + k] @ UT                                        # 5. dh = dh z + dg U^T
+        dh[:k] += dG[o: o + k] @ U.T                                       # 5. dh = dh z + dg U^T

@@ -3,7 +3,7 @@ kernels end to end, parameters, prediction without caches, the workspace pool.""
 import numpy as np
 import pytest
 
-from nertag.net._recurrent import _set_small_rows, gru_scan_backward, gru_scan_forward
+from nertag.net._recurrent import _set_own_gemm, gru_scan_backward, gru_scan_forward
 from nertag.net.bidirectional import Bidirectional
 from nertag.net.gru import GRU
 from nertag.net.recurrent_numpy import gru_scan_backward as gru_scan_backward_numpy
@@ -77,7 +77,7 @@ def run_scan(forward, backward, case, with_dy=True, per_step=False):
     dY = case["dY"] if with_dy else None
     UT = np.full((3 * H, H), np.nan, dtype)
     backward(dY, U, RZN, Gn, S, case["lengths"], case["order"], case["reverse"], dG, dA, Sp, dh, UT)
-    return {"Y": Y, "S": S, "dG": dG, "dA": dA, "Sp": Sp, "dh0": dh, "UT": UT}
+    return {"Y": Y, "S": S, "dG": dG, "dA": dA, "Sp": Sp, "dh0": dh}
 
 
 @pytest.mark.parametrize("T, lengths", CASES)
@@ -107,19 +107,21 @@ def test_scans_without_output_gradient(dtype):
         np.testing.assert_allclose(compiled[name], twin[name], rtol=0, atol=tol, err_msg=name)
 
 
-@pytest.fixture(params=[0, 48, 10**6], ids=["all-BLAS", "default", "no-BLAS"])
-def small_rows(request):
-    """The row count up to which the steps' products skip BLAS, set for one test."""
-    old = _set_small_rows(request.param)
+@pytest.fixture(params=[(0, 0), None, (10**6, 0)], ids=["all-BLAS", "default", "no-BLAS"])
+def own_gemm(request):
+    """Which of the steps' products skip BLAS, set for one test (None: the default, BLAS at these sizes)."""
+    old = _set_own_gemm(*request.param) if request.param else None
     yield request.param
-    _set_small_rows(old)
+    if old:
+        _set_own_gemm(*old)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("H, B", [(40, 13), (17, 9), (8, 60)])
-def test_scans_match_their_twins_at_larger_sizes(dtype, H, B, small_rows):
+def test_scans_match_their_twins_at_larger_sizes(dtype, H, B, own_gemm):
     """Sizes that reach every path of the steps' products: blocks of 3 vectors of columns and their tails
-    (3H = 120 and H = 40; 51 and 17; 24 and 8), equal row blocks (13 = 7 + 6), and BLAS or not."""
+    (3H = 120 and H = 40; 51 and 17; 24 and 8), equal row blocks (13 = 7 + 6), and BLAS or not; the
+    U^T scratch of the backward scan is then written or left alone."""
     rng = np.random.default_rng(H * B)
     lengths = list(rng.integers(1, 9, size=B))
     lengths[0] = 9
