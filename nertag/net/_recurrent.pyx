@@ -2,10 +2,11 @@
 """Cython kernels of the GRU: whole-sequence scans of one direction.
 
 ``gru_scan_forward`` / ``gru_scan_backward`` run the whole time loop of one direction in C: per step one
-matrix product for the recurrent term of the real rows (``nt_gemm_rows`` below for the few rows of a
-training batch, BLAS through SciPy's ``cython_blas`` for many) and one vectorised pass for the gates, with no Python in the loop, no per-step allocation and no gather for reversed reading or batch
-order. Their NumPy twins, same names and signatures, are in :mod:`nertag.net.recurrent_numpy`.
-Notation and numbered steps as in :mod:`nertag.net.gru`.
+matrix product for the recurrent term of the real rows (BLAS through SciPy's ``cython_blas``, or
+``nt_gemm_rows`` below for a large U and few rows) and one vectorised pass for the gates, with no Python in
+the loop, no per-step allocation and no gather for reversed reading or batch order. Their NumPy twins, same
+names and signatures, are in :mod:`nertag.net.recurrent_numpy`. Notation and numbered steps as in
+:mod:`nertag.net.gru`.
 """
 cimport cython
 from cython cimport floating
@@ -114,8 +115,8 @@ cdef extern from *:
     NT_GRU_ROW_BACKWARD(nt_gru_row_backward_d, double)
 
     /* C (m, n) = A (m, kk) B (kk, n) [+ C], row-major, for the rows of one step (nt_gemm_rows_f/_d).
-       BLAS packs both operands at every call, and for the few rows of a step against U (H, 3H) that copy
-       costs about as much as the product. Here B is read in place, row after row: a block of at most 8 rows
+       BLAS packs both operands at every call, and for the few rows of a step against a large U (H, 3H)
+       that copy costs about as much as the product (where it is used: _rows_gemm). Here B is read in place, row after row: a block of at most 8 rows
        of C times 3 vectors of columns (24 accumulators: AVX-512 has 32 vector registers) stays in registers
        while p runs over kk, and the panel of B it reads (kk x 3 vectors) stays in L1 for the next blocks of
        rows. The rows are split into blocks of equal size (10 = 5 + 5, not 8 + 2). Each entry is one sum over
