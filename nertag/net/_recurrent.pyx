@@ -2,10 +2,11 @@
 """Cython kernels of the GRU: whole-sequence scans of one direction.
 
 ``gru_scan_forward`` / ``gru_scan_backward`` run the whole time loop of one direction in C: per step one
-BLAS GEMM (SciPy's ``cython_blas``) for the recurrent product of the real rows and one vectorised pass for
-the gates, with no Python in the loop, no per-step allocation and no gather for reversed reading or batch
-order. Their NumPy twins, same names and signatures, are in :mod:`nertag.net.recurrent_numpy`.
-Notation and numbered steps as in :mod:`nertag.net.gru`.
+matrix product for the recurrent term of the real rows (BLAS through SciPy's ``cython_blas``, or
+``nt_gemm_rows`` below for a large U and few rows) and one vectorised pass for the gates, with no Python in
+the loop, no per-step allocation and no gather for reversed reading or batch order. Their NumPy twins, same
+names and signatures, are in :mod:`nertag.net.recurrent_numpy`. Notation and numbered steps as in
+:mod:`nertag.net.gru`.
 """
 cimport cython
 from cython cimport floating
@@ -14,7 +15,7 @@ import numpy as np
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Whole-sequence kernels: the time loop of a GRU direction in C, the recurrent GEMM of each step through BLAS
+# Whole-sequence kernels: the time loop of a GRU direction in C, one product h_{t-1} U per step
 # ----------------------------------------------------------------------------------------------------------
 #
 # Layouts (NumPy twins: nertag.net.recurrent_numpy.gru_scan_forward / gru_scan_backward)
@@ -112,6 +113,111 @@ cdef extern from *:
     }
     NT_GRU_ROW_BACKWARD(nt_gru_row_backward_f, float)
     NT_GRU_ROW_BACKWARD(nt_gru_row_backward_d, double)
+
+    /* C (m, n) = A (m, kk) B (kk, n) [+ C], row-major, for the rows of one step (nt_gemm_rows_f/_d).
+       BLAS packs both operands at every call, and for the few rows of a step against a large U (H, 3H)
+       that copy costs about as much as the product (where it is used: _rows_gemm). Here B is read in place, row after row: a block of at most 8 rows
+       of C times 3 vectors of columns (24 accumulators: AVX-512 has 32 vector registers) stays in registers
+       while p runs over kk, and the panel of B it reads (kk x 3 vectors) stays in L1 for the next blocks of
+       rows. The rows are split into blocks of equal size (10 = 5 + 5, not 8 + 2). Each entry is one sum over
+       p in order, so the result does not depend on the blocking. */
+    typedef float nt_v8f __attribute__((vector_size(32)));
+    typedef float nt_v8fu __attribute__((vector_size(32), aligned(4), may_alias));
+    typedef double nt_v4d __attribute__((vector_size(32)));
+    typedef double nt_v4du __attribute__((vector_size(32), aligned(8), may_alias));
+    #define NT_MR 8
+    #define NT_NV 3
+    #define NT_GEMM_ROWS(NAME, T, V, VU, L)                                                                \\
+    static inline __attribute__((always_inline)) void NAME##_block(                                      \\
+            const int MR, const int NV, Py_ssize_t kk, const T *__restrict a, Py_ssize_t lda,            \\
+            const T *__restrict b, Py_ssize_t ldb, T *__restrict c, Py_ssize_t ldc, int add) {          \\
+        V acc[NT_MR][NT_NV];                                                                             \\
+        for (int r = 0; r < MR; r++)                                                                     \\
+            for (int v = 0; v < NV; v++)                                                                 \\
+                acc[r][v] = add ? (V)*(const VU *)(c + r * ldc + v * L) : (V){0};                        \\
+        for (Py_ssize_t p = 0; p < kk; p++) {                                                            \\
+            V bv[NT_NV];                                                                                 \\
+            for (int v = 0; v < NV; v++) bv[v] = (V)*(const VU *)(b + p * ldb + v * L);                  \\
+            for (int r = 0; r < MR; r++) {                                                               \\
+                const V av = a[r * lda + p] - (V){0};                    /* broadcast: x - 0 is x */     \\
+                for (int v = 0; v < NV; v++) acc[r][v] += av * bv[v];                                    \\
+            }                                                                                            \\
+        }                                                                                                \\
+        for (int r = 0; r < MR; r++)                                                                     \\
+            for (int v = 0; v < NV; v++) *(VU *)(c + r * ldc + v * L) = acc[r][v];                       \\
+    }                                                                                                    \\
+    static inline __attribute__((always_inline)) void NAME##_rows(                                       \\
+            const int NV, Py_ssize_t m, Py_ssize_t kk, const T *a, Py_ssize_t lda, const T *b,           \\
+            Py_ssize_t ldb, T *c, Py_ssize_t ldc, int add) {                                             \\
+        const Py_ssize_t blocks = (m + NT_MR - 1) / NT_MR;                                               \\
+        for (Py_ssize_t q = 0, i = 0; q < blocks; q++) {                                                 \\
+            const Py_ssize_t mr = m / blocks + (q < m % blocks);         /* equal blocks of <= 8 rows */ \\
+            const T *ai = a + i * lda;                                                                   \\
+            T *ci = c + i * ldc;                                                                         \\
+            switch (mr) {                                                                                \\
+            case 8: NAME##_block(8, NV, kk, ai, lda, b, ldb, ci, ldc, add); break;                       \\
+            case 7: NAME##_block(7, NV, kk, ai, lda, b, ldb, ci, ldc, add); break;                       \\
+            case 6: NAME##_block(6, NV, kk, ai, lda, b, ldb, ci, ldc, add); break;                       \\
+            case 5: NAME##_block(5, NV, kk, ai, lda, b, ldb, ci, ldc, add); break;                       \\
+            case 4: NAME##_block(4, NV, kk, ai, lda, b, ldb, ci, ldc, add); break;                       \\
+            case 3: NAME##_block(3, NV, kk, ai, lda, b, ldb, ci, ldc, add); break;                       \\
+            case 2: NAME##_block(2, NV, kk, ai, lda, b, ldb, ci, ldc, add); break;                       \\
+            default: NAME##_block(1, NV, kk, ai, lda, b, ldb, ci, ldc, add); break;                      \\
+            }                                                                                            \\
+            i += mr;                                                                                     \\
+        }                                                                                                \\
+    }                                                                                                    \\
+    NT_CLONES static void NAME(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kk, const T *a, Py_ssize_t lda,    \\
+                               const T *b, Py_ssize_t ldb, T *c, Py_ssize_t ldc, int add) {             \\
+        Py_ssize_t j = 0;                                                                                \\
+        for (; j + NT_NV * L <= n; j += NT_NV * L) NAME##_rows(NT_NV, m, kk, a, lda, b + j, ldb, c + j, ldc, add); \\
+        for (; j + L <= n; j += L) NAME##_rows(1, m, kk, a, lda, b + j, ldb, c + j, ldc, add);           \\
+        for (; j < n; j++)                                            /* fewer than L columns left */    \\
+            for (Py_ssize_t i = 0; i < m; i++) {                                                         \\
+                T s = add ? c[i * ldc + j] : (T)0;                                                       \\
+                for (Py_ssize_t p = 0; p < kk; p++) s += a[i * lda + p] * b[p * ldb + j];                \\
+                c[i * ldc + j] = s;                                                                      \\
+            }                                                                                            \\
+    }
+    NT_GEMM_ROWS(nt_gemm_rows_f, float, nt_v8f, nt_v8fu, 8)
+    NT_GEMM_ROWS(nt_gemm_rows_d, double, nt_v4d, nt_v4du, 4)
+
+    /* out (n, m) = a (m, n)^T, row-major: 8 x 8 blocks through registers (three rounds of shuffles), the
+       edges one by one. float only; double (the tests' dtype) takes the plain loop. */
+    typedef int nt_v8i __attribute__((vector_size(32)));
+    NT_CLONES static void nt_transpose_f(const float *a, Py_ssize_t m, Py_ssize_t n, float *out) {
+        const nt_v8i lo1 = {0, 8, 1, 9, 4, 12, 5, 13}, hi1 = {2, 10, 3, 11, 6, 14, 7, 15};
+        const nt_v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+        const nt_v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+        Py_ssize_t i0, j0;
+        for (i0 = 0; i0 + 8 <= m; i0 += 8) {
+            for (j0 = 0; j0 + 8 <= n; j0 += 8) {
+                nt_v8f r[8], t[8], u[8];
+                for (int i = 0; i < 8; i++) r[i] = *(const nt_v8fu *)(a + (i0 + i) * n + j0);
+                for (int i = 0; i < 8; i += 2) {                     /* pairs of rows, interleaved */
+                    t[i] = __builtin_shuffle(r[i], r[i + 1], lo1);
+                    t[i + 1] = __builtin_shuffle(r[i], r[i + 1], hi1);
+                }
+                for (int i = 0; i < 8; i += 4)                       /* u[i + q]: columns q | q + 4 of 4 rows */
+                    for (int q = 0; q < 2; q++) {
+                        u[i + 2 * q] = __builtin_shuffle(t[i + q], t[i + q + 2], lo2);
+                        u[i + 2 * q + 1] = __builtin_shuffle(t[i + q], t[i + q + 2], hi2);
+                    }
+                for (int q = 0; q < 4; q++) {                        /* columns q and q + 4 of all 8 rows */
+                    *(nt_v8fu *)(out + (j0 + q) * m + i0) = __builtin_shuffle(u[q], u[q + 4], lo4);
+                    *(nt_v8fu *)(out + (j0 + q + 4) * m + i0) = __builtin_shuffle(u[q], u[q + 4], hi4);
+                }
+            }
+            for (; j0 < n; j0++)
+                for (int i = 0; i < 8; i++) out[j0 * m + i0 + i] = a[(i0 + i) * n + j0];
+        }
+        for (; i0 < m; i0++)
+            for (j0 = 0; j0 < n; j0++) out[j0 * m + i0] = a[i0 * n + j0];
+    }
+    static void nt_transpose_d(const double *a, Py_ssize_t m, Py_ssize_t n, double *out) {
+        for (Py_ssize_t i = 0; i < m; i++)
+            for (Py_ssize_t j = 0; j < n; j++) out[j * m + i] = a[i * n + j];
+    }
     #if defined(__GNUC__) && !defined(__clang__)
     #pragma GCC pop_options
     #endif
@@ -125,6 +231,12 @@ cdef extern from *:
                                const float *hp, float *dg, float *da) noexcept nogil
     void nt_gru_row_backward_d(Py_ssize_t H, double *dh, const double *dy, const double *rzn,
                                const double *gn, const double *hp, double *dg, double *da) noexcept nogil
+    void nt_gemm_rows_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kk, const float *a, Py_ssize_t lda,
+                        const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc, int add) noexcept nogil
+    void nt_gemm_rows_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kk, const double *a, Py_ssize_t lda,
+                        const double *b, Py_ssize_t ldb, double *c, Py_ssize_t ldc, int add) noexcept nogil
+    void nt_transpose_f(const float *a, Py_ssize_t m, Py_ssize_t n, float *out) noexcept nogil
+    void nt_transpose_d(const double *a, Py_ssize_t m, Py_ssize_t n, double *out) noexcept nogil
 
 
 cdef inline void _gemm(char transa, int m, int n, int kk, floating *a, int lda, floating *b, int ldb,
@@ -136,6 +248,55 @@ cdef inline void _gemm(char transa, int m, int n, int kk, floating *a, int lda, 
         sgemm(&transa, &transb, &m, &n, &kk, &one, a, &lda, b, &ldb, &beta, c, &ldc)
     else:
         dgemm(&transa, &transb, &m, &n, &kk, &one, a, &lda, b, &ldb, &beta, c, &ldc)
+
+
+# Which products skip BLAS: those with a B of 128 KB or more (the word GRU's U, H = 200: 480 KB; its W,
+# D = 100: 240 KB) and at most 128 rows. BLAS packs both operands at every call; for so large a B the copy
+# costs about as much as the product of a few rows, and it crowds the original out of L2. Smaller B fit L2
+# beside their copy, and OpenBLAS multiplies small products without packing anyway: BLAS is as fast or
+# faster there. Measured per step (float32, Zen 4, OpenBLAS 0.3.31 SkylakeX kernels, one thread),
+# forward/backward in microseconds:
+#   H = 200, rows  4          10         32          65 (prediction, inputs step by step: forward only)
+#   nt_gemm_rows   10/13      29/29      120/135     259
+#   BLAS           10/17      106/108    153/165     334
+#   H = 100, rows  4          10         32
+#   nt_gemm_rows   4.9/8.1    11.8/20.7  31.6/58.8
+#   BLAS           3.6/4.2    8.6/8.9    25.2/30.6
+cdef Py_ssize_t own_max_rows = 128, own_min_bytes = 131072
+
+
+def _set_own_gemm(Py_ssize_t max_rows, Py_ssize_t min_bytes):
+    """Which products skip BLAS (at most ``max_rows`` rows, B of ``min_bytes`` or more); returns the old
+    pair. For tests and benchmarks."""
+    global own_max_rows, own_min_bytes
+    old = own_max_rows, own_min_bytes
+    own_max_rows, own_min_bytes = max_rows, min_bytes
+    return old
+
+
+cdef inline bint _own(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kk, Py_ssize_t itemsize) noexcept nogil:
+    return m <= own_max_rows and kk * n * itemsize >= own_min_bytes
+
+
+cdef inline void _rows_gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kk, const floating *a, Py_ssize_t lda,
+                            const floating *b, Py_ssize_t ldb, bint add, floating *c, Py_ssize_t ldc
+                            ) noexcept nogil:
+    """Row-major ``C (m, n) = A (m, kk) B (kk, n)``, plus ``C`` when ``add``: nt_gemm_rows or BLAS (see above)."""
+    if _own(m, n, kk, sizeof(floating)):
+        if floating is float:
+            nt_gemm_rows_f(m, n, kk, a, lda, b, ldb, c, ldc, add)
+        else:
+            nt_gemm_rows_d(m, n, kk, a, lda, b, ldb, c, ldc, add)
+    else:                                                   # column-major C^T (n, m) = B^T A^T
+        _gemm(c'N', n, m, kk, <floating *> b, ldb, <floating *> a, lda, 1 if add else 0, c, ldc)
+
+
+cdef inline void _transpose(const floating *a, Py_ssize_t m, Py_ssize_t n, floating *out) noexcept nogil:
+    """``out (n, m) = a (m, n)^T``, both row-major."""
+    if floating is float:
+        nt_transpose_f(a, m, n, out)
+    else:
+        nt_transpose_d(a, m, n, out)
 
 
 cdef inline Py_ssize_t _position(bint reverse, long long length, Py_ssize_t t) noexcept nogil:
@@ -179,7 +340,7 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
         for t in range(T_real):
             while k > 0 and lengths[k - 1] <= t:
                 k -= 1
-            _gemm(c'N', 3 * H, k, H, <floating *> &U[0, 0], 3 * H, &S[t, 0, 0], H, 0, &G[0, 0], 3 * H)  # (k, 3H) h U
+            _rows_gemm(k, 3 * H, H, &S[t, 0, 0], H, &U[0, 0], 3 * H, False, &G[0, 0], 3 * H)       # (k, 3H) h U
             tc = t if cache else 0
             if per_step:                                             # (k, 3H) x W of this step's real rows
                 if identity and not reverse:
@@ -188,7 +349,7 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
                     for i in range(k):
                         memcpy(&Xt[i, 0], &X[_position(reverse, lengths[i], t), order[i], 0], D * sizeof(floating))
                     xrows = &Xt[0, 0]
-                _gemm(c'N', 3 * H, k, D, <floating *> &W[0, 0], 3 * H, <floating *> xrows, D, 0, &At[0, 0], 3 * H)
+                _rows_gemm(k, 3 * H, D, xrows, D, &W[0, 0], 3 * H, False, &At[0, 0], 3 * H)          # (k, 3H)
             for i in range(k):
                 col = order[i]
                 p = _position(reverse, lengths[i], t)
@@ -213,14 +374,15 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
 def gru_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] RZN,
                       const floating[:, :, ::1] Gn, const floating[:, :, ::1] S, const long long[::1] lengths,
                       const long long[::1] order, bint reverse, floating[:, ::1] dG,
-                      floating[:, ::1] dA, floating[:, ::1] Sp, floating[:, ::1] dh):
+                      floating[:, ::1] dA, floating[:, ::1] Sp, floating[:, ::1] dh, floating[:, ::1] UT):
     """Backward through all steps of one GRU direction (numbered steps of :mod:`nertag.net.gru`).
 
     ``dY`` (T, B, H) batch layout (last axis contiguous), or None for no output gradient; ``RZN``, ``Gn``,
     ``S`` the forward caches. ``dh`` (B, H), sorted rows, holds dL/dh_last on entry (row i joins at its last
     step, so no other bookkeeping is needed) and dL/dh0 on return. Writes, packed (N rows, real only):
     ``dG`` (N, 3H) = dL/dg_t, ``dA`` (N, 3H) = dL/da_t and ``Sp`` (N, H) = h_{t-1}, the states the step's
-    recurrent product read (so that dU = Sp^T dG is one GEMM).
+    recurrent product read (so that dU = Sp^T dG is one GEMM). Scratch: ``UT`` (3H, H), where U^T is
+    written when step 5 skips BLAS (nt_gemm_rows reads the rows of its B).
     """
     cdef Py_ssize_t B = S.shape[1], H = U.shape[0]
     cdef Py_ssize_t T_real = lengths[0] if B else 0
@@ -235,7 +397,12 @@ def gru_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] RZ
     if dG.shape[0] != N or dA.shape[0] != N or Sp.shape[0] != N:
         raise ValueError(f"dG, dA and Sp must hold the {N} real positions (packed), got "
                          f"{dG.shape[0]}, {dA.shape[0]} and {Sp.shape[0]} rows")
+    if UT.shape[0] != 3 * H or UT.shape[1] != H:
+        raise ValueError(f"UT must have shape ({3 * H}, {H}), got ({UT.shape[0]}, {UT.shape[1]})")
+    cdef bint own = _own(1, H, 3 * H, sizeof(floating))                 # any step's dg U^T skips BLAS
     with nogil:
+        if own:
+            _transpose(&U[0, 0], H, 3 * H, &UT[0, 0])
         for t in range(T_real - 1, -1, -1):
             while k < B and lengths[k] > t:
                 k += 1
@@ -251,4 +418,7 @@ def gru_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] RZ
                 else:
                     nt_gru_row_backward_d(H, &dh[i, 0], dy, &RZN[t, i, 0], &Gn[t, i, 0], &S[t, i, 0],
                                           &dG[o + i, 0], &dA[o + i, 0])
-            _gemm(c'T', H, k, 3 * H, <floating *> &U[0, 0], 3 * H, &dG[o, 0], 3 * H, 1, &dh[0, 0], H)  # 5. += dg U^T
+            if own and _own(k, H, 3 * H, sizeof(floating)):
+                _rows_gemm(k, H, 3 * H, &dG[o, 0], 3 * H, &UT[0, 0], H, True, &dh[0, 0], H)  # 5. dh += dg U^T
+            else:
+                _gemm(c'T', H, k, 3 * H, <floating *> &U[0, 0], 3 * H, &dG[o, 0], 3 * H, 1, &dh[0, 0], H)

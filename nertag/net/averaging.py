@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from .kernels import select
 from .params import ParamBuffer
 
 
@@ -40,6 +41,8 @@ class ParameterAverage:
     buffer : ParamBuffer
     decay : float in (0, 1)
         Weight of the old average at each update (0.999 averages over roughly the last 1000 steps).
+    kernel : {"cython", "numpy"}
+        The dense update through ``_optim.ema_update`` or its NumPy twin (the same bits).
 
     Notes
     -----
@@ -48,10 +51,11 @@ class ParameterAverage:
     ``zero_grad``).
     """
 
-    def __init__(self, buffer: ParamBuffer, decay: float):
+    def __init__(self, buffer: ParamBuffer, decay: float, *, kernel: str = "cython"):
         if not 0 < decay < 1:
             raise ValueError(f"the averaging decay must be in (0, 1), got {decay}")
         self.buffer, self.decay = buffer, decay
+        self._kernels = select("optim", kernel)                   # ema_update: the dense part in one pass
         self.n = 0  # updates so far
         self._nd = nd = buffer.n_dense
         self._average = buffer.data.copy()                        # sparse rows: as of their last catch-up
@@ -83,10 +87,7 @@ class ParameterAverage:
         """Average in the parameters after one optimiser step: dense ones all, sparse rows where touched."""
         n, nd, d = self.n, self._nd, self._d(self.n)
         data = self.buffer.data
-        tmp = self._scratch[:nd]
-        np.subtract(data[:nd], self._average[:nd], out=tmp)
-        tmp *= 1 - d
-        self._average[:nd] += tmp
+        self._kernels.ema_update(self._average[:nd], data[:nd], 1 - d)    # a += (x - a) (1 - d), one pass
         log_now = self._log_decay[n]
         for b, row_slice, part, width in self._tables:
             rows = self.buffer.touched_rows(b)

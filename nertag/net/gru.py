@@ -144,7 +144,8 @@ class GRU(Recurrent):
             dG = ws.take((N, 3 * H), dtype)                            # (N, 3H)  dL/dg_t, packed
             dA = ws.take((N, 3 * H), dtype)                            # (N, 3H)  dL/da_t, packed
             Sp = ws.take((N, H), dtype)                                # (N, H)   h_{t-1}, packed
-            self._kernels.gru_scan_backward(dY, U, RZN, Gn, S, lengths, order, reverse, dG, dA, Sp, dh)  # 1.-5.
+            UT = ws.take((3 * H, H), dtype)                            # (3H, H)  U^T when step 5 skips BLAS
+            self._kernels.gru_scan_backward(dY, U, RZN, Gn, S, lengths, order, reverse, dG, dA, Sp, dh, UT)  # 1.-5.
             self.g["W"] += Xp.T @ dA                                   # 6., real positions only
             self.g["b"] += dA.sum(axis=0)
             self.g["U"] += Sp.T @ dG

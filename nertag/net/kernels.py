@@ -11,6 +11,7 @@ compiled        NumPy twin          functions
 ``_crf``        ``crf_numpy``       ``forward_backward``, ``viterbi``, ``span_log_probability``
 ``_recurrent``  ``recurrent_numpy`` ``gru_scan_forward``, ``gru_scan_backward``
 ``_embedding``  ``embedding_numpy`` ``scatter_add_rows``
+``_optim``      ``optim_numpy``     ``adam_update``, ``ema_update``
 ==============  ==================  ====================================================
 """
 from __future__ import annotations
@@ -53,7 +54,7 @@ def _load_cython_blas() -> None:
 
 _load_cython_blas()
 
-from . import _crf, _embedding, _recurrent, crf_numpy, embedding_numpy, recurrent_numpy  # noqa: E402
+from . import _crf, _embedding, _optim, _recurrent, crf_numpy, embedding_numpy, optim_numpy, recurrent_numpy  # noqa: E402,E501
 
 KERNELS = ("cython", "numpy")
 
@@ -61,6 +62,7 @@ _MODULES = {
     "crf": (_crf, crf_numpy),
     "recurrent": (_recurrent, recurrent_numpy),
     "embedding": (_embedding, embedding_numpy),
+    "optim": (_optim, optim_numpy),
 }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .kernels import select
 from .params import ParamBuffer
 from .schedules import Constant
 
@@ -192,30 +193,22 @@ class Adam(Optimizer):
     ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
     ``p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``.
     With ``weight_decay`` this is AdamW (decay decoupled from the adaptive step).
+    ``kernel``: "cython" (default) makes the update one pass over memory (``_optim.adam_update``), "numpy"
+    its twin, ten NumPy passes; both give the same bits.
     """
 
     slots = ("m", "v")
 
-    def __init__(self, buffer, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, **kwargs):
+    def __init__(self, buffer, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, *,
+                 kernel: str = "cython", **kwargs):
         super().__init__(buffer, lr, **kwargs)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self._kernels = select("optim", kernel)
 
     def update(self, p, g, slots, lr, tmp):
-        m, v = slots["m"], slots["v"]
-        b1, b2 = self.beta1, self.beta2
-        np.multiply(g, 1.0 - b1, out=tmp)
-        m *= b1
-        m += tmp
-        np.multiply(g, g, out=tmp)
-        tmp *= 1.0 - b2
-        v *= b2
-        v += tmp
-        np.sqrt(v, out=tmp)
-        tmp *= 1.0 / np.sqrt(1.0 - b2 ** self.t)
-        tmp += self.eps
-        np.divide(m, tmp, out=tmp)
-        tmp *= lr / (1.0 - b1 ** self.t)
-        p -= tmp
+        m, v = slots["m"], slots["v"]                              # contiguous: the dense part or row copies
+        self._kernels.adam_update(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                                  self.beta1, self.beta2, self.eps, lr, self.t)
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,

@@ -134,7 +134,7 @@ def gru_scan_forward(A, X, W, bias, U, c_n, lengths, order, reverse, S, RZN, Gn,
         o += k
 
 
-def gru_scan_backward(dY, U, RZN, Gn, S, lengths, order, reverse, dG, dA, Sp, dh) -> None:
+def gru_scan_backward(dY, U, RZN, Gn, S, lengths, order, reverse, dG, dA, Sp, dh, UT) -> None:
     """Steps 1-5 for all steps of one direction, last first (twin of ``_recurrent.gru_scan_backward``).
 
     Parameters
@@ -149,6 +149,8 @@ def gru_scan_backward(dY, U, RZN, Gn, S, lengths, order, reverse, dG, dA, Sp, dh
     dh : ndarray, shape (B, H)
         dL/dh_last of the sorted rows on entry (row i's running gradient is untouched until its last step,
         where it joins), dL/dh0 on return.
+    UT : ndarray, shape (3H, H)
+        Scratch of the compiled kernel (unused here).
     """
     T_real = int(lengths[0]) if len(lengths) else 0
     o = dG.shape[0]                                                        # packed row of step t's row 0

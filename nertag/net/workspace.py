@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 # References to a free pooled buffer, as sys.getrefcount sees it inside Workspace.take: the pool list, the
-# local name ``buf`` and getrefcount's own argument.
+# loop variable ``buf`` and getrefcount's own argument.
 _FREE = 3
 
 
@@ -37,23 +37,22 @@ class Workspace:
     def take(self, shape, dtype) -> np.ndarray:
         """An uninitialised C-contiguous array of ``shape`` and ``dtype``, a view of a free pooled buffer."""
         dtype = np.dtype(dtype)
-        shape = tuple(int(s) for s in shape)
         n = 1
         for s in shape:
             n *= s
-        best, best_size = None, None
-        for i in range(len(self._pool)):
-            buf = self._pool[i]
-            if buf.dtype == dtype and buf.size >= n and sys.getrefcount(buf) == _FREE:
-                if best is None or buf.size < best_size:
-                    best, best_size = i, buf.size
+        n = int(n)
+        best, best_size = None, 0
+        getrefcount = sys.getrefcount
+        for buf in self._pool:                                     # sizes and dtypes first: cheap tests
+            size = buf.size
+            if size >= n and (best is None or size < best_size) and buf.dtype == dtype \
+                    and getrefcount(buf) == _FREE:
+                best, best_size = buf, size
         if best is None:
-            buf = np.empty(n, dtype)
-            self._pool.append(buf)
+            best = np.empty(n, dtype)
+            self._pool.append(best)
             self._trim()
-        else:
-            buf = self._pool[best]
-        return buf[:n].reshape(shape)
+        return best[:n].reshape(shape)
 
     def _trim(self) -> None:
         """Drop the smallest free buffers while the pool is over its limit."""

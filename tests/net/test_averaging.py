@@ -139,3 +139,16 @@ def test_an_eager_average_state_loads_as_caught_up():
     assert other.n == 7 and np.all(other._since == 7)
     with pytest.raises(ValueError, match="caught up to updates"):
         other.load_state_dict({**average.state_dict(), "rows_since": np.full(average._since.shape, 8)})
+
+
+def test_average_kernels_give_the_same_bits():
+    results = []
+    for kernel in ("cython", "numpy"):
+        buf = ParamBuffer(Dense(3, 2), dtype=np.float32, seed=0)
+        average = ParameterAverage(buf, 0.99, kernel=kernel)
+        rng = np.random.default_rng(1)
+        for _ in range(30):
+            buf.data[...] = rng.normal(size=buf.data.size)
+            average.update()
+        results.append(average.average)
+    np.testing.assert_array_equal(results[0], results[1])

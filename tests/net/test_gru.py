@@ -3,7 +3,7 @@ kernels end to end, parameters, prediction without caches, the workspace pool.""
 import numpy as np
 import pytest
 
-from nertag.net._recurrent import gru_scan_backward, gru_scan_forward
+from nertag.net._recurrent import _set_own_gemm, gru_scan_backward, gru_scan_forward
 from nertag.net.bidirectional import Bidirectional
 from nertag.net.gru import GRU
 from nertag.net.recurrent_numpy import gru_scan_backward as gru_scan_backward_numpy
@@ -75,7 +75,8 @@ def run_scan(forward, backward, case, with_dy=True, per_step=False):
     Sp = np.full((N, H), np.nan, dtype)
     dh = case["dh_last"].copy()
     dY = case["dY"] if with_dy else None
-    backward(dY, U, RZN, Gn, S, case["lengths"], case["order"], case["reverse"], dG, dA, Sp, dh)
+    UT = np.full((3 * H, H), np.nan, dtype)
+    backward(dY, U, RZN, Gn, S, case["lengths"], case["order"], case["reverse"], dG, dA, Sp, dh, UT)
     return {"Y": Y, "S": S, "dG": dG, "dA": dA, "Sp": Sp, "dh0": dh}
 
 
@@ -104,6 +105,34 @@ def test_scans_without_output_gradient(dtype):
     tol = 2e-5 if dtype == np.float32 else 1e-12
     for name in compiled:
         np.testing.assert_allclose(compiled[name], twin[name], rtol=0, atol=tol, err_msg=name)
+
+
+@pytest.fixture(params=[(0, 0), None, (10**6, 0)], ids=["all-BLAS", "default", "no-BLAS"])
+def own_gemm(request):
+    """Which of the steps' products skip BLAS, set for one test (None: the default, BLAS at these sizes)."""
+    old = _set_own_gemm(*request.param) if request.param else None
+    yield request.param
+    if old:
+        _set_own_gemm(*old)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("H, B", [(40, 13), (17, 9), (8, 60)])
+def test_scans_match_their_twins_at_larger_sizes(dtype, H, B, own_gemm):
+    """Sizes that reach every path of the steps' products: blocks of 3 vectors of columns and their tails
+    (3H = 120 and H = 40; 51 and 17; 24 and 8), equal row blocks (13 = 7 + 6), and BLAS or not; the
+    U^T scratch of the backward scan is then written or left alone."""
+    rng = np.random.default_rng(H * B)
+    lengths = list(rng.integers(1, 9, size=B))
+    lengths[0] = 9
+    for per_step in (False, True):
+        case = scan_inputs(10, lengths, H=H, dtype=dtype, seed=H + B, reverse=bool(B % 2), shuffle=True, D=11)
+        compiled = run_scan(gru_scan_forward, gru_scan_backward, case, per_step=per_step)
+        twin = run_scan(gru_scan_forward_numpy, gru_scan_backward_numpy, case, per_step=per_step)
+        rtol, atol = (2e-5, 5e-5) if dtype == np.float32 else (1e-12, 1e-11)   # gradients grow to ~50 here
+        for name in compiled:
+            assert np.all(np.isfinite(compiled[name])), name
+            np.testing.assert_allclose(compiled[name], twin[name], rtol=rtol, atol=atol, err_msg=name)
 
 
 def test_padding_is_written_as_zero():

@@ -174,3 +174,44 @@ def test_load_state_rejects_another_optimisers_slots():
         Adam(buffer).load_state_dict(momentum_state)
     with pytest.raises(ValueError, match="found"):
         Adam(buffer).load_state_dict({**Adam(buffer).state_dict(), "slot.velocity": np.zeros(2)})
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [0, 1, 7, 1000])
+def test_compiled_adam_and_average_passes_give_the_bits_of_their_numpy_twins(dtype, n):
+    from nertag.net import _optim, optim_numpy
+    rng = np.random.default_rng(n)
+    state = [rng.normal(size=n).astype(dtype) for _ in range(2)] + [np.zeros(n, dtype), np.zeros(n, dtype)]
+    twin = [a.copy() for a in state]
+    for t in range(1, 6):
+        g = (rng.normal(size=n) * 10.0 ** rng.integers(-6, 3, size=n)).astype(dtype)
+        _optim.adam_update(state[0], g, state[2], state[3], 0.9, 0.999, 1e-8, 0.0123, t)
+        optim_numpy.adam_update(twin[0], g, twin[2], twin[3], 0.9, 0.999, 1e-8, 0.0123, t)
+        _optim.ema_update(state[1], state[0], 1 - min(0.999, (1 + t) / (10 + t)))
+        optim_numpy.ema_update(twin[1], twin[0], 1 - min(0.999, (1 + t) / (10 + t)))
+        for a, b in zip(state, twin):
+            assert a.dtype == dtype
+            np.testing.assert_array_equal(a, b)
+
+
+def test_adam_kernels_train_a_network_to_the_same_bits():
+    """Dense part and lazily updated embedding rows, with clipping: both kernels, bit for bit."""
+    results = []
+    for kernel in ("cython", "numpy"):
+        net = Sequential(Embedding(20, 4), Dense(4, 3))
+        buffer = ParamBuffer(net, np.float32, seed=0)
+        opt = Adam(buffer, InverseTimeDecay(0.05, 0.1, 3), clip_norm=1.0, kernel=kernel)
+        rng = np.random.default_rng(0)
+        for _ in range(12):
+            buffer.zero_grad()
+            ids = rng.integers(0, 20, size=(5, 2))
+            Y, backprop = net.forward(ids, None, None)
+            backprop(rng.normal(size=Y.shape).astype(np.float32))
+            opt.step()
+        results.append(buffer.data.copy())
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_unknown_optimiser_kernel_is_reported():
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        Adam(ParamBuffer(Point([0.0]), np.float64), kernel="fortran")
