@@ -28,7 +28,7 @@ from .config import Config
 from .data.schemes import tag_error
 from .data.vocab import Vocab
 from .errors import ModelError, NertagError
-from .files import atomic_open, read_npz, stale_temporary_files, write_json, write_npz
+from .files import atomic_open, read_json_file, read_npz, stale_temporary_files, write_json, write_npz
 
 if TYPE_CHECKING:
     from .tagger import Tagger
@@ -40,14 +40,17 @@ BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
 
 
 def read_json(path: Path, what: str) -> dict:
-    """The JSON object in ``path``; a ModelError saying what is wrong with the file otherwise."""
+    """The JSON object in ``path``; a ModelError saying what is wrong with the file otherwise.
+
+    Only a regular file is read (a FIFO or device is refused at once), of at most `JSON_LIMIT` bytes, with
+    bounded nesting and numbers (see :func:`nertag.files.parse_json`).
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
+        value = read_json_file(path, what)
     except FileNotFoundError:
         raise ModelError(f"{path}: missing {what}; is {path.parent} a nertag model directory?") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"{path}: damaged {what}, not valid JSON ({e})") from None
+    except IsADirectoryError:
+        raise ModelError(f"{path}: is a directory, expected the {what} in a regular file") from None
     except OSError as e:
         raise ModelError(f"{path}: cannot read {what}: {e.strerror}") from None
     if not isinstance(value, dict):
@@ -60,9 +63,19 @@ def save_weights(path: Path, named: dict[str, np.ndarray], extra: dict[str, np.n
     write_npz(path, {**{f"param/{k}": v for k, v in named.items()}, **(extra or {})})
 
 
-def load_weights(path: Path, named: dict[str, np.ndarray], what: str = "model weights") -> dict[str, np.ndarray]:
-    """Copy the saved parameters into the views ``named``; return the file's other arrays."""
-    arrays = read_npz(path, what)
+MAX_WEIGHT = 1e6  # larger magnitudes are no trained model's: they overflow in the network's exponentials
+SLACK = 64 << 20  # bytes an .npz may hold beyond its arrays' (zip headers, the training state's JSON)
+
+
+def load_weights(path: Path, named: dict[str, np.ndarray], what: str = "model weights",
+                 copies: int = 1) -> dict[str, np.ndarray]:
+    """Copy the saved parameters into the views ``named``; return the file's other arrays.
+
+    The archive may unpack to at most ``copies`` times the parameters' size (a checkpoint holds the
+    optimiser's and the average's copies too), in float64, plus `SLACK`: anything more is refused unread.
+    """
+    limit = copies * 8 * sum(view.size for view in named.values()) + SLACK
+    arrays = read_npz(path, what, limit)
     saved = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
     missing, unexpected = sorted(set(named) - set(saved)), sorted(set(saved) - set(named))
     if missing or unexpected:
@@ -77,8 +90,20 @@ def load_weights(path: Path, named: dict[str, np.ndarray], what: str = "model we
             raise ModelError(f"{path}: parameter {name} has dtype {array.dtype}, expected floating point")
         if not np.all(np.isfinite(array)):
             raise ModelError(f"{path}: parameter {name} holds NaN or infinite values")
+        if array.size and (largest := float(np.abs(array).max())) > MAX_WEIGHT:
+            raise ModelError(f"{path}: parameter {name} holds a value of magnitude {largest:.3g}, beyond the "
+                             f"{MAX_WEIGHT:g} of any trained model (damaged weights?)")
         view[...] = array
     return {k: v for k, v in arrays.items() if not k.startswith("param/")}
+
+
+def parameter_floor(config: Config, n_words: int) -> int:
+    """A lower bound on the parameters of the network ``config`` describes, over ``n_words`` words.
+
+    The word embedding (V x D) and the sentence BiGRU's input and recurrent weights (2 directions of
+    D x 3H and H x 3H); the character layers, dense layer, biases and CRF only add to it.
+    """
+    return n_words * config.word_dim + 2 * 3 * config.hidden * (config.word_dim + config.hidden)
 
 
 @dataclass(frozen=True)
@@ -217,7 +242,20 @@ class ModelDir:
         """Metadata, configuration and vocabularies, each file read and validated once."""
         meta = self._read_meta()
         config = self._read_config(meta)
-        return Description(config, *self._read_vocabs(config), meta)
+        words, chars, tags = self._read_vocabs(config)
+        self._check_size(config, len(words))
+        return Description(config, words, chars, tags, meta)
+
+    def _check_size(self, config: Config, n_words: int) -> None:
+        """Refuse, before anything is allocated, a configuration too large for the weights it came with."""
+        itemsize = 8 if config.dtype == "float64" else 4
+        needed = parameter_floor(config, n_words) * itemsize
+        sizes = [file.stat().st_size for file in (self.weights_file, self.checkpoint_file) if file.is_file()]
+        if needed > max(sizes, default=0) + SLACK:
+            held = f"{max(sizes):,} bytes of weights" if sizes else "no weights"
+            raise ModelError(f"{self.config_file}: a network of word_dim {config.word_dim} and hidden "
+                             f"{config.hidden} over {n_words:,} words needs at least {needed:,} bytes of "
+                             f"parameters, and the directory holds {held}: the configuration is not the model's")
 
     def _read_meta(self) -> dict:
         path = self.meta_file
@@ -288,7 +326,7 @@ class ModelDir:
 
     def load_checkpoint(self, named: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Copy the checkpoint's parameters into ``named``; return its other arrays (training state)."""
-        return load_weights(self.checkpoint_file, named, "checkpoint")
+        return load_weights(self.checkpoint_file, named, "checkpoint", copies=4)
 
     # -- writing -------------------------------------------------------------------------------------------
     def write_description(self, description: Description) -> None:

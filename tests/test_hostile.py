@@ -7,19 +7,34 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import threading
 import time
+import zipfile
+from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from nertag import files
+from nertag.checkpoint import Checkpoint, TrainState
 from nertag.cli import app
+from nertag.config import Config
 from nertag.data._lines import byte_lines, iter_lines, readable
 from nertag.data.conll import load_conll
+from nertag.data.embeddings import load_embeddings
+from nertag.errors import DataError, ModelError
+from nertag.files import read_json_file
+from nertag.model_dir import BUNDLED_MODELS as BUNDLED
+from nertag.model_dir import ModelDir, parameter_floor
+from nertag.train import build_tagger
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TRAIN = FIXTURES / "wikigold_train100.conll"
@@ -152,3 +167,132 @@ def test_a_fifo_whose_writer_comes_later_is_read_whole(tmp_path, monkeypatch):
     result = nertag("convert", fifo, "--to", "bioes")
     writer.join()
     assert (result.exit_code, result.stdout) == (0, nertag("convert", TRAIN, "--to", "bioes").stdout)
+
+
+# -- 2. no hangs, bounded reads ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """An untrained tiny model (loading it is all these probes need)."""
+    directory = tmp_path_factory.mktemp("hostile") / "model"
+    tagger = build_tagger(Config(hidden=4, char_dim=2, char_hidden=2, word_dim=4), load_conll(TRAIN),
+                          log=lambda _: None)
+    ModelDir(directory).save(tagger)
+    return directory
+
+
+def copy_of(model: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(model, copy)
+    return copy
+
+
+@pytest.mark.parametrize("name", ["config.json", "meta.json", "vocab.json", "weights.npz"])
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "directory"])
+def test_special_files_in_a_model_are_refused_at_once(model, tmp_path, name, special):
+    copy = copy_of(model, tmp_path)
+    (copy / name).unlink()
+    if special == "fifo":
+        os.mkfifo(copy / name)
+    elif special == "directory":
+        (copy / name).mkdir()
+    else:
+        (copy / name).symlink_to(special)
+    kind = {"fifo": "a FIFO", "/dev/zero": "a character device", "directory": "a directory"}[special]
+    started = time.monotonic()
+    assert_error(nertag("tag", "--model", copy, input="John lives in Berlin\n"), f"{copy / name}: is {kind}")
+    assert time.monotonic() - started < 10
+
+
+def edited(model: Path, tmp_path: Path, name: str, edit) -> Path:
+    copy = copy_of(model, tmp_path)
+    path = copy / name
+    path.write_text(edit(path.read_text()))
+    return copy
+
+
+@pytest.mark.parametrize("name", ["config.json", "meta.json", "vocab.json"])
+def test_deep_json_and_huge_numbers_are_refused(model, tmp_path, name):
+    deep = edited(model, tmp_path / "deep", name, lambda text: text.replace("{", '{"deep": ' + "[" * 100_000 + "]" * 100_000 + ",", 1))
+    assert_error(nertag("info", "--model", deep), f"{name}: damaged", "nested too deeply")
+    huge = edited(model, tmp_path / "huge", name, lambda text: text.replace("{", '{"n": 1' + "0" * 5000 + ",", 1))
+    line = assert_error(nertag("info", "--model", huge), f"{name}: damaged", "5,001 digits")
+    assert len(line) < 400
+
+
+def test_a_json_file_is_read_up_to_a_limit(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_text('{"a": "' + "x" * 5000 + '"}')
+    with pytest.raises(ModelError, match="big.json: configuration larger than 0 MiB"):
+        read_json_file(path, "configuration", limit=1000)
+
+
+@pytest.mark.parametrize("field, value", [("hidden", 30_000), ("hidden", 1_000_000_000), ("word_dim", 1_000_000)])
+def test_sizes_from_the_configuration_are_checked_before_allocation(model, tmp_path, field, value):
+    copy = edited(model, tmp_path, "config.json",
+                  lambda text: json.dumps({**json.loads(text), field: value}))
+    assert_error(nertag("tag", "--model", copy, input="John\n"), "config.json: a network of",
+                 "the configuration is not the model's")
+
+
+def test_sizes_floor_holds_for_real_models():
+    for directory in (BUNDLED / "wikigold", BUNDLED / "conll2003"):
+        if (directory / "weights.npz").exists():
+            d = ModelDir(directory).describe()
+            with np.load(directory / "weights.npz") as archive:
+                count = sum(archive[name].size for name in archive.files)
+            assert parameter_floor(d.config, len(d.words)) <= count
+
+
+def test_a_zip_bomb_in_the_weights_is_refused_unread(model, tmp_path):
+    copy = copy_of(model, tmp_path)
+    with zipfile.ZipFile(copy / "weights.npz", "a", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("extra.npy", "w", force_zip64=True) as entry:
+            np.lib.format.write_array_header_1_0(entry, {"descr": "<f8", "fortran_order": False,
+                                                         "shape": (100 << 17,)})
+            block = bytes(1 << 20)
+            for _ in range(100):
+                entry.write(block)
+    assert (copy / "weights.npz").stat().st_size < 1 << 20
+    assert_error(nertag("info", "--model", copy), "weights.npz: model weights unpacks to", "zip bomb")
+
+
+def test_huge_finite_weights_are_refused(model, tmp_path):
+    copy = copy_of(model, tmp_path)
+    with np.load(copy / "weights.npz") as archive:
+        arrays = {name[:-4] if name.endswith(".npy") else name: archive[name] for name in archive.files}
+    name = next(iter(arrays))
+    arrays[name] = arrays[name] + 1e30
+    files.write_npz(copy / "weights.npz", arrays)
+    assert_error(nertag("info", "--model", copy), f"parameter {name[len('param/'):]} holds a value of magnitude 1e+30")
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("epoch", "3", "epoch must be a whole number"), ("batch", -1, "batch must be a whole number"),
+    ("batch", 10 ** 12, "batch must be a whole number"), ("best_f1", float("nan"), "best_f1 must be from -1"),
+    ("history", "rows", "history must list"), ("fingerprint", [1], "fingerprint must be two counts"),
+    ("data_rng", 7, "data_rng must be a generator state"), ("epoch_loss", -2.0, "epoch_loss must be"),
+])
+def test_checkpoint_fields_are_type_and_range_checked(field, value, fragment):
+    sentences = load_conll(TRAIN)[:3]
+    values = json.loads(json.dumps(asdict(TrainState.new(sentences, seed=1))))
+    values[field] = value
+    with pytest.raises(ModelError, match=re.escape(fragment)):
+        Checkpoint.unpack({"state": np.array(json.dumps(values))}, Path("run/checkpoint.npz"))
+    deep = np.array('{"epoch": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ModelError, match="nested too deeply"):
+        Checkpoint.unpack({"state": deep}, Path("run/checkpoint.npz"))
+
+
+def test_nan_in_embeddings_names_the_line(tmp_path):
+    path = tmp_path / "vectors.txt"
+    path.write_text("the 0.1 0.2\nof nan 0.3\n")
+    with pytest.raises(DataError, match=r"vectors.txt:2: expected finite numbers after the word 'of', found 'nan'"):
+        load_embeddings(path)
+
+
+def test_error_messages_quote_a_short_excerpt(tmp_path):
+    path = tmp_path / "vectors.txt"
+    path.write_text("the 0.1 0.2\n" + "w" * 100_000 + " 0.1 x" * 1 + "\n")
+    with pytest.raises(DataError) as error:
+        load_embeddings(path)
+    assert len(str(error.value)) < 300 and "100,000 characters" in str(error.value)
