@@ -16,12 +16,19 @@ Loading never executes anything from the files: ``json`` for the JSON files, and
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock (the checks for a new run's files still apply)
+    fcntl = None
 
 from . import __version__
 from .config import Config
@@ -37,6 +44,7 @@ FORMAT = "nertag-model"
 FORMAT_VERSION = 1
 REQUIRES = ">=0.1"  # the nertag versions that read format 1 (recorded in every meta.json)
 BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
+LOCK_NAME = ".nertag.lock"  # held (flock) by the run writing a directory; holds its process id
 
 
 def read_json(path: Path, what: str) -> dict:
@@ -164,6 +172,80 @@ class ModelDir:
     def metrics_file(self) -> Path:
         return self.path / "metrics.jsonl"
 
+    @property
+    def lock_file(self) -> Path:
+        return self.path / LOCK_NAME
+
+    # -- the lock of a run writing the directory ------------------------------------------------------------
+    def holder(self) -> int | None:
+        """The process id of the live run writing this directory (holding its lock), or None.
+
+        The lock is an ``flock`` on `lock_file`, so it dies with its process: the file of a killed run is a
+        stale lock, which the next run takes over.
+        """
+        if fcntl is None:
+            return None
+        try:
+            fd = os.open(self.lock_file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return _pid_in(fd) or -1
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+    def check_unlocked(self) -> None:
+        """A NertagError naming the run that holds this directory, if one does."""
+        holder = self.holder()
+        if holder is not None:
+            raise NertagError(_locked_message(self.path, holder))
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the directory's lock while a run writes it (creating the directory if need be).
+
+        A second writer gets a NertagError naming the holder's process id; the lock of a process that died
+        is taken over. On exit the lock file is removed, and the directory too if the run left it empty.
+        """
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = self._acquire() if fcntl is not None else None
+        try:
+            yield self
+        finally:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    self.lock_file.unlink()
+                os.close(fd)
+            if created:
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()  # only if empty: a run that failed before writing anything
+
+    def _acquire(self) -> int:
+        for _ in range(100):
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _pid_in(fd) or -1
+                os.close(fd)
+                raise NertagError(_locked_message(self.path, holder)) from None
+            try:  # the holder may have removed the file between our open and our lock: then lock the new one
+                same = os.fstat(fd).st_ino == os.stat(self.lock_file).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                return fd
+            os.close(fd)
+        raise NertagError(f"{self.lock_file}: cannot take the lock of the model directory")
+
     # -- checks --------------------------------------------------------------------------------------------
     @classmethod
     def existing(cls, path: str | Path) -> ModelDir:
@@ -201,6 +283,7 @@ class ModelDir:
                 if not parent.is_dir():
                     raise NertagError(f"{path}: cannot create the model directory, {parent} is a file")
                 break
+        model_dir.check_unlocked()  # before anything is removed: the files may be a running run's
         present = [file for file in model_dir.files if file.exists() or file.is_symlink()]
         if present and overwrite:
             for file in present:
@@ -232,6 +315,7 @@ class ModelDir:
     def resumable(cls, path: str | Path) -> ModelDir:
         """An existing directory with a checkpoint to resume (a ModelError or NertagError saying why not)."""
         model_dir = cls.existing(path)
+        model_dir.check_unlocked()
         if not model_dir.checkpoint_file.exists():
             raise NertagError(f"{model_dir.path}: no checkpoint.npz to resume from (the run stopped before its "
                               f"first checkpoint, or this is not a training run); start it again without --resume")
@@ -364,6 +448,20 @@ class ModelDir:
         """Write ``tagger`` as a complete model: its description and its current weights."""
         self.write_description(tagger.description)
         self.save_weights(tagger.buffer.named())
+
+
+def _pid_in(fd: int) -> int | None:
+    """The process id written in the lock file ``fd``, if it holds one."""
+    with contextlib.suppress(OSError, ValueError):
+        text = os.pread(fd, 32, 0).decode("ascii").strip()
+        return int(text) if text.isdigit() else None
+    return None
+
+
+def _locked_message(path: Path, holder: int) -> str:
+    who = f"process {holder}" if holder > 0 else "another process"
+    return (f"{path}: a training run ({who}) is writing this model directory; wait for it to finish, or stop "
+            f"it (Ctrl-C, or kill {holder if holder > 0 else 'it'}) and continue it with --resume {path}")
 
 
 def bundled_model() -> Path:

@@ -30,10 +30,11 @@ from nertag.config import Config
 from nertag.data._lines import byte_lines, iter_lines, readable
 from nertag.data.conll import load_conll
 from nertag.data.embeddings import load_embeddings
-from nertag.errors import DataError, ModelError
+from nertag.errors import DataError, ModelError, NertagError
 from nertag.files import read_json_file
 from nertag.model_dir import BUNDLED_MODELS as BUNDLED
 from nertag.model_dir import ModelDir, parameter_floor
+from nertag.tagger import Tagger
 from nertag.train import build_tagger
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -296,3 +297,68 @@ def test_error_messages_quote_a_short_excerpt(tmp_path):
     with pytest.raises(DataError) as error:
         load_embeddings(path)
     assert len(str(error.value)) < 300 and "100,000 characters" in str(error.value)
+
+
+# -- 3. one writer at a time; readers see whole models -----------------------------------------------------------
+TINY = ["--hidden", "4", "--char-dim", "2", "--char-hidden", "2", "--word-dim", "4", "--no-progress"]
+
+
+def start_training(directory: Path, *extra: str) -> subprocess.Popen:
+    """A long training run in its own process, writing ``directory`` (returned once it holds the lock)."""
+    args = [PYTHON, "-m", "nertag", "train", "--conll", str(TRAIN), "--model", str(directory), *TINY,
+            "--epochs", "1000", "--patience", "1000", *extra]
+    process = subprocess.Popen(args, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while ModelDir(directory).holder() is None:
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return process
+
+
+def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_ones_lock_is_taken_over(tmp_path):
+    directory = tmp_path / "run"
+    first = start_training(directory)
+    try:
+        assert ModelDir(directory).holder() == first.pid
+        while not (directory / "checkpoint.npz").exists():
+            time.sleep(0.05)
+        before = sorted(p.name for p in directory.iterdir())
+        for args in (["--resume", directory], ["--model", directory, "--overwrite"], ["--model", directory]):
+            result = nertag("train", "--conll", TRAIN, *TINY, "--epochs", "1", *args)
+            assert_error(result, f"{directory}: a training run (process {first.pid}) is writing")
+        assert set(before) <= {p.name for p in directory.iterdir()}  # --overwrite removed nothing
+        with pytest.raises(NertagError, match=f"process {first.pid}"):
+            with ModelDir(directory).locked():
+                pass
+    finally:
+        first.kill()
+        first.wait()
+    assert (directory / ".nertag.lock").exists() and ModelDir(directory).holder() is None  # stale
+    result = nertag("train", "--conll", TRAIN, "--resume", directory, "--epochs", "1", "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    assert not (directory / ".nertag.lock").exists()
+
+
+def test_readers_never_see_a_half_written_model(tmp_path):
+    directory = tmp_path / "run"
+    writer = start_training(directory, "--checkpoint-seconds", "0")
+    try:
+        deadline = time.monotonic() + 60
+        while not (directory / "weights.npz").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        loads, saves = 0, set()
+        stop = time.monotonic() + 4
+        while time.monotonic() < stop or len(saves) < 2:
+            assert time.monotonic() < deadline
+            saves.add((directory / "weights.npz").stat().st_mtime_ns)
+            tagger = Tagger.load(directory)
+            assert len(tagger.tag(["John", "lives", "in", "Berlin"])) == 4
+            loads += 1
+        assert loads > 5 and len(saves) >= 2
+    finally:
+        writer.terminate()
+        writer.wait(30)
+    assert not list(directory.glob(".*.tmp"))
