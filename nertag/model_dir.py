@@ -17,6 +17,7 @@ Loading never executes anything from the files: ``json`` for the JSON files, and
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ FORMAT = "nertag-model"
 FORMAT_VERSION = 1
 REQUIRES = ">=0.1"  # the nertag versions that read format 1 (recorded in every meta.json)
 BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
+VOCAB_SUM = "vocab_sha256"  # meta.json's key for the checksum of vocab.json's content
 LOCK_NAME = ".nertag.lock"  # held (flock) by the run writing a directory; holds its process id
 
 
@@ -326,7 +328,7 @@ class ModelDir:
         """Metadata, configuration and vocabularies, each file read and validated once."""
         meta = self._read_meta()
         config = self._read_config(meta)
-        words, chars, tags = self._read_vocabs(config)
+        words, chars, tags = self._read_vocabs(config, meta)
         self._check_size(config, len(words))
         return Description(config, words, chars, tags, meta)
 
@@ -376,10 +378,24 @@ class ModelDir:
         except TypeError as e:
             raise ModelError(f"{path}: bad configuration ({e})") from None
 
-    def _read_vocabs(self, config: Config) -> tuple[Vocab, Vocab, Vocab]:
+    def _check_vocab_sum(self, vocab: dict, meta: dict) -> None:
+        """The vocabularies must be those the weights were saved with, if the metadata records their checksum."""
+        expected = meta.get(VOCAB_SUM)
+        if expected is None:
+            return  # a model saved before checksums: loaded as before
+        if not isinstance(expected, str):
+            raise ModelError(f"{self.meta_file}: damaged model metadata: {VOCAB_SUM} must be a string, found "
+                             f"{type(expected).__name__}")
+        if vocab_checksum(vocab) != expected:
+            raise ModelError(f"{self.vocab_file}: the vocabularies are not those the weights were saved with (their "
+                             f"checksum differs from {VOCAB_SUM} in meta.json): edited, shifted or from another "
+                             f"model")
+
+    def _read_vocabs(self, config: Config, meta: dict | None = None) -> tuple[Vocab, Vocab, Vocab]:
         """Words, characters and tags; the tags must be tags of ``config.scheme``."""
         path = self.vocab_file
         vocab = read_json(path, "vocabularies")
+        self._check_vocab_sum(vocab, meta or {})
         try:
             words, chars, tags = (Vocab.from_json(vocab[k]) for k in ("words", "chars", "tags"))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -416,10 +432,14 @@ class ModelDir:
     def write_description(self, description: Description) -> None:
         """The files fixed for a whole training run: configuration, vocabularies, metadata."""
         self.path.mkdir(parents=True, exist_ok=True)
+        vocab = {"words": description.words.to_json(), "chars": description.chars.to_json(),
+                 "tags": description.tags.to_json()}
+        # The vocabularies' checksum travels in the metadata (and so in every later write of it): a vocab.json
+        # shifted, permuted or edited no longer matches the weights, and is refused (see `_check_vocab_sum`).
+        description.meta[VOCAB_SUM] = vocab_checksum(vocab)
         self.write_meta(description.meta)  # first: it marks the directory as a run's (see for_new_run)
         self.write_config(description.config)
-        write_json(self.vocab_file, {"words": description.words.to_json(), "chars": description.chars.to_json(),
-                                     "tags": description.tags.to_json()})
+        write_json(self.vocab_file, vocab)
 
     def write_config(self, config: Config) -> None:
         write_json(self.config_file, config.to_dict())
@@ -448,6 +468,12 @@ class ModelDir:
         """Write ``tagger`` as a complete model: its description and its current weights."""
         self.write_description(tagger.description)
         self.save_weights(tagger.buffer.named())
+
+
+def vocab_checksum(vocab: dict) -> str:
+    """SHA-256 of the vocabularies as vocab.json holds them, in a canonical JSON form (sorted keys)."""
+    text = json.dumps(vocab, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _pid_in(fd: int) -> int | None:
