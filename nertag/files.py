@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, NertagError
 
 TMP_SUFFIX = ".tmp"
 JSON_LIMIT = 256 << 20  # bytes of one JSON file of a model (vocab.json of a 2M-word vocabulary is ~60 MB)
@@ -50,7 +50,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     path = Path(path)
     fd, tmp = _create_temporary(path)
     try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
+        with _naming(path), os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -63,16 +63,68 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
 
 
 @contextlib.contextmanager
+def _naming(path: str | os.PathLike):
+    """An OSError of a write without a file name (ENOSPC, EIO) gets ``path``, so that the message names it."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is not None or isinstance(e, BrokenPipeError):
+            raise
+        raise OSError(e.errno, e.strerror or str(e), os.fspath(path)) from None
+
+
+@contextlib.contextmanager
 def output_file(path: str | os.PathLike, encoding: str = "utf-8"):
     """A text file to write ``path`` with: atomically (`atomic_open`) for a regular file or a new one; in place
     for what is not a regular file (``/dev/null``, a FIFO, a terminal), which a rename would replace."""
     path = Path(path)
     if path.exists() and not path.is_file():
-        with open(path, "w", encoding=encoding, newline="\n") as f:
+        with _naming(path), open(path, "w", encoding=encoding, newline="\n") as f:
             yield f
         return
     with atomic_open(path, "w", encoding=encoding) as f:
         yield f
+
+
+class _StandardOutput:
+    """Standard output whose write errors name it, and leave nothing for the exit to fail on again."""
+
+    name = "<stdout>"
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        with self._named():
+            return self.stream.write(text)
+
+    def flush(self) -> None:
+        with self._named():
+            self.stream.flush()
+
+    @contextlib.contextmanager
+    def _named(self):
+        try:
+            yield
+        except OSError as e:
+            # Python flushes stdout once more at exit, which would fail again and print a traceback: point
+            # the descriptor at /dev/null so that it succeeds (as the Python docs advise for SIGPIPE).
+            with contextlib.suppress(OSError, AttributeError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
+            if isinstance(e, BrokenPipeError) or e.filename is not None:
+                raise
+            raise OSError(e.errno, e.strerror or str(e), self.name) from None
+
+
+def standard_output():
+    """``sys.stdout`` for output, its write errors naming it; a NertagError when it is closed (``>&-``)."""
+    import sys
+
+    if sys.stdout is None:
+        raise NertagError("<stdout>: standard output is closed; give --output FILE, or redirect it")
+    return _StandardOutput(sys.stdout)
 
 
 def stale_temporary_files(directory: str | os.PathLike) -> list[Path]:

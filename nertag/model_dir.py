@@ -395,7 +395,6 @@ class ModelDir:
         """Words, characters and tags; the tags must be tags of ``config.scheme``."""
         path = self.vocab_file
         vocab = read_json(path, "vocabularies")
-        self._check_vocab_sum(vocab, meta or {})
         try:
             words, chars, tags = (Vocab.from_json(vocab[k]) for k in ("words", "chars", "tags"))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -415,6 +414,7 @@ class ModelDir:
                     break
         if problem:
             raise ModelError(f"{path}: damaged vocabularies: {problem}")
+        self._check_vocab_sum(vocab, meta or {})
         return words, chars, tags
 
     def load_weights(self, named: dict[str, np.ndarray]) -> None:

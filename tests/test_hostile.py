@@ -392,8 +392,9 @@ def test_an_edited_vocabulary_is_refused(model, tmp_path, damage):
     vocab = json.loads((copy / "vocab.json").read_text())
     damage(vocab)
     (copy / "vocab.json").write_text(json.dumps(vocab))
-    assert_error(nertag("tag", "--model", copy, input="John\n"),
-                 f"{copy / 'vocab.json'}: the vocabularies are not those the weights were saved with")
+    line = assert_error(nertag("tag", "--model", copy, input="John\n"), f"{copy / 'vocab.json'}: ")
+    assert ("the vocabularies are not those the weights were saved with" in line or
+            "vocabulary tokens must be unique" in line), line
 
 
 def test_a_vocabulary_rewritten_with_the_same_content_and_a_model_without_checksum_load(model, tmp_path):
