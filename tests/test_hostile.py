@@ -418,3 +418,26 @@ def test_the_checksum_survives_training_and_resume(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert json.loads((directory / "meta.json").read_text())["vocab_sha256"] == first
     Tagger.load(directory)
+
+
+# -- 5. the output side ------------------------------------------------------------------------------------------
+def test_closed_or_full_standard_output_is_one_line(tmp_path):
+    m = f"{PYTHON} -m nertag"
+    assert_process_error(run(f"echo John | {m} tag >&-"), "<stdout>: standard output is closed")
+    assert_process_error(run(f"echo John | {m} tag > /dev/full"), "<stdout>: No space left on device")
+    assert_process_error(run(f"{m} convert {TRAIN} --to bioes > /dev/full"), "<stdout>: No space left on device")
+    assert_process_error(run(f"{m} convert {TRAIN} --to bioes -o /dev/full"), "/dev/full: No space left on device")
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    path = tmp_path / "meta.json"
+    files.write_json(path, {"old": True})
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    with pytest.raises(OSError) as error:
+        files.write_json(path, {"new": True})
+    assert error.value.filename == str(path) and error.value.strerror == "No space left on device"
+    assert json.loads(path.read_text()) == {"old": True} and list(tmp_path.iterdir()) == [path]
