@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from .config import Config
 from .data.conll import Sentence
 from .errors import ModelError, NertagError
+from .files import excerpt, parse_json
 from .net.averaging import ParameterAverage
 from .net.optim import Optimizer
 
@@ -102,6 +104,42 @@ class TrainState:
         return next((row.get("dev") for row in self.history if row["epoch"] == self.best_epoch), None)
 
 
+_COUNT_LIMIT = 10 ** 9  # epochs, batches, sentences or tokens beyond this are no real run's
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _state_problem(values: dict) -> str | None:
+    """What is wrong with the training state ``values`` (TrainState's fields from JSON), or None."""
+    for name in ("epoch", "batch", "best_epoch", "bad_epochs", "epoch_tokens"):
+        value = values.get(name, 0)
+        if not _is_int(value) or not 0 <= value <= _COUNT_LIMIT:
+            return f"{name} must be a whole number from 0 to {_COUNT_LIMIT:,}, found {excerpt(repr(value))}"
+    for name, low in (("best_f1", -1.0), ("epoch_loss", 0.0), ("epoch_seconds", 0.0)):
+        value = values.get(name, low)
+        if not _is_number(value) or value < low or (name == "best_f1" and value > 100):
+            bound = "from -1 to 100" if name == "best_f1" else "a finite number, not negative"
+            return f"{name} must be {bound}, found {excerpt(repr(value))}"
+    history = values["history"]
+    if not isinstance(history, list) or not all(isinstance(row, dict) and _is_int(row.get("epoch"))
+                                                for row in history):
+        return f"history must list a row per finished epoch, found {excerpt(repr(history))}"
+    fingerprint_ = values["fingerprint"]
+    if not (isinstance(fingerprint_, list) and len(fingerprint_) == 2 and
+            all(_is_int(n) and 0 <= n <= _COUNT_LIMIT for n in fingerprint_)):
+        return f"fingerprint must be two counts, found {excerpt(repr(fingerprint_))}"
+    for name in ("data_rng", "noise_rng"):
+        if not isinstance(values[name], dict):
+            return f"{name} must be a generator state (a JSON object), found {excerpt(repr(values[name]))}"
+    return None
+
+
 @contextlib.contextmanager
 def restoring(path: Path, part: str | None, with_type: bool = True):
     """Report an error while restoring ``part`` of the checkpoint ``path`` as a damaged checkpoint, in one line.
@@ -136,11 +174,18 @@ class Checkpoint:
     def unpack(cls, arrays: dict[str, np.ndarray], path: Path) -> Checkpoint:
         """Read the training state of the checkpoint ``path`` from its arrays (ModelError if damaged)."""
         with restoring(path, None):
-            values = json.loads(str(arrays["state"]))
+            text = arrays["state"]
+            if text.dtype.kind != "U" or text.shape != ():
+                raise TypeError(f"the training state is an array of {text.dtype} {text.shape}, expected JSON text")
+        values = parse_json(str(text), str(path), "checkpoint")
         missing = [key for key in TrainState.REQUIRED if not isinstance(values, dict) or key not in values]
         if missing:
             raise ModelError(f"{path}: damaged checkpoint: the training state lacks {', '.join(missing)}")
-        state = TrainState(**{f.name: values[f.name] for f in fields(TrainState) if f.name in values})
+        values = {f.name: values[f.name] for f in fields(TrainState) if f.name in values}
+        problem = _state_problem(values)
+        if problem:
+            raise ModelError(f"{path}: damaged checkpoint: {problem}")
+        state = TrainState(**values)
         opt, average = ({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
                         for prefix in ("opt/", "avg/"))
         return cls(state, opt, average)

@@ -23,7 +23,7 @@ from .data.text import TOKENIZERS, read_text
 from .errors import NertagError
 from .formats import (CONFIDENCE_FORMATS, NBEST_FORMATS, OUTPUT_FORMATS, FdLines, LineTap, convert_tags, footer,
                       format_nbest, format_tagged, header, load_conll_file, open_tap, tap)
-from .files import output_file
+from .files import output_file, standard_output
 from .model_card import training_card
 from .model_dir import ModelDir, bundled_model, read_json
 from .tagger import WINDOW, Tagger
@@ -413,7 +413,7 @@ def tag(
         tagger = _model(model)
         opened = (open_tap(_existing_file(input_path, "input")) if input_path and str(input_path) != "-"
                   else contextlib.nullcontext(_stdin()))
-        written = output_file(output) if output is not None else contextlib.nullcontext(sys.stdout)
+        written = output_file(output) if output is not None else contextlib.nullcontext(standard_output())
         with opened as source, written as out:
             if input_format == "text":
                 sentences = read_text(source, tokenizer, split_sentences)
@@ -479,7 +479,7 @@ def convert_command(
             sentences, layout = load_conll_file(_existing_file(input_file, "input"), 0, tag_col, scheme=declared)
         source_scheme = declared or detect_scheme(s.tags for s in sentences)
         converted = convert_tags(sentences, source_scheme, target, tag_col)
-        with output_file(output) if output is not None else contextlib.nullcontext(sys.stdout) as out:
+        with output_file(output) if output is not None else contextlib.nullcontext(standard_output()) as out:
             write_conll(converted, out, delimiter=layout.delimiter, closing=layout.closing)
 
 
@@ -514,6 +514,3 @@ def info(model: Optional[Path] = path_option(None, "--model", "-m", help="Model 
         }
         typer.echo(json.dumps(summary, indent=2))
 
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()

@@ -12,15 +12,19 @@ import json
 import math
 import os
 import secrets
+import stat
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, NertagError
 
 TMP_SUFFIX = ".tmp"
+JSON_LIMIT = 256 << 20  # bytes of one JSON file of a model (vocab.json of a 2M-word vocabulary is ~60 MB)
+MAX_DIGITS = 40         # of a whole number in a model's JSON: a 128-bit generator state has 39
+QUOTE = 80              # characters of bad input an error message quotes at most
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry; numpy >= 2 uses it too
 
 
@@ -46,7 +50,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     path = Path(path)
     fd, tmp = _create_temporary(path)
     try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
+        with _naming(path), os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -59,16 +63,68 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
 
 
 @contextlib.contextmanager
+def _naming(path: str | os.PathLike):
+    """An OSError of a write without a file name (ENOSPC, EIO) gets ``path``, so that the message names it."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is not None or isinstance(e, BrokenPipeError):
+            raise
+        raise OSError(e.errno, e.strerror or str(e), os.fspath(path)) from None
+
+
+@contextlib.contextmanager
 def output_file(path: str | os.PathLike, encoding: str = "utf-8"):
     """A text file to write ``path`` with: atomically (`atomic_open`) for a regular file or a new one; in place
     for what is not a regular file (``/dev/null``, a FIFO, a terminal), which a rename would replace."""
     path = Path(path)
     if path.exists() and not path.is_file():
-        with open(path, "w", encoding=encoding, newline="\n") as f:
+        with _naming(path), open(path, "w", encoding=encoding, newline="\n") as f:
             yield f
         return
     with atomic_open(path, "w", encoding=encoding) as f:
         yield f
+
+
+class _StandardOutput:
+    """Standard output whose write errors name it, and leave nothing for the exit to fail on again."""
+
+    name = "<stdout>"
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        with self._named():
+            return self.stream.write(text)
+
+    def flush(self) -> None:
+        with self._named():
+            self.stream.flush()
+
+    @contextlib.contextmanager
+    def _named(self):
+        try:
+            yield
+        except OSError as e:
+            # Python flushes stdout once more at exit, which would fail again and print a traceback: point
+            # the descriptor at /dev/null so that it succeeds (as the Python docs advise for SIGPIPE).
+            with contextlib.suppress(OSError, AttributeError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
+            if isinstance(e, BrokenPipeError) or e.filename is not None:
+                raise
+            raise OSError(e.errno, e.strerror or str(e), self.name) from None
+
+
+def standard_output():
+    """``sys.stdout`` for output, its write errors naming it; a NertagError when it is closed (``>&-``)."""
+    import sys
+
+    if sys.stdout is None:
+        raise NertagError("<stdout>: standard output is closed; give --output FILE, or redirect it")
+    return _StandardOutput(sys.stdout)
 
 
 def stale_temporary_files(directory: str | os.PathLike) -> list[Path]:
@@ -87,6 +143,78 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def shorten(text: str, limit: int = QUOTE) -> str:
+    """``text`` cut to ``limit`` characters for an error message, saying how long it was when cut."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def excerpt(text: str, limit: int = QUOTE) -> str:
+    """``text`` quoted (as a literal) for an error message, cut to ``limit`` characters."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def open_regular(path: str | os.PathLike, what: str):
+    """Open ``path`` to read bytes if it is a regular file; a ModelError naming what it is otherwise.
+
+    The file is opened without blocking, so that a FIFO without a writer is refused at once instead of
+    hanging; ``FileNotFoundError`` and other ``OSError`` pass through for the caller to word.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            raise ModelError(f"{path}: is {kind}, expected the {what} in a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _whole_number(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"a whole number of {len(text.lstrip('-')):,} digits (at most {MAX_DIGITS})")
+    return int(text)
+
+
+def parse_json(text: str | bytes, where: str, what: str):
+    """The value of the JSON ``text`` of ``what`` in ``where``, bounded in depth and in the size of numbers.
+
+    Raises
+    ------
+    ModelError
+        For invalid JSON, nesting deeper than Python recurses, or a whole number over `MAX_DIGITS` digits.
+    """
+    try:
+        return json.loads(text, parse_int=_whole_number)
+    except RecursionError:
+        raise ModelError(f"{where}: damaged {what}: JSON nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as e:  # JSONDecodeError is a ValueError
+        raise ModelError(f"{where}: damaged {what}, not valid JSON ({shorten(str(e), 2 * QUOTE)})") from None
+
+
+def read_json_file(path: str | os.PathLike, what: str, limit: int = JSON_LIMIT):
+    """The JSON value in the regular file ``path`` of at most ``limit`` bytes (see `parse_json`).
+
+    ``FileNotFoundError`` and other ``OSError`` pass through for the caller to word.
+    """
+    with open_regular(path, what) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ModelError(f"{path}: {what} larger than {limit >> 20} MiB, more than nertag ever writes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ModelError(f"{path}: damaged {what}, not UTF-8 text (byte 0x{data[e.start]:02x} at {e.start})") \
+            from None
+    return parse_json(text, str(path), what)
 
 
 def write_json(path, obj) -> None:
@@ -113,40 +241,50 @@ def write_npz(path, arrays: dict[str, np.ndarray]) -> None:
 _SAFE_KINDS = "biufU"  # bool, integers, floats, unicode text: nothing that needs pickle to rebuild
 
 
-def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+def read_npz(path: Path, what: str, limit: int | None = None) -> dict[str, np.ndarray]:
     """All arrays of an ``.npz``, refusing pickled objects and damaged archives.
 
     The archive is read entry by entry with :mod:`zipfile`; each ``.npy`` header is parsed (numpy parses
     it as a Python literal, never executing it) and checked before any data is read: the dtype must be
     boolean, numeric or text, and the shape must fit in the bytes the entry holds. Nothing in the file
-    is ever unpickled or executed.
+    is ever unpickled or executed. Only a regular file is read (a FIFO or a device is refused), and with
+    ``limit`` the entries together may not unpack to more bytes than that (a zip bomb is refused unread).
     """
     path = Path(path)
     try:
-        if not zipfile.is_zipfile(path):
-            if not path.exists():
-                raise FileNotFoundError
-            if path.is_dir():
-                raise ModelError(f"{path}: is a directory, expected the {what} file")
-            raise ModelError(f"{path}: damaged {what}: not an .npz archive (truncated, or another kind of file)")
-        arrays = {}
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                if info.is_dir():
-                    continue
-                if not info.filename.endswith(".npy"):
-                    raise ModelError(f"{path}: damaged {what}: unexpected entry {info.filename!r} "
-                                     f"(expected .npy arrays)")
-                with archive.open(info) as entry:
-                    arrays[info.filename[:-len(".npy")]] = _read_npy(entry, info, path, what)
-        return arrays
+        with open_regular(path, what) as raw:
+            if not zipfile.is_zipfile(raw):
+                raise ModelError(f"{path}: damaged {what}: not an .npz archive (truncated, or another kind of file)")
+            return _read_archive(raw, path, what, limit)
     except FileNotFoundError:
         raise ModelError(f"{path}: missing {what}") from None
     except ModelError:
         raise
+    except PermissionError as e:
+        raise ModelError(f"{path}: cannot read the {what}: {e.strerror}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError, TypeError,
             SyntaxError, NotImplementedError, RuntimeError, zlib.error, MemoryError) as e:
-        raise ModelError(f"{path}: damaged or truncated {what} ({type(e).__name__}: {e})") from None
+        raise ModelError(f"{path}: damaged or truncated {what} ({type(e).__name__}: {shorten(str(e))})") \
+            from None
+
+
+def _read_archive(raw, path: Path, what: str, limit: int | None) -> dict[str, np.ndarray]:
+    arrays = {}
+    with zipfile.ZipFile(raw) as archive:
+        infos = archive.infolist()
+        unpacked = sum(info.file_size for info in infos)
+        if limit is not None and unpacked > limit:
+            raise ModelError(f"{path}: {what} unpacks to {unpacked:,} bytes, more than the {limit:,} its "
+                             f"configuration needs (a zip bomb, or arrays that are not the model's)")
+        for info in infos:
+            if info.is_dir():
+                continue
+            if not info.filename.endswith(".npy"):
+                raise ModelError(f"{path}: damaged {what}: unexpected entry {excerpt(info.filename)} "
+                                 f"(expected .npy arrays)")
+            with archive.open(info) as entry:
+                arrays[info.filename[:-len(".npy")]] = _read_npy(entry, info, path, what)
+    return arrays
 
 
 def _read_npy(entry, info: zipfile.ZipInfo, path: Path, what: str) -> np.ndarray:

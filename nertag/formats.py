@@ -10,7 +10,6 @@ Tagged sentences are written in one of ``OUTPUT_FORMATS`` by :func:`format_tagge
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
 import json
 import os
@@ -18,15 +17,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
+from .data._lines import SplitLines, byte_lines, open_binary, readable
 from .data.conll import DOCSTART, Sentence, docstart_line, is_docstart, load_conll
 from .data.schemes import convert
 from .data.text import TextLine
-from .errors import DataError
 from .pictures.html import format_html, page_footer, page_header
 
 OUTPUT_FORMATS = ("conll", "inline", "jsonl", "html")
 CONFIDENCE_FORMATS = ("jsonl",)  # the output formats that show the entities' confidences
-_GZIP_MAGIC = b"\x1f\x8b"
 _DOCSTART = DOCSTART.encode()
 
 
@@ -71,17 +69,24 @@ class Layout:
             self.delimiter, self._delimiter_known = "\t" if "\t" in line else " ", True
 
 
-class LineTap:
-    """The lines of a binary stream, passed on unchanged to a reader, noting the :class:`Layout` on the way.
+class LineTap(SplitLines):
+    """The lines of a binary stream, passed on to a reader, noting the :class:`Layout` on the way.
 
-    Readers see it as a binary stream named ``name`` (for their error messages).
+    The stream is read once, in blocks (see :func:`nertag.data._lines.byte_lines`): gzip is recognised
+    without peeking, and lines ending in a lone CR are passed on ending in ``\\n``. Readers see the tap as
+    a binary stream named ``name`` (for their error messages).
     """
 
     def __init__(self, stream: IO[bytes] | IO[str], name: str):
         self.stream, self.name, self.layout = stream, name, Layout()
 
+    def _lines(self):
+        if isinstance(self.stream, (SplitLines, io.TextIOBase)):
+            return self.stream
+        return byte_lines(readable(self.stream, self.name), self.name)
+
     def __iter__(self):
-        for line in self.stream:
+        for line in self._lines():
             self.layout.observe(line)
             yield line
 
@@ -96,24 +101,19 @@ class _TextLineTap(LineTap, io.TextIOBase):
     __iter__ = LineTap.__iter__
 
 
-class FdLines:
+class FdLines(SplitLines):
     """The lines of an open file descriptor (with their line ends), read in blocks with ``os.read``.
 
     Unlike a buffered file, no lock of Python's I/O is held while a read waits: a thread blocked reading a
     pipe or a terminal (see :func:`nertag.parallel.read_ahead`) does not stop the interpreter from exiting.
+    Gzipped input is decompressed, and line ends are those of :func:`nertag.data._lines.byte_lines`.
     """
 
     def __init__(self, fd: int, name: str, block: int = 1 << 16):
         self.fd, self.name, self.block = fd, name, block
 
     def __iter__(self) -> Iterator[bytes]:
-        rest = b""
-        while data := os.read(self.fd, self.block):
-            lines = (rest + data).split(b"\n")
-            rest = lines.pop()
-            yield from (line + b"\n" for line in lines)
-        if rest:
-            yield rest
+        return byte_lines(readable(lambda n: os.read(self.fd, n), self.name), self.name)
 
 
 def tap(stream: IO[bytes] | IO[str], name: str) -> LineTap:
@@ -124,13 +124,8 @@ def tap(stream: IO[bytes] | IO[str], name: str) -> LineTap:
 @contextlib.contextmanager
 def open_tap(path: str | os.PathLike) -> Iterator[LineTap]:
     """Open ``path`` (plain or gzipped, as :mod:`nertag.data` reads paths) as a tap over its bytes."""
-    name = os.fspath(path)
-    try:
-        raw = open(path, "rb")
-    except OSError as error:
-        raise DataError(f"cannot read the file: {error.strerror}", name) from None
-    with raw:
-        yield LineTap(gzip.GzipFile(fileobj=raw) if raw.peek(2)[:2] == _GZIP_MAGIC else raw, name)
+    with open_binary(path) as raw:
+        yield LineTap(raw, os.fspath(path))
 
 
 def load_conll_file(path: str | os.PathLike, word_col: int = 0, tag_col: int | None = -1,

@@ -16,19 +16,27 @@ Loading never executes anything from the files: ``json`` for the JSON files, and
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock (the checks for a new run's files still apply)
+    fcntl = None
+
 from . import __version__
 from .config import Config
 from .data.schemes import tag_error
 from .data.vocab import Vocab
 from .errors import ModelError, NertagError
-from .files import atomic_open, read_npz, stale_temporary_files, write_json, write_npz
+from .files import atomic_open, read_json_file, read_npz, stale_temporary_files, write_json, write_npz
 
 if TYPE_CHECKING:
     from .tagger import Tagger
@@ -37,17 +45,22 @@ FORMAT = "nertag-model"
 FORMAT_VERSION = 1
 REQUIRES = ">=0.1"  # the nertag versions that read format 1 (recorded in every meta.json)
 BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
+VOCAB_SUM = "vocab_sha256"  # meta.json's key for the checksum of vocab.json's content
+LOCK_NAME = ".nertag.lock"  # held (flock) by the run writing a directory; holds its process id
 
 
 def read_json(path: Path, what: str) -> dict:
-    """The JSON object in ``path``; a ModelError saying what is wrong with the file otherwise."""
+    """The JSON object in ``path``; a ModelError saying what is wrong with the file otherwise.
+
+    Only a regular file is read (a FIFO or device is refused at once), of at most `JSON_LIMIT` bytes, with
+    bounded nesting and numbers (see :func:`nertag.files.parse_json`).
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
+        value = read_json_file(path, what)
     except FileNotFoundError:
         raise ModelError(f"{path}: missing {what}; is {path.parent} a nertag model directory?") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"{path}: damaged {what}, not valid JSON ({e})") from None
+    except IsADirectoryError:
+        raise ModelError(f"{path}: is a directory, expected the {what} in a regular file") from None
     except OSError as e:
         raise ModelError(f"{path}: cannot read {what}: {e.strerror}") from None
     if not isinstance(value, dict):
@@ -60,9 +73,19 @@ def save_weights(path: Path, named: dict[str, np.ndarray], extra: dict[str, np.n
     write_npz(path, {**{f"param/{k}": v for k, v in named.items()}, **(extra or {})})
 
 
-def load_weights(path: Path, named: dict[str, np.ndarray], what: str = "model weights") -> dict[str, np.ndarray]:
-    """Copy the saved parameters into the views ``named``; return the file's other arrays."""
-    arrays = read_npz(path, what)
+MAX_WEIGHT = 1e6  # larger magnitudes are no trained model's: they overflow in the network's exponentials
+SLACK = 64 << 20  # bytes an .npz may hold beyond its arrays' (zip headers, the training state's JSON)
+
+
+def load_weights(path: Path, named: dict[str, np.ndarray], what: str = "model weights",
+                 copies: int = 1) -> dict[str, np.ndarray]:
+    """Copy the saved parameters into the views ``named``; return the file's other arrays.
+
+    The archive may unpack to at most ``copies`` times the parameters' size (a checkpoint holds the
+    optimiser's and the average's copies too), in float64, plus `SLACK`: anything more is refused unread.
+    """
+    limit = copies * 8 * sum(view.size for view in named.values()) + SLACK
+    arrays = read_npz(path, what, limit)
     saved = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
     missing, unexpected = sorted(set(named) - set(saved)), sorted(set(saved) - set(named))
     if missing or unexpected:
@@ -77,8 +100,20 @@ def load_weights(path: Path, named: dict[str, np.ndarray], what: str = "model we
             raise ModelError(f"{path}: parameter {name} has dtype {array.dtype}, expected floating point")
         if not np.all(np.isfinite(array)):
             raise ModelError(f"{path}: parameter {name} holds NaN or infinite values")
+        if array.size and (largest := float(np.abs(array).max())) > MAX_WEIGHT:
+            raise ModelError(f"{path}: parameter {name} holds a value of magnitude {largest:.3g}, beyond the "
+                             f"{MAX_WEIGHT:g} of any trained model (damaged weights?)")
         view[...] = array
     return {k: v for k, v in arrays.items() if not k.startswith("param/")}
+
+
+def parameter_floor(config: Config, n_words: int) -> int:
+    """A lower bound on the parameters of the network ``config`` describes, over ``n_words`` words.
+
+    The word embedding (V x D) and the sentence BiGRU's input and recurrent weights (2 directions of
+    D x 3H and H x 3H); the character layers, dense layer, biases and CRF only add to it.
+    """
+    return n_words * config.word_dim + 2 * 3 * config.hidden * (config.word_dim + config.hidden)
 
 
 @dataclass(frozen=True)
@@ -139,6 +174,80 @@ class ModelDir:
     def metrics_file(self) -> Path:
         return self.path / "metrics.jsonl"
 
+    @property
+    def lock_file(self) -> Path:
+        return self.path / LOCK_NAME
+
+    # -- the lock of a run writing the directory ------------------------------------------------------------
+    def holder(self) -> int | None:
+        """The process id of the live run writing this directory (holding its lock), or None.
+
+        The lock is an ``flock`` on `lock_file`, so it dies with its process: the file of a killed run is a
+        stale lock, which the next run takes over.
+        """
+        if fcntl is None:
+            return None
+        try:
+            fd = os.open(self.lock_file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return _pid_in(fd) or -1
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+    def check_unlocked(self) -> None:
+        """A NertagError naming the run that holds this directory, if one does."""
+        holder = self.holder()
+        if holder is not None:
+            raise NertagError(_locked_message(self.path, holder))
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the directory's lock while a run writes it (creating the directory if need be).
+
+        A second writer gets a NertagError naming the holder's process id; the lock of a process that died
+        is taken over. On exit the lock file is removed, and the directory too if the run left it empty.
+        """
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = self._acquire() if fcntl is not None else None
+        try:
+            yield self
+        finally:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    self.lock_file.unlink()
+                os.close(fd)
+            if created:
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()  # only if empty: a run that failed before writing anything
+
+    def _acquire(self) -> int:
+        for _ in range(100):
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _pid_in(fd) or -1
+                os.close(fd)
+                raise NertagError(_locked_message(self.path, holder)) from None
+            try:  # the holder may have removed the file between our open and our lock: then lock the new one
+                same = os.fstat(fd).st_ino == os.stat(self.lock_file).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                return fd
+            os.close(fd)
+        raise NertagError(f"{self.lock_file}: cannot take the lock of the model directory")
+
     # -- checks --------------------------------------------------------------------------------------------
     @classmethod
     def existing(cls, path: str | Path) -> ModelDir:
@@ -176,6 +285,7 @@ class ModelDir:
                 if not parent.is_dir():
                     raise NertagError(f"{path}: cannot create the model directory, {parent} is a file")
                 break
+        model_dir.check_unlocked()  # before anything is removed: the files may be a running run's
         present = [file for file in model_dir.files if file.exists() or file.is_symlink()]
         if present and overwrite:
             for file in present:
@@ -207,6 +317,7 @@ class ModelDir:
     def resumable(cls, path: str | Path) -> ModelDir:
         """An existing directory with a checkpoint to resume (a ModelError or NertagError saying why not)."""
         model_dir = cls.existing(path)
+        model_dir.check_unlocked()
         if not model_dir.checkpoint_file.exists():
             raise NertagError(f"{model_dir.path}: no checkpoint.npz to resume from (the run stopped before its "
                               f"first checkpoint, or this is not a training run); start it again without --resume")
@@ -217,7 +328,20 @@ class ModelDir:
         """Metadata, configuration and vocabularies, each file read and validated once."""
         meta = self._read_meta()
         config = self._read_config(meta)
-        return Description(config, *self._read_vocabs(config), meta)
+        words, chars, tags = self._read_vocabs(config, meta)
+        self._check_size(config, len(words))
+        return Description(config, words, chars, tags, meta)
+
+    def _check_size(self, config: Config, n_words: int) -> None:
+        """Refuse, before anything is allocated, a configuration too large for the weights it came with."""
+        itemsize = 8 if config.dtype == "float64" else 4
+        needed = parameter_floor(config, n_words) * itemsize
+        sizes = [file.stat().st_size for file in (self.weights_file, self.checkpoint_file) if file.is_file()]
+        if needed > max(sizes, default=0) + SLACK:
+            held = f"{max(sizes):,} bytes of weights" if sizes else "no weights"
+            raise ModelError(f"{self.config_file}: a network of word_dim {config.word_dim} and hidden "
+                             f"{config.hidden} over {n_words:,} words needs at least {needed:,} bytes of "
+                             f"parameters, and the directory holds {held}: the configuration is not the model's")
 
     def _read_meta(self) -> dict:
         path = self.meta_file
@@ -254,7 +378,20 @@ class ModelDir:
         except TypeError as e:
             raise ModelError(f"{path}: bad configuration ({e})") from None
 
-    def _read_vocabs(self, config: Config) -> tuple[Vocab, Vocab, Vocab]:
+    def _check_vocab_sum(self, vocab: dict, meta: dict) -> None:
+        """The vocabularies must be those the weights were saved with, if the metadata records their checksum."""
+        expected = meta.get(VOCAB_SUM)
+        if expected is None:
+            return  # a model saved before checksums: loaded as before
+        if not isinstance(expected, str):
+            raise ModelError(f"{self.meta_file}: damaged model metadata: {VOCAB_SUM} must be a string, found "
+                             f"{type(expected).__name__}")
+        if vocab_checksum(vocab) != expected:
+            raise ModelError(f"{self.vocab_file}: the vocabularies are not those the weights were saved with (their "
+                             f"checksum differs from {VOCAB_SUM} in meta.json): edited, shifted or from another "
+                             f"model")
+
+    def _read_vocabs(self, config: Config, meta: dict | None = None) -> tuple[Vocab, Vocab, Vocab]:
         """Words, characters and tags; the tags must be tags of ``config.scheme``."""
         path = self.vocab_file
         vocab = read_json(path, "vocabularies")
@@ -277,6 +414,7 @@ class ModelDir:
                     break
         if problem:
             raise ModelError(f"{path}: damaged vocabularies: {problem}")
+        self._check_vocab_sum(vocab, meta or {})
         return words, chars, tags
 
     def load_weights(self, named: dict[str, np.ndarray]) -> None:
@@ -288,16 +426,20 @@ class ModelDir:
 
     def load_checkpoint(self, named: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Copy the checkpoint's parameters into ``named``; return its other arrays (training state)."""
-        return load_weights(self.checkpoint_file, named, "checkpoint")
+        return load_weights(self.checkpoint_file, named, "checkpoint", copies=4)
 
     # -- writing -------------------------------------------------------------------------------------------
     def write_description(self, description: Description) -> None:
         """The files fixed for a whole training run: configuration, vocabularies, metadata."""
         self.path.mkdir(parents=True, exist_ok=True)
+        vocab = {"words": description.words.to_json(), "chars": description.chars.to_json(),
+                 "tags": description.tags.to_json()}
+        # The vocabularies' checksum travels in the metadata (and so in every later write of it): a vocab.json
+        # shifted, permuted or edited no longer matches the weights, and is refused (see `_check_vocab_sum`).
+        description.meta[VOCAB_SUM] = vocab_checksum(vocab)
         self.write_meta(description.meta)  # first: it marks the directory as a run's (see for_new_run)
         self.write_config(description.config)
-        write_json(self.vocab_file, {"words": description.words.to_json(), "chars": description.chars.to_json(),
-                                     "tags": description.tags.to_json()})
+        write_json(self.vocab_file, vocab)
 
     def write_config(self, config: Config) -> None:
         write_json(self.config_file, config.to_dict())
@@ -326,6 +468,26 @@ class ModelDir:
         """Write ``tagger`` as a complete model: its description and its current weights."""
         self.write_description(tagger.description)
         self.save_weights(tagger.buffer.named())
+
+
+def vocab_checksum(vocab: dict) -> str:
+    """SHA-256 of the vocabularies as vocab.json holds them, in a canonical JSON form (sorted keys)."""
+    text = json.dumps(vocab, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _pid_in(fd: int) -> int | None:
+    """The process id written in the lock file ``fd``, if it holds one."""
+    with contextlib.suppress(OSError, ValueError):
+        text = os.pread(fd, 32, 0).decode("ascii").strip()
+        return int(text) if text.isdigit() else None
+    return None
+
+
+def _locked_message(path: Path, holder: int) -> str:
+    who = f"process {holder}" if holder > 0 else "another process"
+    return (f"{path}: a training run ({who}) is writing this model directory; wait for it to finish, or stop "
+            f"it (Ctrl-C, or kill {holder if holder > 0 else 'it'}) and continue it with --resume {path}")
 
 
 BUNDLED_NAMES = ("conll2003", "wikigold")

@@ -306,7 +306,7 @@ def train(config: Config | Mapping | None, train_data: Sequence[Sentence], dev_d
         raise DataError("no training sentences", train_path)
     dev_data = list(dev_data or [])
 
-    with _StopRequest() as stop:
+    with model_dir.locked(), _StopRequest() as stop:  # a second writer is refused, naming this process
         if resume:
             run = _resumed_run(model_dir, config, train_data, dev_data, train_path, log)
         else:

@@ -85,8 +85,8 @@ def test_resume_checks_the_directory_once_and_reads_each_file_once(tmp_path, mon
     existing = nertag.model_dir.ModelDir.existing.__func__
     monkeypatch.setattr(nertag.model_dir, "read_json", lambda path, what: reads.append(path.name) or
                         read_json(path, what))
-    monkeypatch.setattr(nertag.model_dir, "read_npz", lambda path, what: reads.append(path.name) or
-                        read_npz(path, what))
+    monkeypatch.setattr(nertag.model_dir, "read_npz", lambda path, *rest: reads.append(path.name) or
+                        read_npz(path, *rest))
     monkeypatch.setattr(nertag.model_dir.ModelDir, "existing",
                         classmethod(lambda cls, path: checks.append(path) or existing(cls, path)))
     result = CliRunner().invoke(app, ["train", "--conll", str(TRAIN), "--resume", str(run), "--epochs", "2",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import builtins
 import gzip
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -63,13 +64,16 @@ def test_layout_written_back_reproduces_the_file(tmp_path):
 
 
 def test_convert_and_eval_read_their_file_once(tmp_path, monkeypatch):
-    opened, real_open = [], builtins.open
+    opened = []
 
-    def counting_open(file, *args, **kwargs):
-        opened.append(Path(file).name if isinstance(file, (str, Path)) else None)
-        return real_open(file, *args, **kwargs)
+    def counting(real_open):
+        def counting_open(file, *args, **kwargs):
+            opened.append(Path(file).name if isinstance(file, (str, Path)) else None)
+            return real_open(file, *args, **kwargs)
+        return counting_open
 
-    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(builtins, "open", counting(builtins.open))
+    monkeypatch.setattr(os, "open", counting(os.open))
     result = CliRunner().invoke(app, ["convert", "--to", "bioes", str(TRAIN)])
     assert result.exit_code == 0, result.stderr
     assert opened.count(TRAIN.name) == 1

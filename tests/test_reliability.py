@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,32 @@ def test_convert_from_a_scheme_the_file_does_not_follow(tmp_path):
     (tmp_path / "x.conll").write_text("John B-PER\nSmith E-PER\n")
     assert_error(nertag("convert", "--to", "iob1", "--from", "iob2", tmp_path / "x.conll"),
                  f"{tmp_path / 'x.conll'}:2:", "expected a tag O or B-TYPE/I-TYPE in IOB2, found 'E-PER'")
+
+
+def test_ctrl_c_during_start_up_exits_130_without_a_traceback(monkeypatch):
+    """The entry point turns a KeyboardInterrupt while nertag.cli is imported (or runs) into exit code 130;
+    a real process interrupted early in its start-up does the same."""
+    import subprocess
+    import sys
+    import time
+    import types
+
+    import nertag.console
+
+    class Interrupting(types.ModuleType):
+        def __getattr__(self, name):
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "nertag.cli", Interrupting("nertag.cli"))
+    with pytest.raises(SystemExit) as exited:
+        nertag.console.main()
+    assert exited.value.code == 130
+    monkeypatch.undo()
+    for delay in (0.15, 0.3):
+        process = subprocess.Popen([sys.executable, "-m", "nertag", "tag"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130 and b"Traceback" not in err, (delay, err.decode())

@@ -19,6 +19,7 @@ import numpy as np
 from nertag.data._lines import iter_lines
 from nertag.data.vocab import PAD, UNK, Vocab, normalise_digits
 from nertag.errors import DataError
+from nertag.files import excerpt
 
 LEVELS = ("exact", "lowercase", "digits")
 
@@ -275,10 +276,17 @@ def _check_dim(expected: int | None, actual: int, name: str, number: int, what: 
 
 def _vector(parts: list[str], name: str, number: int) -> np.ndarray:
     try:
-        return np.array(parts[1:], dtype=np.float32)
+        vector = np.array(parts[1:], dtype=np.float32)
     except ValueError:
         bad = next(p for p in parts[1:] if not _is_number(p))
-        raise DataError(f"expected numbers after the word {parts[0]!r}, found {bad!r}", name, number) from None
+        raise DataError(f"expected numbers after the word {excerpt(parts[0])}, found {excerpt(bad)}", name,
+                        number) from None
+    if not np.isfinite(vector).all():
+        bad = next(p for p, v in zip(parts[1:], vector) if not np.isfinite(v))
+        raise DataError(f"expected finite numbers after the word {excerpt(parts[0])}, found {excerpt(bad)}"
+                        f"{' (too large for float32)' if _is_number(bad) and 'n' not in bad.lower() else ''}",
+                        name, number)
+    return vector
 
 
 def _is_number(text: str) -> bool:
