@@ -76,8 +76,11 @@ def _naming(path: str | os.PathLike):
 @contextlib.contextmanager
 def output_file(path: str | os.PathLike, encoding: str = "utf-8"):
     """A text file to write ``path`` with: atomically (`atomic_open`) for a regular file or a new one; in place
-    for what is not a regular file (``/dev/null``, a FIFO, a terminal), which a rename would replace."""
+    for what is not a regular file (``/dev/null``, a FIFO, a terminal), which a rename would replace. A
+    symbolic link is followed: its target is written, the link stays."""
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     if path.exists() and not path.is_file():
         with _naming(path), open(path, "w", encoding=encoding, newline="\n") as f:
             yield f

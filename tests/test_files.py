@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -59,3 +60,27 @@ def test_atomic_open_fsyncs_then_renames(tmp_path, monkeypatch):
     files.write_npz(tmp_path / "x.npz", {"a": np.zeros(2)})
     assert calls[:2] == [("fsync", "file"), ("replace", "x.npz")]  # the data is on disk before it has the name
     assert calls[2:] in ([("fsync", "dir")], [])  # then the rename itself, where directories can be fsynced
+
+
+def test_output_file_follows_a_symlink_and_writes_special_files_in_place(tmp_path):
+    from nertag.files import output_file
+
+    target, link = tmp_path / "target.txt", tmp_path / "link.txt"
+    target.write_text("old")
+    link.symlink_to(target)
+    with output_file(link) as f:
+        f.write("new")
+    assert link.is_symlink() and target.read_text() == "new"
+    with output_file("/dev/null") as f:
+        f.write("nothing")
+    assert Path("/dev/null").is_char_device()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    import threading
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    with output_file(fifo) as f:
+        f.write("through the fifo")
+    reader.join(10)
+    assert got == ["through the fifo"] and fifo.is_fifo()

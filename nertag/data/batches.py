@@ -89,6 +89,18 @@ def encode_sentences(
     return encoded
 
 
+MAX_WORD_CHARS = 100  # characters of a word the character encoder reads: its first and last 50
+
+
+def spelling(token: str) -> str:
+    """The characters of ``token`` the character encoder reads: all of them up to `MAX_WORD_CHARS`, else the
+    first and the last half of that many (one 200 KB "word" must not make a batch of gigabytes)."""
+    if len(token) <= MAX_WORD_CHARS:
+        return token
+    half = MAX_WORD_CHARS // 2
+    return token[:half] + token[-half:]
+
+
 def encode_tokens(tokens: Sequence[str], words: Vocab, chars: Vocab | None = None) -> Encoded:
     """One tokenised sentence as ids, without tags (e.g. for tagging it).
 
@@ -101,8 +113,9 @@ def encode_tokens(tokens: Sequence[str], words: Vocab, chars: Vocab | None = Non
     """
     char_ids = char_lengths = None
     if chars is not None:
-        char_ids = chars.encode("".join(tokens))
-        char_lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        spelled = list(map(spelling, tokens))
+        char_ids = chars.encode("".join(spelled))
+        char_lengths = np.fromiter(map(len, spelled), dtype=np.int64, count=len(tokens))
     return Encoded(words.encode(tokens), char_ids, char_lengths)
 
 
@@ -208,6 +221,7 @@ def pad_tokens(sentences: Sequence[Sequence[str]], words: Vocab, chars: Vocab | 
     word_ids.T[padded.mask.T] = words.encode(tokens)     # the mask of (B, T), read row by row: sentence order
     chars_ids = char_lengths = char_padded = None
     if chars is not None:
+        tokens = list(map(spelling, tokens))                                     # (long words: their ends)
         token_lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=n)  # (N,) characters per token
         c = int(token_lengths.max(initial=0))
         first = np.cumsum(lengths) - lengths                                     # (B,) first token of each

@@ -117,3 +117,17 @@ def test_pad_tokens_is_pad_of_encode_tokens(vocabs, with_chars):
     if with_chars:
         assert np.array_equal(found.char_padded.lengths, expected.char_padded.lengths)
         assert found.char_padded.T == expected.char_padded.T
+
+
+def test_one_huge_word_keeps_the_character_batch_small():
+    """A 200 KB "word" is read by the character encoder as its first and last 50 characters."""
+    from nertag.data.batches import MAX_WORD_CHARS, encode_tokens, pad, pad_tokens, spelling
+    from nertag.data.vocab import Vocab
+
+    huge = "a" * 100_000 + "b" * 100_000
+    words, chars = Vocab.build([["x", huge]]), Vocab.build(["xab"])
+    batch = pad_tokens([["x", huge], ["x"]], words, chars)
+    assert batch.chars.shape == (2, 2, MAX_WORD_CHARS) and spelling(huge) == "a" * 50 + "b" * 50
+    same = pad([encode_tokens(["x", huge], words, chars), encode_tokens(["x"], words, chars)])
+    assert np.array_equal(batch.chars, same.chars) and np.array_equal(batch.char_lengths, same.char_lengths)
+    assert batch.words[1, 0] == words.encode([huge])[0]  # the word itself is looked up whole
