@@ -94,3 +94,19 @@ def test_sigkill_at_a_random_moment_then_resume(process_reference, tmp_path, see
         returncode, out, err = finish(nertag_train("--model-dir", directory))
     assert returncode == 0, err
     assert_same(outcome(directory), process_reference)
+
+
+def test_a_second_sigint_stops_at_once_cleanly_and_resumes(process_reference, tmp_path):
+    """Two SIGINTs in a row (the second while the first one's checkpoint may be being written): exit 130,
+    no traceback, and the run resumes to the uninterrupted run's bytes."""
+    directory = tmp_path / "m"
+    process = nertag_train("--model-dir", directory)
+    wait_for(directory / "checkpoint.npz", process)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.002)
+    process.send_signal(signal.SIGINT)
+    returncode, out, err = finish(process)
+    assert returncode == 130 and "Traceback" not in out + err, (out, err)
+    returncode, out, err = finish(nertag_train("--resume", directory, "--model-dir", directory))
+    assert returncode == 0 and "finished after 4 epochs" in out, err
+    assert_same(outcome(directory), process_reference)
