@@ -18,7 +18,8 @@ import numpy as np
 from .config import Config
 from .data.conll import Sentence
 from .errors import ModelError, NertagError
-from .files import excerpt, parse_json
+from .errors import excerpt
+from .files import parse_json
 from .net.averaging import ParameterAverage
 from .net.optim import Optimizer
 

@@ -120,6 +120,8 @@ def errors_for_people():
         with contextlib.suppress(OSError):
             sys.stdout = None
         raise typer.Exit(0) from None
+    except MemoryError:  # a last guard: the sizes nertag knows of are checked before they are allocated
+        raise fail("out of memory: the input or configuration needs more than this machine has") from None
     except IsADirectoryError as e:
         raise fail(f"{e.filename}: is a directory, expected a file") from None
     except OSError as e:

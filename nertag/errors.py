@@ -19,3 +19,16 @@ class DataError(NertagError):
 
 class ModelError(NertagError):
     """A model directory that is missing, damaged, foreign or from an incompatible version."""
+
+
+QUOTE = 80  # characters of bad input an error message quotes at most
+
+
+def shorten(text: str, limit: int = QUOTE) -> str:
+    """``text`` cut to ``limit`` characters for an error message, saying how long it was when cut."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def excerpt(text: str, limit: int = QUOTE) -> str:
+    """``text`` quoted (as a literal) for an error message, cut to ``limit`` characters."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError, NertagError
+from .errors import QUOTE, ModelError, NertagError, excerpt, shorten
 
 TMP_SUFFIX = ".tmp"
 JSON_LIMIT = 256 << 20  # bytes of one JSON file of a model (vocab.json of a 2M-word vocabulary is ~60 MB)
 MAX_DIGITS = 40         # of a whole number in a model's JSON: a 128-bit generator state has 39
-QUOTE = 80              # characters of bad input an error message quotes at most
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry; numpy >= 2 uses it too
 
 
@@ -146,16 +145,6 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def shorten(text: str, limit: int = QUOTE) -> str:
-    """``text`` cut to ``limit`` characters for an error message, saying how long it was when cut."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
-
-
-def excerpt(text: str, limit: int = QUOTE) -> str:
-    """``text`` quoted (as a literal) for an error message, cut to ``limit`` characters."""
-    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
 
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),

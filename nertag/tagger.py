@@ -21,12 +21,14 @@ from .data.conll import Sentence
 from .data.schemes import TagIds, allowed_end, allowed_start, allowed_transitions, check_scheme, convert
 from .data.text import TextLine, Token, text_line
 from .data.vocab import Vocab
+from .errors import NertagError
 from .evaluate import entity_scores
 from .network import TaggerNet
 from .model_dir import Description, ModelDir
 from .net.params import ParamBuffer
 
 WINDOW = 1024  # sentences read ahead and sorted by length together (padding: 13% of eng.testb at batch 32)
+MAX_PARAMETER_GIB = 8  # a configuration needing more is refused before anything is allocated
 OUTPUT_SCHEME = "IOB2"  # of tags handed out, unless asked otherwise: B- opens every entity
 
 
@@ -85,6 +87,11 @@ class Tagger:
             constraints = (allowed_transitions(tag_list, config.scheme), allowed_start(tag_list, config.scheme),
                            allowed_end(tag_list, config.scheme))
         self.net = TaggerNet(config, len(words), len(chars), len(tags), constraints)
+        gib = 2 * self.net.n_params * np.dtype(config.dtype).itemsize / 2**30  # parameters and gradients
+        if gib > MAX_PARAMETER_GIB:
+            raise NertagError(f"the configuration asks for {self.net.n_params:,} parameters ({gib:,.1f} GiB with "
+                              f"their gradients), more than the {MAX_PARAMETER_GIB} GiB nertag allocates; lower "
+                              f"hidden, word_dim or char_hidden")
         self.buffer = ParamBuffer(self.net, np.dtype(config.dtype), seed=config.seed if seed is None else seed,
                                   initialise=initialise)
 

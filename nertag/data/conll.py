@@ -26,7 +26,7 @@ from typing import IO
 
 from nertag.data import schemes
 from nertag.data._lines import Source, iter_lines, source_name
-from nertag.errors import DataError, NertagError
+from nertag.errors import DataError, NertagError, excerpt
 
 DOCSTART = "-DOCSTART-"
 
@@ -384,6 +384,6 @@ def _sentence_block(sentence: Sentence, number: int, extra: Sequence[str] | None
         if not all(_writable(field, delimiter) for field in fields) or not line.strip():
             advice = ("contain whitespace or are empty (a TAB-separated file keeps spaces inside tokens)"
                       if delimiter == " " else f"contain the delimiter {delimiter!r} or a line break, or are blank")
-            raise NertagError(f"cannot write sentence {number} token {i + 1}: the fields {fields!r} {advice}")
+            raise NertagError(f"cannot write sentence {number} token {i + 1}: the fields {excerpt(repr(fields))} {advice}")
         lines.append(line)
     return "\n".join(lines) + "\n\n"

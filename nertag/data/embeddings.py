@@ -19,7 +19,7 @@ import numpy as np
 from nertag.data._lines import iter_lines
 from nertag.data.vocab import PAD, UNK, Vocab, normalise_digits
 from nertag.errors import DataError
-from nertag.files import excerpt
+from nertag.errors import excerpt
 
 LEVELS = ("exact", "lowercase", "digits")
 

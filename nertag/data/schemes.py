@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from nertag.errors import DataError, NertagError
+from nertag.errors import DataError, NertagError, excerpt
 
 SCHEMES = ("IOB1", "IOB2", "BIOES")
 _ALIASES = {"IOB1": "IOB1", "IOB2": "IOB2", "BIO": "IOB2", "BIOES": "BIOES", "IOBES": "BIOES"}
@@ -57,7 +57,7 @@ def tag_error(tag: str, scheme: str | None = None) -> str | None:
         return None
     forms = "/".join(f"{p}-TYPE" for p in prefixes)
     where = f" in {scheme}" if scheme else ""
-    return f"expected a tag O or {forms}{where}, found {tag!r}"
+    return f"expected a tag O or {forms}{where}, found {excerpt(tag)}"
 
 
 def scheme_tags(types: Iterable[str], scheme: str) -> list[str]:

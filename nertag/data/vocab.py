@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from nertag.errors import DataError
+from nertag.errors import DataError, excerpt
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -273,7 +273,7 @@ class Vocab:
     def _unknown_message(self, token: str) -> str:
         known = ", ".join(self._tokens[:12]) + (", ..." if len(self._tokens) > 12 else "")
         what = "tags" if self.pad is None else "tokens"
-        return f"expected one of the {len(self._tokens)} known {what} ({known}), found {token!r}"
+        return f"expected one of the {len(self._tokens)} known {what} ({known}), found {excerpt(token)}"
 
     # Training -------------------------------------------------------------------------------------
 
