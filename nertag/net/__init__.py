@@ -6,6 +6,7 @@ from .dropout import Dropout
 from .embedding import Embedding
 from .gru import GRU
 from .layer import Layer, OutputLayer
+from .lstm import LSTM
 from .losses import SoftmaxCrossEntropy, SquaredError
 from .padded import Padded, sequence_mask
 from .params import ParamBuffer
@@ -13,7 +14,7 @@ from .rnn import RNN, Recurrent
 from .sequential import Sequential
 
 __all__ = [
-    "CRF", "GRU", "RNN", "Bidirectional", "Constraints", "Dense", "Dropout", "Embedding", "Layer",
+    "CRF", "GRU", "LSTM", "RNN", "Bidirectional", "Constraints", "Dense", "Dropout", "Embedding", "Layer",
     "NonFiniteScores", "OutputLayer", "Padded", "ParamBuffer", "Recurrent", "Sequential", "SoftmaxCrossEntropy",
     "SquaredError", "sequence_mask",
 ]

@@ -3,8 +3,8 @@ prediction, a padded batch equal to its sentences one at a time, and a Padded la
 import numpy as np
 import pytest
 
-from nertag.net import (CRF, GRU, RNN, Bidirectional, Dense, Dropout, Embedding, Padded, ParamBuffer, Sequential,
-                        SoftmaxCrossEntropy, SquaredError)
+from nertag.net import (CRF, GRU, LSTM, RNN, Bidirectional, Dense, Dropout, Embedding, Padded, ParamBuffer,
+                        Sequential, SoftmaxCrossEntropy, SquaredError)
 
 T, D, K, V = 6, 3, 4, 9
 LENGTHS = np.array([6, 1, 4, 2, 6])          # uneven, length 1, unsorted, ties
@@ -33,8 +33,10 @@ LAYERS = {
     "gru-numpy": (lambda: GRU(D, 4, kernel="numpy"), floats, 4, None),
     "bigru": (lambda: Bidirectional(lambda: GRU(D, 4)), floats, 8, None),
     "birnn": (lambda: Bidirectional(RNN(D, 3), RNN(D, 2)), floats, 5, None),
+    "lstm": (lambda: LSTM(D, 4), floats, 4, None),
+    "bilstm": (lambda: Bidirectional(lambda: LSTM(D, 4)), floats, 8, None),
 }
-RECURRENT = {"rnn", "gru", "gru-numpy", "bigru", "birnn"}
+RECURRENT = {"rnn", "gru", "gru-numpy", "bigru", "birnn", "lstm", "bilstm"}
 
 
 def bound(make, seed=0):
