@@ -14,6 +14,8 @@ CHOICES = {  # the values a text field takes (shown by --help)
     "embeddings_vocab": ("data", "all"),
     "optimizer": ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"),
     "dtype": ("float32", "float64"),
+    "cell": ("gru", "lstm"),
+    "char_encoder": ("gru", "lstm"),
 }
 _TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
 
@@ -25,6 +27,8 @@ class Config:
     char_dim: int = 25            # character embedding size; 0 disables character features
     char_hidden: int = 25         # character GRU units per direction (Lample et al. 2016 use 25 + 25)
     hidden: int = 100             # sentence GRU units per direction
+    cell: str = "gru"             # recurrent cell of the sentence encoder: gru or lstm (Lample et al. 2016)
+    char_encoder: str = "gru"     # character encoder: gru or lstm, a bidirectional one (char_dim 0: none)
     dropout: float = 0.5          # dropout rate, before and after the sentence BiGRU
     # --- data
     scheme: str = "BIOES"         # tag scheme the CRF learns: bioes, iob2 or iob1 (output: IOB2 or tag --scheme)
@@ -66,6 +70,9 @@ class Config:
             problems.append(f"scheme must be IOB1, IOB2 or BIOES, got {self.scheme!r}")
         if self.optimizer not in CHOICES["optimizer"]:
             problems.append(f"unknown optimizer {self.optimizer!r}")
+        for name in ("cell", "char_encoder"):
+            if getattr(self, name) not in CHOICES[name]:
+                problems.append(f"{name} must be {' or '.join(CHOICES[name])}, got {getattr(self, name)!r}")
         if self.dtype not in CHOICES["dtype"]:
             problems.append(f"dtype must be float32 or float64, got {self.dtype!r}")
         if not 0 <= self.dropout < 1:

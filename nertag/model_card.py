@@ -31,11 +31,12 @@ def summary(tagger, path: Path) -> list[str]:
     meta, config = tagger.meta, tagger.config
     types = meta.get("types") or sorted({t.split("-", 1)[1] for t in tagger.tags.tokens if t != "O"})
     name = meta.get("name", path.name)
-    chars = f" + character BiGRU {config.char_hidden} + {config.char_hidden}" if config.char_dim else ""
+    char_cell, cell = config.char_encoder.upper(), config.cell.upper()
+    chars = f" + character Bi{char_cell} {config.char_hidden} + {config.char_hidden}" if config.char_dim else ""
     lines = [
         f"model       {name} ({path})" + (f", language {meta['language']}" if meta.get("language") else ""),
         f"entities    {' '.join(types)} (output {tagger.output_scheme}, learned as {config.scheme})",
-        f"network     word embeddings {config.word_dim}{chars} -> BiGRU {config.hidden} + {config.hidden} -> CRF; "
+        f"network     word embeddings {config.word_dim}{chars} -> Bi{cell} {config.hidden} + {config.hidden} -> CRF; "
         f"{len(tagger.buffer):,} parameters ({config.dtype})",
         f"vocabulary  {len(tagger.words):,} words, {len(tagger.chars):,} characters",
     ]

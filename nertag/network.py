@@ -10,6 +10,9 @@ x_t           dropout([w_t ; c_t])        (T, B, Dw + 2Hc)
 h_t           dropout(BiGRU(x)_t)         (T, B, 2H)
 E             h W + b                      (T, B, K) emission scores of the CRF
 
+The recurrent cells are GRUs unless ``config.cell`` / ``config.char_encoder`` say ``lstm`` (Lample et al.'s
+BiLSTM-CRF with a character BiLSTM); models saved before these options existed are GRU models.
+
 Backward runs the same steps in reverse: dE -> dh -> dx -> (dw, dc) -> char BiGRU -> char embeddings.
 
 Every layer gets the batch's layout (``batch.padded``, for the characters ``batch.char_padded``), built and
@@ -33,6 +36,9 @@ from .net.dropout import Dropout
 from .net.embedding import Embedding
 from .net.gru import GRU, limit_scan_threads
 from .net.layer import Layer
+from .net.lstm import LSTM
+
+CELLS = {"gru": GRU, "lstm": LSTM}  # config.cell and config.char_encoder
 
 
 class TaggerNet(Layer):
@@ -56,10 +62,12 @@ class TaggerNet(Layer):
         self.use_chars = config.char_dim > 0
         if self.use_chars:
             self.chars = self.add(Embedding(n_chars, config.char_dim))
-            self.char_rnn = self.add(Bidirectional(lambda: GRU(config.char_dim, config.char_hidden)))
+            char_cell = CELLS[config.char_encoder]
+            self.char_rnn = self.add(Bidirectional(lambda: char_cell(config.char_dim, config.char_hidden)))
             features += 2 * config.char_hidden
         self.dropout = Dropout(config.dropout)
-        self.rnn = self.add(Bidirectional(lambda: GRU(features, config.hidden)))
+        cell = CELLS[config.cell]
+        self.rnn = self.add(Bidirectional(lambda: cell(features, config.hidden)))
         self.project = self.add(Dense(2 * config.hidden, n_tags))
         self.crf = self.add(CRF(n_tags, constraints))
 

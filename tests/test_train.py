@@ -341,3 +341,23 @@ def test_best_only_on_a_real_score_and_newest_without_dev(tmp_path, monkeypatch)
     assert len(saved) == 5 and resumed.best_epoch == 6
     assert "no dev data: the model of each epoch from now on is saved, in place of the best dev epoch 3" in logged
     assert json.loads((tmp_path / "m" / "meta.json").read_text())["saved_epoch"] == 6
+
+
+def test_lstm_cells_train_save_and_load(tmp_path):
+    """--cell lstm and --char-encoder lstm: recorded in config.json, the loaded model tags as the trained one;
+    a configuration without the keys (every model before them) is a GRU model."""
+    from nertag.net.gru import GRU
+    from nertag.net.lstm import LSTM
+
+    result = run(tmp_path / "m", CONFIG.replace(cell="lstm", char_encoder="lstm", epochs=1))
+    assert result.status == "finished"
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert (saved["cell"], saved["char_encoder"]) == ("lstm", "lstm")
+    tagger = Tagger.load(tmp_path / "m")
+    assert isinstance(tagger.net.rnn.fwd, LSTM) and isinstance(tagger.net.char_rnn.bwd, LSTM)
+    sentences = [s.words for s in load_conll(DEV_PATH)[:5]]
+    assert [t.tags for t in tagger.tag_sentences(sentences)] == [t.tags for t in Tagger.load(tmp_path / "m")
+                                                                 .tag_sentences(sentences)]
+    old = {k: v for k, v in saved.items() if k not in ("cell", "char_encoder")}
+    assert Config.from_dict(old).cell == "gru"
+    assert isinstance(TaggerNet(Config.from_dict(old), 10, 10, 5).rnn.fwd, GRU)
