@@ -146,7 +146,7 @@ class MaxOverTime(Layer):
     def forward(self, X, lengths=None, rng=None):
         if X.ndim != 3:
             raise ValueError(f"MaxOverTime expects inputs of shape (T, B, F), got shape {X.shape}")
-        T, B, F = X.shape
+        T, B = X.shape[:2]
         padded = as_padded(lengths, T, B)
         masked = np.where(padded.mask[:, :, None], X, -np.inf)               # (T, B, F)
         argmax = masked.argmax(axis=0)[None]                                  # (1, B, F)

@@ -5,6 +5,7 @@ import pytest
 
 from nertag.net import (CRF, GRU, RNN, Bidirectional, Dense, Dropout, Embedding, Padded, ParamBuffer, Sequential,
                         SoftmaxCrossEntropy, SquaredError)
+from nertag.net import Conv1D
 
 T, D, K, V = 6, 3, 4, 9
 LENGTHS = np.array([6, 1, 4, 2, 6])          # uneven, length 1, unsorted, ties
@@ -33,6 +34,7 @@ LAYERS = {
     "gru-numpy": (lambda: GRU(D, 4, kernel="numpy"), floats, 4, None),
     "bigru": (lambda: Bidirectional(lambda: GRU(D, 4)), floats, 8, None),
     "birnn": (lambda: Bidirectional(RNN(D, 3), RNN(D, 2)), floats, 5, None),
+    "conv": (lambda: Conv1D(D, 5, 3, "tanh"), floats, 5, None),
 }
 RECURRENT = {"rnn", "gru", "gru-numpy", "bigru", "birnn"}
 
