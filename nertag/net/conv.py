@@ -98,6 +98,23 @@ class Conv1D(Layer):
         return t_idx * B + b_idx, sources
 
     def forward(self, X, lengths=None, rng=None):
+        """Convolve the real positions of each sequence.
+
+        Parameters
+        ----------
+        X : ndarray, shape (T, B, D)
+            Padding (t >= L_b) is never read.
+        lengths : Padded, or ndarray of int, shape (B,), optional
+            None: every sequence fills all T positions.
+        rng : ignored (no noise)
+
+        Returns
+        -------
+        Y : ndarray, shape (T, B, F)
+            In the parameters' dtype; 0 at padding.
+        backprop : callable
+            ``dY (T, B, F) -> dX (T, B, D)`` (0 at padding), accumulating dW and db.
+        """
         if X.ndim != 3 or X.shape[2] != self.n_in:
             raise ValueError(f"Conv1D expects inputs of shape (T, B, {self.n_in}), got shape {X.shape}")
         T, B, D = X.shape
@@ -144,6 +161,21 @@ class MaxOverTime(Layer):
     """
 
     def forward(self, X, lengths=None, rng=None):
+        """Max over the real positions.
+
+        Parameters
+        ----------
+        X : ndarray, shape (T, B, F)
+        lengths : Padded, or ndarray of int, shape (B,), optional
+            None: every sequence fills all T positions.
+        rng : ignored (no noise)
+
+        Returns
+        -------
+        M : ndarray, shape (B, F)
+        backprop : callable
+            ``dM (B, F) -> dX (T, B, F)``, nonzero only at the argmax of each (b, f).
+        """
         if X.ndim != 3:
             raise ValueError(f"MaxOverTime expects inputs of shape (T, B, F), got shape {X.shape}")
         T, B = X.shape[:2]
