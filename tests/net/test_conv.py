@@ -77,8 +77,12 @@ def test_a_length_1_word_sees_only_the_centre_of_the_window():
 @pytest.mark.parametrize("activation", ["tanh", "identity"])
 @pytest.mark.parametrize("window", WINDOWS)
 def test_conv_gradients(window, activation):
-    errors = check_layer(Conv1D(D, F, window, activation), inputs(), LENGTHS)
+    conv, buffer = bound(Conv1D(D, F, window, activation))
+    errors = check_layer(conv, inputs(), LENGTHS, buffer=buffer)
     assert errors["params"] < 1e-6 and errors["inputs"] < 1e-6, errors
+    _, backprop = conv.forward(inputs(), LENGTHS)
+    dX = backprop(np.random.default_rng(2).normal(size=(T, B, F)))
+    assert dX.shape == (T, B, D) and not dX[~MASK].any()         # padding gets exactly zero gradient
 
 
 @pytest.mark.parametrize("window", WINDOWS)
