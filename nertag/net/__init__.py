@@ -1,5 +1,6 @@
 """nertag.net: a small layer framework with one flat parameter buffer and analytic gradients."""
 from .bidirectional import Bidirectional
+from .conv import Conv1D, MaxOverTime
 from .crf import CRF, Constraints, NonFiniteScores
 from .dense import Dense
 from .dropout import Dropout
@@ -17,4 +18,5 @@ __all__ = [
     "CRF", "GRU", "LSTM", "RNN", "Bidirectional", "Constraints", "Dense", "Dropout", "Embedding", "Layer",
     "NonFiniteScores", "OutputLayer", "Padded", "ParamBuffer", "Recurrent", "Sequential", "SoftmaxCrossEntropy",
     "SquaredError", "sequence_mask",
+    "Conv1D", "MaxOverTime",
 ]

@@ -3,7 +3,7 @@ prediction, a padded batch equal to its sentences one at a time, and a Padded la
 import numpy as np
 import pytest
 
-from nertag.net import (CRF, GRU, LSTM, RNN, Bidirectional, Dense, Dropout, Embedding, Padded, ParamBuffer,
+from nertag.net import (CRF, GRU, LSTM, RNN, Bidirectional, Conv1D, Dense, Dropout, Embedding, Padded, ParamBuffer,
                         Sequential, SoftmaxCrossEntropy, SquaredError)
 
 T, D, K, V = 6, 3, 4, 9
@@ -35,6 +35,7 @@ LAYERS = {
     "birnn": (lambda: Bidirectional(RNN(D, 3), RNN(D, 2)), floats, 5, None),
     "lstm": (lambda: LSTM(D, 4), floats, 4, None),
     "bilstm": (lambda: Bidirectional(lambda: LSTM(D, 4)), floats, 8, None),
+    "conv": (lambda: Conv1D(D, 5, 3, "tanh"), floats, 5, None),
 }
 RECURRENT = {"rnn", "gru", "gru-numpy", "bigru", "birnn", "lstm", "bilstm"}
 
