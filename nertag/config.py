@@ -15,7 +15,7 @@ CHOICES = {  # the values a text field takes (shown by --help)
     "optimizer": ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"),
     "dtype": ("float32", "float64"),
     "cell": ("gru", "lstm"),
-    "char_encoder": ("gru", "lstm"),
+    "char_encoder": ("gru", "lstm", "cnn"),
 }
 _TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
 
@@ -25,10 +25,11 @@ class Config:
     # --- model: word embedding + char-BiGRU summary -> dropout -> BiGRU -> dense -> CRF
     word_dim: int = 100           # word embedding size (taken from the embeddings file when one is given)
     char_dim: int = 25            # character embedding size; 0 disables character features
-    char_hidden: int = 25         # character GRU units per direction (Lample et al. 2016 use 25 + 25)
+    char_hidden: int = 25         # character GRU/LSTM units per direction (Lample et al.: 25 + 25), or cnn filters
     hidden: int = 100             # sentence GRU units per direction
     cell: str = "gru"             # recurrent cell of the sentence encoder: gru or lstm (Lample et al. 2016)
-    char_encoder: str = "gru"     # character encoder: gru or lstm, a bidirectional one (char_dim 0: none)
+    char_encoder: str = "gru"     # character encoder: gru or lstm (bidirectional), or cnn (char_dim 0: none)
+    char_window: int = 3          # characters a filter of the cnn character encoder sees (Ma and Hovy 2016: 3)
     dropout: float = 0.5          # dropout rate, before and after the sentence BiGRU
     # --- data
     scheme: str = "BIOES"         # tag scheme the CRF learns: bioes, iob2 or iob1 (output: IOB2 or tag --scheme)
@@ -82,6 +83,8 @@ class Config:
         for name in ("word_dim", "hidden", "batch_size", "epochs", "max_length"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.char_window < 1 or self.char_window % 2 == 0:
+            problems.append(f"char_window must be an odd number >= 1, got {self.char_window}")
         if self.char_dim < 0 or self.char_hidden < 1:
             problems.append("char_dim must be >= 0 and char_hidden >= 1")
         if not 0 <= self.ema_decay < 1:

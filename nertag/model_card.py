@@ -31,8 +31,12 @@ def summary(tagger, path: Path) -> list[str]:
     meta, config = tagger.meta, tagger.config
     types = meta.get("types") or sorted({t.split("-", 1)[1] for t in tagger.tags.tokens if t != "O"})
     name = meta.get("name", path.name)
-    char_cell, cell = config.char_encoder.upper(), config.cell.upper()
-    chars = f" + character Bi{char_cell} {config.char_hidden} + {config.char_hidden}" if config.char_dim else ""
+    cell = config.cell.upper()
+    chars = ""
+    if config.char_dim and config.char_encoder == "cnn":
+        chars = f" + character CNN {config.char_hidden} filters of {config.char_window}"
+    elif config.char_dim:
+        chars = f" + character Bi{config.char_encoder.upper()} {config.char_hidden} + {config.char_hidden}"
     lines = [
         f"model       {name} ({path})" + (f", language {meta['language']}" if meta.get("language") else ""),
         f"entities    {' '.join(types)} (output {tagger.output_scheme}, learned as {config.scheme})",

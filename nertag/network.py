@@ -11,7 +11,9 @@ h_t           dropout(BiGRU(x)_t)         (T, B, 2H)
 E             h W + b                      (T, B, K) emission scores of the CRF
 
 The recurrent cells are GRUs unless ``config.cell`` / ``config.char_encoder`` say ``lstm`` (Lample et al.'s
-BiLSTM-CRF with a character BiLSTM); models saved before these options existed are GRU models.
+BiLSTM-CRF with a character BiLSTM); ``char_encoder="cnn"`` summarises a word by ``char_hidden`` filters of
+``char_window`` characters, max over its characters (Ma and Hovy's CNN). Models saved before these options
+existed are GRU models.
 
 Backward runs the same steps in reverse: dE -> dh -> dx -> (dw, dc) -> char BiGRU -> char embeddings.
 
@@ -36,7 +38,9 @@ from .net.dropout import Dropout
 from .net.embedding import Embedding
 from .net.gru import GRU, limit_scan_threads
 from .net.layer import Layer
+from .net.conv import Conv1D, MaxOverTime
 from .net.lstm import LSTM
+from .net.sequential import Sequential
 
 CELLS = {"gru": GRU, "lstm": LSTM}  # config.cell and config.char_encoder
 
@@ -62,9 +66,14 @@ class TaggerNet(Layer):
         self.use_chars = config.char_dim > 0
         if self.use_chars:
             self.chars = self.add(Embedding(n_chars, config.char_dim))
-            char_cell = CELLS[config.char_encoder]
-            self.char_rnn = self.add(Bidirectional(lambda: char_cell(config.char_dim, config.char_hidden)))
-            features += 2 * config.char_hidden
+            if config.char_encoder == "cnn":  # Ma and Hovy (2016): filters over the characters, max over time
+                self.char_cnn = self.add(Sequential(Conv1D(config.char_dim, config.char_hidden, config.char_window,
+                                                           "tanh"), MaxOverTime()))
+                features += config.char_hidden
+            else:
+                char_cell = CELLS[config.char_encoder]
+                self.char_rnn = self.add(Bidirectional(lambda: char_cell(config.char_dim, config.char_hidden)))
+                features += 2 * config.char_hidden
         self.dropout = Dropout(config.dropout)
         cell = CELLS[config.cell]
         self.rnn = self.add(Bidirectional(lambda: cell(features, config.hidden)))
@@ -77,14 +86,19 @@ class TaggerNet(Layer):
         char_ids = np.ascontiguousarray(batch.chars[t_idx, b_idx].T)        # (C, N)
         words = batch.char_padded                                           # N words of 1..C characters
         embedded, back_embed = self.chars.forward(char_ids, words, rng)     # (C, N, Dc)
-        _, summary, back_rnn = self.char_rnn.run(embedded, words, grad=grad)   # (N, 2Hc)
+        if self.config.char_encoder == "cnn":
+            summary, back_encoder = self.char_cnn.forward(embedded, words, rng)     # (N, F)
+        else:
+            _, summary, back_rnn = self.char_rnn.run(embedded, words, grad=grad)   # (N, 2Hc)
+
+            def back_encoder(d_summary):
+                return back_rnn(None, d_summary)[0]
         T, B = batch.words.shape
         features = np.zeros((T, B, summary.shape[1]), dtype=summary.dtype)  # (T, B, 2Hc)
         features[t_idx, b_idx] = summary
 
         def backprop(d_features):
-            d_embedded, _ = back_rnn(None, d_features[t_idx, b_idx])
-            back_embed(d_embedded)
+            back_embed(back_encoder(d_features[t_idx, b_idx]))
 
         return features, backprop
 

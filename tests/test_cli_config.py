@@ -27,7 +27,7 @@ EVERY_FIELD = {  # option arguments, and the Config they make: a value other tha
     "batch_size": (["--batch-size", "3"], 3), "epochs": (["--epochs", "2"], 2),
     "patience": (["--patience", "1"], 1), "seed": (["--seed", "9"], 9), "dtype": (["--dtype", "float64"], "float64"),
     "constrained": (["--unconstrained"], False), "cell": (["--cell", "lstm"], "lstm"),
-    "char_encoder": (["--char-encoder", "lstm"], "lstm"),
+    "char_encoder": (["--char-encoder", "lstm"], "lstm"), "char_window": (["--char-window", "5"], 5),
 }
 
 

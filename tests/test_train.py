@@ -361,3 +361,33 @@ def test_lstm_cells_train_save_and_load(tmp_path):
     old = {k: v for k, v in saved.items() if k not in ("cell", "char_encoder")}
     assert Config.from_dict(old).cell == "gru"
     assert isinstance(TaggerNet(Config.from_dict(old), 10, 10, 5).rnn.fwd, GRU)
+
+
+def test_cnn_character_encoder_trains_and_reloads(tmp_path):
+    """--char-encoder cnn (Ma and Hovy: filters of 3 characters, max over the word): recorded and reloaded."""
+    from nertag.net.conv import Conv1D
+
+    config = CONFIG.replace(char_encoder="cnn", char_hidden=6, char_window=3, epochs=1)
+    assert run(tmp_path / "m", config).status == "finished"
+    tagger = Tagger.load(tmp_path / "m")
+    assert isinstance(tagger.net.char_cnn.children[0], Conv1D) and tagger.config.char_window == 3
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["char_encoder"] == "cnn"
+    assert tagger.net.rnn.n_in == 8 + 6  # word vectors and the 6 filters
+
+
+@pytest.mark.parametrize("cell, char_encoder", [("gru", "gru"), ("lstm", "lstm"), ("gru", "cnn"), ("lstm", "cnn")])
+def test_whole_network_gradients_for_every_cell_and_character_encoder(cell, char_encoder):
+    """The tagger network's CRF loss against central differences over all its parameters (float64, uneven
+    sentences and words, no dropout)."""
+    from nertag.data.batches import encode_sentences, pad
+    from nertag.net.gradcheck import check_param_grads
+
+    sentences = load_conll(TRAIN_PATH)[:3]
+    config = Config(word_dim=3, char_dim=2, char_hidden=2, hidden=2, dropout=0.0, dtype="float64", cell=cell,
+                    char_encoder=char_encoder)
+    tagger = build_tagger(config, sentences, log=lambda _: None)
+    batch = pad(encode_sentences(sentences, tagger.words, tagger.chars, tagger.tags,
+                                 schemes=(tagger.meta["input_scheme"], config.scheme)))
+    assert len(set(batch.lengths.tolist())) > 1
+    # (eps 1e-4: the loss sums three sentences, and smaller steps drown in its rounding)
+    assert check_param_grads(lambda: tagger.net.loss(batch), tagger.buffer, eps=1e-4) < 1e-5
