@@ -186,7 +186,6 @@ class Tagger:
     def _prepare(self, window, source: str) -> list[tuple[list[str], list[Token] | None, tuple[int, ...]]]:
         """Words, tokens (None unless from text) and sentence breaks (`TextLine.breaks`) of each sentence."""
         return [_unpack(sentence) for sentence in window]
-        return prepared
 
     def _tag_window(self, window, scheme: str, batch_size: int, confidence: bool) -> list[Tagged]:
         """Tag ``(words, tokens, breaks)`` of a window in batches of similar lengths; results in its order.

@@ -2,8 +2,6 @@
 `eval --output` (CoNLL-2003, WikiGold, WNUT-17 from ../shared/data; skipped where they are absent)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from typer.testing import CliRunner
 
