@@ -7,7 +7,8 @@ several blank lines in a row, or lines of whitespace only (WNUT-17 separates sen
 CRLF line ends; a UTF-8 byte-order mark; no final newline; gzip-compressed files.
 
 What it skips with a warning (file and line of the first, a count at the end): a token line whose word is
-empty (the Broad Twitter Corpus has ``<TAB>O`` lines).
+empty (the Broad Twitter Corpus has ``<TAB>O`` lines), and a stray comment line before a sentence (a line
+starting with ``#`` whose columns differ from the token line after it: CoNLL-U, GermEval).
 
 What it rejects, as a `DataError` naming file and line: bytes that are not UTF-8, a line whose column
 count differs from the first line of its sentence, too few columns for the word and tag columns asked
@@ -121,17 +122,53 @@ def read_conll(
     """
     name = source_name(source)
     scheme = None if scheme is None else schemes.check_scheme(scheme)
-    lines = iter_lines(source)
+    warn = warn or _to_stderr
+    comments: list[int] = []
+    lines = _without_comments(iter_lines(source), name, comments, warn)
     skipped: list[int] = []
     try:
         n_sentences, n_lines = yield from _checked_sentences(lines, name, word_col, tag_col, scheme, delimiter,
-                                                             skipped, warn or _to_stderr)
+                                                             skipped, warn)
     finally:
         if len(skipped) > 1:
-            (warn or _to_stderr)(f"{name}: skipped {len(skipped)} token lines with an empty word")
+            warn(f"{name}: skipped {len(skipped)} token lines with an empty word")
+        if len(comments) > 1:
+            warn(f"{name}: skipped {len(comments)} comment lines before sentences")
     if n_sentences == 0 and not empty_ok:
         what = "an empty file" if n_lines == 0 else f"{n_lines} lines without a token"
         raise DataError(f"expected sentences of one token per line, found {what}", name)
+
+
+def _without_comments(lines: Iterable[tuple[int, str]], name: str, comments: list[int],
+                      warn: Callable[[str], None]) -> Iterator[tuple[int, str]]:
+    """The numbered lines but for comment lines before sentences (CoNLL-U's ``# sent_id = 1``, GermEval's
+    ``#<TAB>source``): a line starting with ``#`` where a sentence starts whose column count differs from the
+    token line after it. A ``#`` token (``#<TAB>O`` in tweets) has the columns of the lines around it and stays.
+    ``comments`` receives the numbers of the lines skipped; ``warn`` hears of the first.
+    """
+    at_start, held = True, []
+    for number, line in lines:
+        if at_start and line[:1] == "#":
+            held.append((number, line))  # decided by the first line after it that does not start with #
+            continue
+        blank = not line.strip() or (line[:1] == "-" and is_docstart(line))
+        for held_number, held_line in held:
+            if not blank and _width(held_line, line) != _width(line, line):
+                if not comments:
+                    warn(f"{name}:{held_number}: skipped a comment line before a sentence (it starts with # and "
+                         f"has other columns than the token line after it)")
+                comments.append(held_number)
+            else:
+                yield held_number, held_line
+        held = []
+        at_start = blank
+        yield number, line
+    yield from held
+
+
+def _width(line: str, reference: str) -> int:
+    """Columns of ``line`` as a file like ``reference`` (TAB-separated if it holds a TAB) splits them."""
+    return len(line.split("\t" if "\t" in reference else None))
 
 
 def _checked_sentences(

@@ -358,3 +358,19 @@ def test_tab_file_tokens_that_are_spaces_survive_the_writer(tmp_path):
     assert out.getvalue() == "New York\tB-LOC\t\tB-LOC\n \tO\tx\tO\n\n"
     assert [s.columns for s in load_conll(io.StringIO(out.getvalue()), tag_col=1)] == [
         [["New York", "B-LOC", "", "B-LOC"], [" ", "O", "x", "O"]]]
+
+
+def test_comment_lines_before_sentences_are_skipped_and_hash_tokens_kept(tmp_path):
+    """GermEval/CoNLL-U comment lines (other columns than the token line after them) are skipped with one
+    warning and a count; a '#' token with the columns of its sentence is a token, first in a sentence too."""
+    text = ("#\thttp://example.org/a [2009-10-17]\n1\tSchartau\tB-PER\tO\n2\tsagte\tO\tO\n\n"
+            "# sent_id = 2\n# text = #\n1\t#\tO\tO\n\n#\t#\tO\tO\n2\tx\tO\tO\n")
+    warnings = []
+    sentences = load_conll(write(tmp_path, text), word_col=1, tag_col=2, warn=warnings.append)
+    assert [s.words for s in sentences] == [["Schartau", "sagte"], ["#"], ["#", "x"]]
+    assert [s.line for s in sentences] == [2, 7, 9]
+    path = tmp_path / "data.conll"
+    assert warnings == [f"{path}:1: skipped a comment line before a sentence (it starts with # and has other "
+                        f"columns than the token line after it)", f"{path}: skipped 3 comment lines before sentences"]
+    tweets = load_conll(write(tmp_path, "#\tO\n\n#\tO\nlol\tO\n"), warn=warnings.append)
+    assert [s.words for s in tweets] == [["#"], ["#", "lol"]] and len(warnings) == 2  # tokens, nothing skipped
