@@ -150,11 +150,6 @@ class GRU(Recurrent):
             self.g["b"] += dA.sum(axis=0)
             self.g["U"] += Sp.T @ dG
             self.g["c"] += dG.sum(axis=0)
-            dXp = np.matmul(dA, W.T, out=ws.take((N, D), dtype))       # (N, D)
-            dX = ws.take((T * B, D), dtype)                            # (T*B, D)  0 at padding
-            if N < T * B:
-                dX[...] = 0
-            dX[rows] = dXp
-            return dX.reshape(T, B, D), dh
+            return self._input_gradient(dA, W, rows, T, B), dh
 
         return S, scan_back

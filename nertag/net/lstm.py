@@ -176,11 +176,6 @@ class LSTM(Recurrent):
             self.g["W"] += Xp.T @ dZ                                   # 6., real positions only
             self.g["b"] += dZ.sum(axis=0)
             self.g["U"] += Sp.T @ dZ
-            dXp = np.matmul(dZ, W.T, out=ws.take((N, D), dtype))       # (N, D)
-            dX = ws.take((T * B, D), dtype)                            # (T*B, D)  0 at padding
-            if N < T * B:
-                dX[...] = 0
-            dX[rows] = dXp
-            return dX.reshape(T, B, D), dh
+            return self._input_gradient(dZ, W, rows, T, B), dh
 
         return S, scan_back

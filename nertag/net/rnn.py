@@ -152,6 +152,17 @@ class Recurrent(Layer):
         Y, _, backprop = self.run(X, lengths, h0)
         return Y, lambda dY: backprop(dY)[0]
 
+    def _input_gradient(self, dZ: np.ndarray, W: np.ndarray, rows: np.ndarray, T: int, B: int) -> np.ndarray:
+        """``dX (T, B, D)`` of the packed gradients ``dZ (N, k)`` of the input products ``Z = X W`` at the real
+        positions ``rows`` of a (T * B) reshape; 0 at padding (memory from the workspace)."""
+        N, D = dZ.shape[0], W.shape[0]
+        dXp = np.matmul(dZ, W.T, out=self._workspace.take((N, D), dZ.dtype))   # (N, D)
+        dX = self._workspace.take((T * B, D), dZ.dtype)                       # (T*B, D)
+        if N < T * B:
+            dX[...] = 0
+        dX[rows] = dXp
+        return dX.reshape(T, B, D)
+
     def _scan(self, X: np.ndarray, padded: Padded, h0: np.ndarray | None, reverse: bool, Y: np.ndarray,
               grad: bool) -> tuple[np.ndarray, ScanBackprop]:
         """The recurrence over the batch, states in :attr:`Padded.order`.
