@@ -4,6 +4,10 @@ time, the character-encoder summary under Bidirectional, parameters and the forg
 prediction without gradients."""
 import numpy as np
 import pytest
+from recurrent_checks import (
+    assert_padded_batch_equals_sequences_one_at_a_time,
+    assert_saturated_gates_stay_finite,
+)
 
 from nertag.net.bidirectional import Bidirectional
 from nertag.net.gradcheck import check_layer, numerical_gradient, relative_error
@@ -126,29 +130,7 @@ def test_bidirectional_summary_is_the_character_encoder_output():
 
 @pytest.mark.parametrize("name", LAYERS)
 def test_padded_batch_equals_sequences_one_at_a_time(name):
-    layer, buffer = make(name)
-    T, lengths = 7, np.array([6, 1, 4, 2, 6, 3])                   # unsorted, and a trailing all-padding step
-    rng = np.random.default_rng(3)
-    X = rng.normal(size=(T, len(lengths), D))
-    h0 = rng.normal(size=(len(lengths), layer.n_out))
-    dY = rng.normal(size=(T, len(lengths), layer.n_out))           # nonzero at padding: must be ignored
-    dh_last = rng.normal(size=h0.shape)
-
-    buffer.zero_grad()
-    Y, h_last, backprop = layer.run(X, lengths, h0)
-    dX, dh0 = backprop(dY, dh_last)
-    grads = buffer.grad.copy()
-
-    buffer.zero_grad()
-    for b, L in enumerate(lengths):
-        Y_b, h_b, back_b = layer.run(X[:L, b: b + 1], None, h0[b: b + 1])
-        dX_b, dh0_b = back_b(dY[:L, b: b + 1], dh_last[b: b + 1])
-        np.testing.assert_allclose(Y[:L, b], Y_b[:, 0], rtol=0, atol=1e-12)
-        np.testing.assert_allclose(h_last[b], h_b[0], rtol=0, atol=1e-12)
-        np.testing.assert_allclose(dX[:L, b], dX_b[:, 0], rtol=0, atol=1e-12)
-        np.testing.assert_allclose(dh0[b], dh0_b[0], rtol=0, atol=1e-12)
-        assert np.all(Y[L:, b] == 0) and np.all(dX[L:, b] == 0)    # padding: no output, no gradient
-    np.testing.assert_allclose(grads, buffer.grad, rtol=0, atol=1e-12)
+    assert_padded_batch_equals_sequences_one_at_a_time(*make(name), D, atol=1e-12)
 
 
 # -- parameters ----------------------------------------------------------------------------------------
@@ -228,13 +210,7 @@ def test_no_state_is_carried_between_calls_and_caches_stay_alive():
 
 
 def test_saturated_gates_stay_finite():
-    layer, _ = make()
-    X = np.full((3, 2, D), 1e3)
-    X[:, 1] = -1e3
-    with np.errstate(all="raise"):
-        Y, _, backprop = layer.run(X)
-        dX, _ = backprop(np.ones_like(Y))
-    assert np.all(np.isfinite(Y)) and np.all(np.isfinite(dX))
+    assert_saturated_gates_stay_finite(make()[0], D)
 
 
 def test_lstm_and_gru_read_the_same_batches():

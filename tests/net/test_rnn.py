@@ -1,6 +1,7 @@
 """Plain RNN, and the contract every recurrent layer keeps (RNN, GRU with both kernels, BiGRU, BiRNN)."""
 import numpy as np
 import pytest
+from recurrent_checks import assert_padded_batch_equals_sequences_one_at_a_time
 
 from nertag.net.bidirectional import Bidirectional
 from nertag.net.gradcheck import check_layer, numerical_gradient, relative_error
@@ -65,29 +66,7 @@ def test_gradients_wrt_initial_state_and_final_state(name):
 
 @pytest.mark.parametrize("name", LAYERS)
 def test_padded_batch_equals_sequences_one_at_a_time(name):
-    layer, buffer = make(name)
-    T, lengths = 7, np.array([6, 1, 4, 2, 6, 3])                   # unsorted, and a trailing all-padding step
-    rng = np.random.default_rng(3)
-    X = rng.normal(size=(T, len(lengths), D))
-    h0 = rng.normal(size=(len(lengths), layer.n_out))
-    dY = rng.normal(size=(T, len(lengths), layer.n_out))           # nonzero at padding: must be ignored
-    dh_last = rng.normal(size=h0.shape)
-
-    buffer.zero_grad()
-    Y, h_last, backprop = layer.run(X, lengths, h0)
-    dX, dh0 = backprop(dY, dh_last)
-    grads = buffer.grad.copy()
-
-    buffer.zero_grad()
-    for b, L in enumerate(lengths):
-        Y_b, h_b, back_b = layer.run(X[:L, b: b + 1], None, h0[b: b + 1])
-        dX_b, dh0_b = back_b(dY[:L, b: b + 1], dh_last[b: b + 1])
-        np.testing.assert_allclose(Y[:L, b], Y_b[:, 0], rtol=0, atol=1e-10)
-        np.testing.assert_allclose(h_last[b], h_b[0], rtol=0, atol=1e-10)
-        np.testing.assert_allclose(dX[:L, b], dX_b[:, 0], rtol=0, atol=1e-10)
-        np.testing.assert_allclose(dh0[b], dh0_b[0], rtol=0, atol=1e-10)
-        assert np.all(Y[L:, b] == 0) and np.all(dX[L:, b] == 0)    # padding: no output, no gradient
-    np.testing.assert_allclose(grads, buffer.grad, rtol=0, atol=1e-10)
+    assert_padded_batch_equals_sequences_one_at_a_time(*make(name), D, atol=1e-10)
 
 
 @pytest.mark.parametrize("name", LAYERS)
