@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from cli_results import nertag, ok
 
-from nertag.cli import app
 from nertag.config import Config
 from nertag.data.conll import load_conll, read_conll
 from nertag.data.schemes import convert, detect_scheme
@@ -36,15 +35,6 @@ TRAIN = FIXTURES / "wikigold_train100.conll"
 DEV = FIXTURES / "wikigold_dev30.conll"
 TINY = ["--hidden", "8", "--char-dim", "4", "--char-hidden", "4", "--word-dim", "8", "--no-progress"]
 COMMANDS = ["train", "eval", "tag", "convert", "info"]
-
-
-def nertag(*args, input=None):
-    return CliRunner().invoke(app, [str(a) for a in args], input=input)
-
-
-def ok(result):
-    assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr, result.exception)
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from cli_results import assert_error, nertag
 
 from nertag import files
 from nertag.checkpoint import Checkpoint, TrainState
-from nertag.cli import app
 from nertag.config import Config
 from nertag.data._lines import byte_lines, iter_lines, readable
 from nertag.data.conll import load_conll
@@ -41,22 +40,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TRAIN = FIXTURES / "wikigold_train100.conll"
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-
-
-def nertag(*args, input=None):
-    return CliRunner().invoke(app, [str(a) for a in args], input=input)
-
-
-def assert_error(result, *fragments: str) -> str:
-    """Exit code 2, no traceback, exactly one line on stderr holding every fragment."""
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr, result.exception)
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("nertag: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def run(command: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:

@@ -12,9 +12,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_results import assert_error, nertag, ok
 
-from nertag.cli import app
 from nertag.config import Config
 from nertag.data.conll import load_conll
 from nertag.model_dir import ModelDir
@@ -26,28 +25,6 @@ TRAIN = FIXTURES / "wikigold_train100.conll"
 DEV = FIXTURES / "wikigold_dev30.conll"
 TINY = ["--hidden", "4", "--char-dim", "2", "--char-hidden", "2", "--word-dim", "4", "--no-progress"]
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
-
-
-def nertag(*args, input=None):
-    return CliRunner().invoke(app, [str(a) for a in args], input=input)
-
-
-def assert_error(result, *fragments: str) -> str:
-    """Exit code 2, no traceback, exactly one line on stderr holding every fragment."""
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr, result.exception)
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("nertag: error: "), lines[0]
-    assert "Traceback" not in result.stderr + result.stdout
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
-
-
-def ok(result):
-    assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr, result.exception)
-    return result
 
 
 @pytest.fixture(scope="module")
