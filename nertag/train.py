@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import threading
 import time
@@ -242,7 +243,7 @@ def _assemble(files: ModelDir, tagger: Tagger, state: TrainState, train_data: Se
 
 # -- running it ------------------------------------------------------------------------------------------------
 class _StopRequest:
-    """SIGINT/SIGTERM ask the loop to stop after the current batch; a second SIGINT stops at once."""
+    """SIGINT/SIGTERM ask the loop to stop after the current batch; a second SIGINT ends the process at once."""
 
     def __init__(self):
         self.requested = False
@@ -257,7 +258,11 @@ class _StopRequest:
 
     def _handle(self, signum, frame):
         if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            # At once means at once: an exception raised here could land inside any library call (tqdm's
+            # lock, a write) and leave it broken. Every file is written atomically, so each keeps its last
+            # whole version; a killed write's temporary file is removed by the next run.
+            os.write(2, b"nertag: interrupted again: stopped at once; the last checkpoint is intact\n")
+            os._exit(128 + signal.SIGINT)
         self.requested, self.signum = True, signum
 
     def __exit__(self, *exc):
