@@ -10,6 +10,7 @@ compiled        NumPy twin          functions
 ==============  ==================  ====================================================
 ``_crf``        ``crf_numpy``       ``forward_backward``, ``viterbi``, ``span_log_probability``
 ``_recurrent``  ``recurrent_numpy`` ``gru_scan_forward``, ``gru_scan_backward``
+``_lstm``       ``lstm_numpy``      ``lstm_scan_forward``, ``lstm_scan_backward``
 ``_embedding``  ``embedding_numpy`` ``scatter_add_rows``
 ``_optim``      ``optim_numpy``     ``adam_update``, ``ema_update``
 ==============  ==================  ====================================================
@@ -24,7 +25,7 @@ from types import ModuleType
 
 
 def _load_cython_blas() -> None:
-    """Load ``scipy.linalg.cython_blas``, whose BLAS ``_recurrent`` calls, without ``scipy.linalg`` itself.
+    """Load ``scipy.linalg.cython_blas``, whose BLAS the scans call, without ``scipy.linalg`` itself.
 
     Importing a submodule first runs its package's ``__init__``; that of ``scipy.linalg`` imports all of
     SciPy's linear algebra (about 0.2 s, two thirds of a one-sentence ``nertag tag``), none of which the
@@ -55,12 +56,14 @@ def _load_cython_blas() -> None:
 _load_cython_blas()
 
 from . import _crf, _embedding, _optim, _recurrent, crf_numpy, embedding_numpy, optim_numpy, recurrent_numpy  # noqa: E402,E501
+from . import _lstm, lstm_numpy  # noqa: E402
 
 KERNELS = ("cython", "numpy")
 
 _MODULES = {
     "crf": (_crf, crf_numpy),
     "recurrent": (_recurrent, recurrent_numpy),
+    "lstm": (_lstm, lstm_numpy),
     "embedding": (_embedding, embedding_numpy),
     "optim": (_optim, optim_numpy),
 }

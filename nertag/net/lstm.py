@@ -29,18 +29,19 @@ After the loop, over the N real positions at once:
 Uneven lengths and reading backwards are handled exactly as in :mod:`nertag.net.gru` (see
 :mod:`nertag.net.rnn`): the states are kept longest first, so the real rows of step t are the prefix
 ``[:k_t]`` of the sorted rows; inputs, outputs and their gradients stay in batch order and are reached
-through ``order``; padded rows are never computed and get exactly zero gradient. The per-position arrays
-(x W, then the gates in place of it, tanh(c), dZ and the h_{t-1} of step 6) are packed in step order
-(:meth:`Padded.step_rows`), N rows with no padding.
+through ``order``; padded rows are never computed and get exactly zero gradient. The arrays of the
+products over all positions (x W, dZ and the h_{t-1} of step 6) are packed in step order
+(:meth:`Padded.step_rows`), N rows with no padding, so each of those products is one GEMM over real rows.
 
 Kernel
 ------
-The time loop is NumPy: per step one BLAS product ``h_{t-1} U`` of k_t rows, then about fifteen elementwise
-array operations, each a Python-level call with its own pass over a (k_t, H) or (k_t, 4H) array. A compiled
-scan like ``_recurrent``'s GRU scan would fuse each step's elementwise work into one loop over its rows
-(one pass over memory, no temporaries, no per-call overhead: what dominates at the small k_t of character
-batches and of the last steps of a sorted batch), call BLAS without the GIL, and compute x_t W inside the
-loop at prediction; it would come with a NumPy twin, this module's loop.
+Each direction runs its whole time loop in one call of ``lstm_scan_forward`` / ``lstm_scan_backward``:
+the compiled scans of ``_lstm.pyx`` (``kernel="cython"``, the default: per step one BLAS product of the k_t
+real rows, then one fused C loop over them for the gates and the cell, no Python and no allocation in
+the loop) or their NumPy twins in :mod:`nertag.net.lstm_numpy` (``kernel="numpy"``, the tests' oracle),
+chosen by :func:`nertag.net.kernels.select` as for the GRU. The caches (the gates, tanh(c_t), c_t and h_t)
+are kept in step layout; at prediction they are one step of scratch, and from ``STEP_INPUT_MIN_BATCH``
+sequences on x_t W is computed inside the loop for the real rows of each step.
 
 References
 ----------
@@ -50,13 +51,16 @@ Jozefowicz, Zaremba, Sutskever (2015). An empirical exploration of recurrent net
 """
 from __future__ import annotations
 
-from itertools import accumulate
-
 import numpy as np
 
 from . import init
-from .recurrent_numpy import _sigmoid_, step_rows
+from .kernels import select
 from .rnn import Recurrent
+
+# From this batch size on, prediction computes the input products x_t W inside the time loop for the real
+# rows of each step instead of one GEMM over all real positions before it, as the GRU does (the value is the
+# GRU's, measured there: below it the per-step products of a few rows run too far below peak).
+STEP_INPUT_MIN_BATCH = 64
 
 
 def forget_bias_one(rng: np.random.Generator, shape: tuple) -> np.ndarray:
@@ -78,6 +82,10 @@ class LSTM(Recurrent):
     ----------
     n_in, n_hidden : int
         Input size D and state size H.
+    kernel : {"cython", "numpy"}
+        "cython" (default): the whole time loop of a direction in one compiled call (BLAS for the recurrent
+        GEMM, one fused elementwise loop per step); "numpy": its twins in :mod:`nertag.net.lstm_numpy` (the
+        test oracle). Both agree to rounding.
 
     Notes
     -----
@@ -93,86 +101,50 @@ class LSTM(Recurrent):
     Hochreiter & Schmidhuber (1997); Gers et al. (2000); Jozefowicz et al. (2015).
     """
 
-    def __init__(self, n_in: int, n_hidden: int):
+    def __init__(self, n_in: int, n_hidden: int, *, kernel: str = "cython"):
         super().__init__(n_in, n_hidden)
+        self._kernels = select("lstm", kernel)
+        self.kernel = kernel
         D, H = self.n_in, self.n_hidden
         self.param("W", (D, 4 * H), init.glorot_uniform)
         self.param("U", (H, 4 * H), init.orthogonal)
         self.param("b", (4 * H,), forget_bias_one, decay=False)
 
     def _scan(self, X, padded, h0, reverse, Y, grad):
-        """One direction, the time loop in NumPy; see :meth:`Recurrent._scan`."""
+        """One direction through the compiled scan or its twin; see :meth:`Recurrent._scan`.
+
+        With ``grad=False`` the caches are one step of scratch (less memory traffic), not kept.
+        """
         W, U, b = self.p["W"], self.p["U"], self.p["b"]
         dtype = W.dtype
         T, B, D = X.shape
         H = self.n_hidden
         order, lengths, T_real = padded.order, padded.sorted_lengths, padded.T_real
-        steps = [step_rows(lengths, order, reverse, t) for t in range(T_real)]   # (k, cols, positions)
-        offsets = [0, *accumulate(k for k, _, _ in steps)]             # step t: packed rows o_t .. o_{t+1}
+        X3 = np.ascontiguousarray(X)
         ws = self._workspace
-        X2 = np.ascontiguousarray(X).reshape(T * B, D)
         rows = padded.step_rows(reverse)                               # (N,) real positions, step order
         N = rows.shape[0]
-        Xp = np.take(X2, rows, axis=0, out=ws.take((N, D), dtype))     # (N, D)
-        Z = np.matmul(Xp, W, out=ws.take((N, 4 * H), dtype))           # (N, 4H)  a_t, then the gates
-        Z += b
-        if not grad:
-            Xp = None
+        A = Xp = None                                                  # x_t W inside the scan
+        if grad or B < STEP_INPUT_MIN_BATCH:                           # one GEMM over the real positions
+            Xp = np.take(X3.reshape(T * B, D), rows, axis=0, out=ws.take((N, D), dtype))   # (N, D)
+            A = np.matmul(Xp, W, out=ws.take((N, 4 * H), dtype))                           # (N, 4H) packed
+            if not grad:
+                Xp = None
         S = ws.take((T_real + 1, B, H), dtype)                         # S[t + 1] = h_t, sorted rows
-        C = ws.take((T_real + 1, B, H), dtype)                         # C[t + 1] = c_t, sorted rows
         S[0] = 0 if h0 is None else h0[order]
-        C[0] = 0
-        Tc = ws.take((N, H), dtype)                                    # (N, H)  tanh(c_t), packed
-        ig = ws.take((B, H), dtype)                                    # (B, H)  i * g, per step
-        Y[...] = 0
-        for t, (k, cols, pos) in enumerate(steps):
-            z = Z[offsets[t]: offsets[t + 1]]                          # (k, 4H) view: [i | f | o | g]
-            z += S[t, :k] @ U                                          # z_t = a_t + h_{t-1} U
-            _sigmoid_(z[:, : 3 * H])                                   # i, f, o
-            np.tanh(z[:, 3 * H:], out=z[:, 3 * H:])                    # g
-            i, f, o, g = z[:, :H], z[:, H: 2 * H], z[:, 2 * H: 3 * H], z[:, 3 * H:]
-            c, tc, h = C[t + 1, :k], Tc[offsets[t]: offsets[t + 1]], S[t + 1, :k]   # (k, H) each
-            np.multiply(f, C[t, :k], out=c)
-            c += np.multiply(i, g, out=ig[:k])                         # c_t = f c_{t-1} + i g
-            np.tanh(c, out=tc)
-            np.multiply(o, tc, out=h)                                  # h_t = o tanh(c_t)
-            S[t + 1, k:] = 0
-            C[t + 1, k:] = 0
-            Y[pos, cols] = h
-        del ig
+        steps = T_real if grad else 1                                  # prediction: one step of scratch
+        C = ws.take((steps + 1, B, H), dtype)                          # C[t + 1] = c_t, sorted rows
+        IFOG = ws.take((steps, B, 4 * H), dtype)                       # (T_real, B, 4H)  [i | f | o | g]
+        Tc = ws.take((steps, B, H), dtype)                             # (T_real, B, H)   tanh(c_t)
+        At, Xt = ws.take((B, 4 * H), dtype), ws.take((B, D), dtype)    # x_t W and x_t, per step (A is None)
+        self._kernels.lstm_scan_forward(A, X3, W, b, U, lengths, order, reverse, S, C, IFOG, Tc, At, Xt, Y)
+        del A, At, Xt                                                  # back to the workspace
 
         def scan_back(dY, dh):
             dZ = ws.take((N, 4 * H), dtype)                            # (N, 4H)  dL/dz_t, packed
             Sp = ws.take((N, H), dtype)                                # (N, H)   h_{t-1}, packed
-            dc = np.zeros((B, H), dtype)                               # (B, H)   running dL/dc_t
-            tmp = ws.take((B, H), dtype)                               # (B, H)   per-step scratch
-            UT = np.ascontiguousarray(U.T)                             # (4H, H)  faster GEMM than the view
-            for t in range(T_real - 1, -1, -1):
-                k, cols, pos = steps[t]
-                lo, hi = offsets[t], offsets[t + 1]
-                z, dz, tc = Z[lo: hi], dZ[lo: hi], Tc[lo: hi]          # (k, 4H), (k, 4H), (k, H)
-                i, f, o, g = z[:, :H], z[:, H: 2 * H], z[:, 2 * H: 3 * H], z[:, 3 * H:]
-                dh_k, dc_k, s = dh[:k], dc[:k], tmp[:k]
-                if dY is not None:
-                    dh_k += dY[pos, cols]                              # 1. dh += dy_t
-                np.multiply(dh_k, tc, out=dz[:, 2 * H: 3 * H])         # 2. do
-                np.multiply(tc, tc, out=s)
-                np.subtract(1.0, s, out=s)
-                s *= o
-                s *= dh_k
-                dc_k += s                                              # 2. dc += dh o (1 - tanh(c)^2)
-                np.multiply(dc_k, g, out=dz[:, :H])                    # 3. di
-                np.multiply(dc_k, C[t, :k], out=dz[:, H: 2 * H])       # 3. df
-                np.multiply(dc_k, i, out=dz[:, 3 * H:])                # 3. dg
-                gates, dgates = z[:, : 3 * H], dz[:, : 3 * H]          # (k, 3H)  [i | f | o]
-                dgates *= gates
-                dgates -= dgates * gates                               # 4. d * s (1 - s)
-                np.multiply(g, g, out=s)
-                np.subtract(1.0, s, out=s)
-                dz[:, 3 * H:] *= s                                     # 4. dz_g = dg (1 - g^2)
-                dc_k *= f                                              # 5. to c_{t-1}
-                np.dot(dz, UT, out=dh_k)                               # 5. to h_{t-1}
-                Sp[lo: hi] = S[t, :k]
+            dc = ws.take((B, H), dtype)                                # (B, H)   running dL/dc_t
+            self._kernels.lstm_scan_backward(dY, U, IFOG, Tc, C, S, lengths, order, reverse, dZ, Sp, dh, dc)  # 1.-5.
             self.g["W"] += Xp.T @ dZ                                   # 6., real positions only
             self.g["b"] += dZ.sum(axis=0)
             self.g["U"] += Sp.T @ dZ

@@ -1,0 +1,276 @@
+# cython: language_level=3
+"""Cython kernels of the LSTM: whole-sequence scans of one direction.
+
+``lstm_scan_forward`` / ``lstm_scan_backward`` run the whole time loop of one LSTM direction in C: per step
+one BLAS product (SciPy's ``cython_blas``) for the recurrent term of the real rows, then one fused pass over
+those rows for the gates and the cell, with no Python in the loop, no per-step allocation and no gather for
+reversed reading or batch order. Their NumPy twins, same names and signatures, are in
+:mod:`nertag.net.lstm_numpy`. Notation and the numbered backward steps are those of :mod:`nertag.net.lstm`;
+the layouts (sorted rows, batch / step / packed layouts) those of ``_recurrent.pyx``, the GRU's scans:
+
+  lengths (B,)  sorted in decreasing order;  order (B,) the batch column of sorted row i
+  k_t           #{i : lengths[i] > t}, the real rows of step t, a prefix of the sorted rows
+  p(i, t)       position row i reads and writes at step t: t, or lengths[i] - 1 - t when reverse
+  batch layout  (T, B, .) indexed [position, column]: X, Y, dY (Y and dY: last axis contiguous)
+  step layout   [step, sorted row]: S, C (T_real + 1, B, H) with S[t + 1] = h_t, C[t + 1] = c_t;
+                the caches IFOG (T_real, B, 4H) = [i | f | o | g] and Tc (T_real, B, H) = tanh(c_t)
+  packed        (N, .), N = sum(lengths), the real rows of the step layout step after step (row o_t + i,
+                o_t = k_0 + .. + k_{t-1}; Padded.step_rows lists their positions): A = x W, dZ, Sp
+
+float32 computes its sigmoid and tanh from one exponential of its own (``nt_lstm_expf`` below: no calls,
+so the row loops vectorise; cloned for AVX-512 and AVX2 where GCC supports it); float64 uses libm.
+"""
+cimport cython
+from cython cimport floating
+
+import numpy as np
+
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <stdint.h>
+    #include <string.h>
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define NT_LSTM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    #else
+    #define NT_LSTM_CLONES
+    #endif
+
+    /* exp(x) for float32 in straight-line code (it vectorises): clamp to [-80, 80] (no overflow, no
+       subnormal results, so 1 / (1 + exp) stays finite and normal), split x = n ln 2 + r with |r| <= ln 2 / 2,
+       e^r by its Taylor polynomial to degree 7 (truncation < 3e-9 relative), times 2^n built in the exponent
+       bits. Relative error about 2 ulp. Rounding n = x / ln 2 adds 1.5 * 2^23 (exact in float32 for
+       |n| < 2^22: no fast-math, so the compiler keeps the order). NaN propagates through the polynomial. */
+    static inline float nt_lstm_expf(float x) {
+        x = x > 80.0f ? 80.0f : x;
+        x = x < -80.0f ? -80.0f : x;
+        const float shifter = 12582912.0f;                      /* 1.5 * 2^23 */
+        const float t = x * 1.44269504088896341f + shifter;
+        const float n = t - shifter;
+        const float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-06f;   /* ln 2, hi + lo */
+        float p = 1.98412698412698413e-04f;                     /* 1/7! */
+        p = p * r + 1.38888888888888889e-03f;                   /* 1/6! */
+        p = p * r + 8.33333333333333333e-03f;                   /* 1/5! */
+        p = p * r + 4.16666666666666667e-02f;                   /* 1/4! */
+        p = p * r + 1.66666666666666667e-01f;                   /* 1/3! */
+        p = p * r + 0.5f;
+        p = p * r + 1.0f;
+        p = p * r + 1.0f;
+        int32_t tb, nb;
+        memcpy(&tb, &t, 4);
+        const int32_t shifter_bits = 0x4B400000;                /* the bits of 1.5 * 2^23 */
+        nb = (tb - shifter_bits + 127) << 23;                   /* 2^n, n in [-116, 116] */
+        float scale;
+        memcpy(&scale, &nb, 4);
+        return p * scale;
+    }
+    static inline float nt_lstm_sigmoidf(float x) { return 1.0f / (1.0f + nt_lstm_expf(-x)); }
+    /* tanh(x) = 1 - 2 / (1 + e^{2x}): absolute error about 1e-7 near 0, exactly +-1 far out. */
+    static inline float nt_lstm_tanhf(float x) { return 1.0f - 2.0f / (1.0f + nt_lstm_expf(2.0f * x)); }
+    static inline double nt_lstm_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+    /* One real row of a forward step. z (4H): on entry h_{t-1} U, on return the gates [i | f | o | g];
+       a (4H) = x_t W; bias (4H); cp (H) = c_{t-1}; writes c (H), tc = tanh(c) (H), h (H) and y (H). */
+    #define NT_LSTM_ROW_FORWARD(NAME, T, TANH, SIGMOID)                                                   \\
+    NT_LSTM_CLONES static void NAME(Py_ssize_t H, T *__restrict z, const T *__restrict a,                \\
+                                    const T *__restrict bias, const T *__restrict cp, T *__restrict c,   \\
+                                    T *__restrict tc, T *__restrict h, T *__restrict y) {                \\
+        for (Py_ssize_t j = 0; j < H; j++) {                                                             \\
+            const T i = SIGMOID(z[j] + a[j] + bias[j]);                                                  \\
+            const T f = SIGMOID(z[H + j] + a[H + j] + bias[H + j]);                                      \\
+            const T o = SIGMOID(z[2 * H + j] + a[2 * H + j] + bias[2 * H + j]);                          \\
+            const T g = TANH(z[3 * H + j] + a[3 * H + j] + bias[3 * H + j]);                             \\
+            const T cj = f * cp[j] + i * g;                                                              \\
+            const T tcj = TANH(cj);                                                                      \\
+            z[j] = i; z[H + j] = f; z[2 * H + j] = o; z[3 * H + j] = g;                                  \\
+            c[j] = cj; tc[j] = tcj; h[j] = o * tcj; y[j] = o * tcj;                                      \\
+        }                                                                                                \\
+    }
+    NT_LSTM_ROW_FORWARD(nt_lstm_row_forward_f, float, nt_lstm_tanhf, nt_lstm_sigmoidf)
+    NT_LSTM_ROW_FORWARD(nt_lstm_row_forward_d, double, tanh, nt_lstm_sigmoid)
+
+    /* One real row of backward steps 1-4 and the cell half of 5 (numbered as in nertag.net.lstm).
+       dh (H): dL/dh_t from later steps (read only: the caller then writes dh = dz U^T); dc (H): dL/dc_t
+       from later steps, on return dL/dc_{t-1}; dy (H); ifog (4H), tc (H), cp (H) = c_{t-1}: the forward
+       cache; writes dz (4H). */
+    #define NT_LSTM_ROW_BACKWARD(NAME, T)                                                                 \\
+    NT_LSTM_CLONES static void NAME(Py_ssize_t H, const T *__restrict dh, T *__restrict dc,              \\
+                                    const T *__restrict dy, const T *__restrict ifog,                    \\
+                                    const T *__restrict tc, const T *__restrict cp, T *__restrict dz) {  \\
+        for (Py_ssize_t j = 0; j < H; j++) {                                                             \\
+            const T i = ifog[j], f = ifog[H + j], o = ifog[2 * H + j], g = ifog[3 * H + j];              \\
+            const T d = dh[j] + dy[j];                                           /* 1. */                \\
+            const T tcj = tc[j];                                                                         \\
+            const T dcj = dc[j] + d * o * ((T)1 - tcj * tcj);                    /* 2. */                \\
+            dz[j] = dcj * g * i * ((T)1 - i);                                    /* 3., 4. */            \\
+            dz[H + j] = dcj * cp[j] * f * ((T)1 - f);                                                    \\
+            dz[2 * H + j] = d * tcj * o * ((T)1 - o);                                                    \\
+            dz[3 * H + j] = dcj * i * ((T)1 - g * g);                                                    \\
+            dc[j] = dcj * f;                                                     /* 5., to c_{t-1} */    \\
+        }                                                                                                \\
+    }
+    NT_LSTM_ROW_BACKWARD(nt_lstm_row_backward_f, float)
+    NT_LSTM_ROW_BACKWARD(nt_lstm_row_backward_d, double)
+    """
+    void nt_lstm_row_forward_f(Py_ssize_t H, float *z, const float *a, const float *bias, const float *cp,
+                               float *c, float *tc, float *h, float *y) noexcept nogil
+    void nt_lstm_row_forward_d(Py_ssize_t H, double *z, const double *a, const double *bias, const double *cp,
+                               double *c, double *tc, double *h, double *y) noexcept nogil
+    void nt_lstm_row_backward_f(Py_ssize_t H, const float *dh, float *dc, const float *dy, const float *ifog,
+                                const float *tc, const float *cp, float *dz) noexcept nogil
+    void nt_lstm_row_backward_d(Py_ssize_t H, const double *dh, double *dc, const double *dy,
+                                const double *ifog, const double *tc, const double *cp, double *dz) noexcept nogil
+    float nt_lstm_expf(float x) noexcept nogil
+
+
+def _expf(float x):
+    """The float32 exponential of the row loops, for its accuracy test."""
+    return nt_lstm_expf(x)
+
+
+cdef inline void _product(bint trans_b, int m, int n, int kk, const floating *a, int lda,
+                          const floating *b, int ldb, floating beta, floating *c, int ldc) noexcept nogil:
+    """Row-major ``C (m, n) = A (m, kk) op(B) + beta C``, ``op(B)`` = B (kk, n), or B^T for a B (n, kk).
+
+    BLAS is column-major, where a row-major matrix reads as its transpose: ``C^T = op(B)^T A^T``.
+    """
+    cdef char ta = c'T' if trans_b else c'N'
+    cdef char tb = c'N'
+    cdef floating one = 1
+    if floating is float:
+        sgemm(&ta, &tb, &n, &m, &kk, &one, <float *> b, &ldb, <float *> a, &lda, &beta, c, &ldc)
+    else:
+        dgemm(&ta, &tb, &n, &m, &kk, &one, <double *> b, &ldb, <double *> a, &lda, &beta, c, &ldc)
+
+
+cdef inline Py_ssize_t _position(bint reverse, long long length, Py_ssize_t t) noexcept nogil:
+    return length - 1 - t if reverse else t
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, const floating[::1] bias,
+                      const floating[:, ::1] U, const long long[::1] lengths, const long long[::1] order,
+                      bint reverse, floating[:, :, ::1] S, floating[:, :, ::1] C, floating[:, :, ::1] IFOG,
+                      floating[:, :, ::1] Tc, floating[:, ::1] At, floating[:, ::1] Xt, floating[:, :, :] Y):
+    """All steps of one LSTM direction (layouts in the module docstring).
+
+    ``A`` (N, 4H): the input products ``x W`` of the real positions (packed, without bias), or None to
+    compute them step by step from ``X`` (T, B, D) and ``W`` (D, 4H) into the scratch ``At`` (B, 4H), the
+    step's inputs gathered into ``Xt`` (B, D) when they are not already contiguous rows. ``bias`` (4H,);
+    ``U`` (H, 4H); ``S`` (T_real + 1, B, H) with ``S[0]`` holding h0 in sorted row order. Writes ``S[1:]``,
+    ``C`` (T_real + 1, B, H) (``C[t + 1] = c_t``, ``C[0] = 0``), the caches ``IFOG`` (T_real, B, 4H) and
+    ``Tc`` (T_real, B, H), and ``Y`` (T, B, H) (batch layout, 0 at padding). Padded rows of ``S`` and ``C``
+    are written 0, those of the caches are left as they were. With ``IFOG`` (1, B, 4H), ``Tc`` (1, B, H)
+    and ``C`` (2, B, H) the caches are scratch overwritten at every step (prediction): ``c_t`` then lives in
+    ``C[(t + 1) % 2]``.
+    """
+    cdef Py_ssize_t T = X.shape[0], B = X.shape[1], D = X.shape[2], H = U.shape[0]
+    cdef Py_ssize_t T_real = lengths[0] if B else 0
+    cdef Py_ssize_t t, tc, cprev, cnext, i, p, col, k = B, o = 0      # o: packed row of step t's row 0
+    cdef bint per_step = A is None
+    cdef bint cache = IFOG.shape[0] == T_real
+    cdef const floating[:, ::1] Av = None if per_step else A        # typed here: a None A must not pick the dtype
+    cdef bint identity = True                                       # sorted rows == batch columns
+    cdef const floating *xrows
+    cdef const floating *a
+    cdef Py_ssize_t N = 0
+    for i in range(B):
+        identity = identity and order[i] == i
+        N += lengths[i]
+    if not per_step and Av.shape[0] != N:
+        raise ValueError(f"A must hold the {N} real positions (packed), got {Av.shape[0]} rows")
+    if IFOG.shape[0] != Tc.shape[0] or C.shape[0] != (T_real + 1 if cache else 2):
+        raise ValueError(f"IFOG, Tc and C must hold {T_real}, {T_real} and {T_real + 1} steps (or 1, 1 and 2 "
+                         f"for prediction), got {IFOG.shape[0]}, {Tc.shape[0]} and {C.shape[0]}")
+    with nogil:
+        memset(&C[0, 0, 0], 0, B * H * sizeof(floating))                # c_{-1} = 0
+        for t in range(T_real):
+            while k > 0 and lengths[k - 1] <= t:
+                k -= 1
+            tc = t if cache else 0
+            cprev, cnext = (t, t + 1) if cache else (t % 2, (t + 1) % 2)
+            _product(False, k, 4 * H, H, &S[t, 0, 0], H, &U[0, 0], 4 * H, 0, &IFOG[tc, 0, 0], 4 * H)  # h U
+            if per_step:                                                # (k, 4H) x W of this step's real rows
+                if identity and not reverse:
+                    xrows = &X[t, 0, 0]
+                else:
+                    for i in range(k):
+                        memcpy(&Xt[i, 0], &X[_position(reverse, lengths[i], t), order[i], 0], D * sizeof(floating))
+                    xrows = &Xt[0, 0]
+                _product(False, k, 4 * H, D, xrows, D, &W[0, 0], 4 * H, 0, &At[0, 0], 4 * H)
+            for i in range(k):
+                col = order[i]
+                p = _position(reverse, lengths[i], t)
+                if per_step:
+                    a = &At[i, 0]
+                else:
+                    a = &Av[o + i, 0]
+                if floating is float:
+                    nt_lstm_row_forward_f(H, &IFOG[tc, i, 0], a, &bias[0], &C[cprev, i, 0], &C[cnext, i, 0],
+                                          &Tc[tc, i, 0], &S[t + 1, i, 0], &Y[p, col, 0])
+                else:
+                    nt_lstm_row_forward_d(H, &IFOG[tc, i, 0], a, &bias[0], &C[cprev, i, 0], &C[cnext, i, 0],
+                                          &Tc[tc, i, 0], &S[t + 1, i, 0], &Y[p, col, 0])
+            if k < B:
+                memset(&S[t + 1, k, 0], 0, (B - k) * H * sizeof(floating))
+                memset(&C[cnext, k, 0], 0, (B - k) * H * sizeof(floating))
+            o += k
+        for i in range(B):                                              # output 0 at padding
+            for p in range(lengths[i], T):
+                memset(&Y[p, order[i], 0], 0, H * sizeof(floating))
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+def lstm_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] IFOG,
+                       const floating[:, :, ::1] Tc, const floating[:, :, ::1] C, const floating[:, :, ::1] S,
+                       const long long[::1] lengths, const long long[::1] order, bint reverse,
+                       floating[:, ::1] dZ, floating[:, ::1] Sp, floating[:, ::1] dh, floating[:, ::1] dc):
+    """Backward through all steps of one LSTM direction (numbered steps of :mod:`nertag.net.lstm`).
+
+    ``dY`` (T, B, H) batch layout (last axis contiguous), or None for no output gradient; ``IFOG``, ``Tc``,
+    ``C``, ``S`` the forward caches. ``dh`` (B, H), sorted rows, holds dL/dh_last on entry (row i joins at
+    its last step) and dL/dh0 on return. ``dc`` (B, H) is scratch for the running dL/dc_t (the final cell
+    gets no gradient from outside: set to 0 here). Writes, packed (N rows, real only): ``dZ`` (N, 4H) =
+    dL/dz_t and ``Sp`` (N, H) = h_{t-1}, the states each step's recurrent product read (dU = Sp^T dZ).
+    """
+    cdef Py_ssize_t B = S.shape[1], H = U.shape[0]
+    cdef Py_ssize_t T_real = lengths[0] if B else 0
+    cdef Py_ssize_t t, i, p, col, k = 0, o = dZ.shape[0]             # o: packed row of step t's row 0
+    cdef bint has_dy = dY is not None
+    cdef const floating[:, :, :] dYv = dY if has_dy else None   # typed here: a None dY must not pick the dtype
+    cdef floating[::1] zero = np.zeros(H, dtype=np.float32 if floating is float else np.float64)
+    cdef const floating *dy
+    cdef Py_ssize_t N = 0
+    for i in range(B):
+        N += lengths[i]
+    if dZ.shape[0] != N or Sp.shape[0] != N:
+        raise ValueError(f"dZ and Sp must hold the {N} real positions (packed), got "
+                         f"{dZ.shape[0]} and {Sp.shape[0]} rows")
+    if IFOG.shape[0] != T_real or C.shape[0] != T_real + 1:
+        raise ValueError("the forward pass kept no caches (prediction): nothing to run backward through")
+    with nogil:
+        memset(&dc[0, 0], 0, B * H * sizeof(floating))
+        for t in range(T_real - 1, -1, -1):
+            while k < B and lengths[k] > t:
+                k += 1
+            o -= k
+            memcpy(&Sp[o, 0], &S[t, 0, 0], k * H * sizeof(floating))      # h_{t-1} of the k real rows
+            for i in range(k):
+                col = order[i]
+                p = _position(reverse, lengths[i], t)
+                dy = &dYv[p, col, 0] if has_dy else &zero[0]
+                if floating is float:
+                    nt_lstm_row_backward_f(H, &dh[i, 0], &dc[i, 0], dy, &IFOG[t, i, 0], &Tc[t, i, 0],
+                                           &C[t, i, 0], &dZ[o + i, 0])
+                else:
+                    nt_lstm_row_backward_d(H, &dh[i, 0], &dc[i, 0], dy, &IFOG[t, i, 0], &Tc[t, i, 0],
+                                           &C[t, i, 0], &dZ[o + i, 0])
+            _product(True, k, H, 4 * H, &dZ[o, 0], 4 * H, &U[0, 0], 4 * H, 0, &dh[0, 0], H)  # 5. dh = dz U^T
