@@ -1,7 +1,8 @@
-"""LSTM: central-difference gradients (parameters, inputs, initial and final states) with uneven lengths, an
-independent per-sequence reference forwards and backwards, a padded batch against its sequences one at a
-time, the character-encoder summary under Bidirectional, parameters and the forget-gate bias, dtypes,
-prediction without gradients."""
+"""LSTM: the compiled scans against their NumPy twins (every output and gradient, uneven lengths, both
+dtypes), central-difference gradients (parameters, inputs, initial and final states) through both kernels,
+an independent per-sequence reference forwards and backwards, a padded batch against its sequences one at
+a time, the character-encoder summary under Bidirectional, parameters and the forget-gate bias, dtypes,
+prediction without gradients or caches, the float32 exponential."""
 import numpy as np
 import pytest
 from recurrent_checks import (
@@ -9,10 +10,14 @@ from recurrent_checks import (
     assert_saturated_gates_stay_finite,
 )
 
+from nertag.net import lstm as lstm_module
+from nertag.net._lstm import _expf, lstm_scan_backward, lstm_scan_forward
 from nertag.net.bidirectional import Bidirectional
 from nertag.net.gradcheck import check_layer, numerical_gradient, relative_error
 from nertag.net.gru import GRU
 from nertag.net.lstm import LSTM
+from nertag.net.lstm_numpy import lstm_scan_backward as lstm_scan_backward_numpy
+from nertag.net.lstm_numpy import lstm_scan_forward as lstm_scan_forward_numpy
 from nertag.net.params import ParamBuffer
 
 D, H = 3, 4
@@ -26,15 +31,16 @@ CASES = [  # (T, lengths): uneven and unsorted with ties, length 1, B = 1, a pad
     (3, (1, 1)),
 ]
 LAYERS = {
-    "lstm": lambda: LSTM(D, H),
-    "bilstm": lambda: Bidirectional(lambda: LSTM(D, H)),
-    "bilstm-uneven": lambda: Bidirectional(LSTM(D, H), LSTM(D, H - 1)),
+    "lstm": lambda kernel: LSTM(D, H, kernel=kernel),
+    "bilstm": lambda kernel: Bidirectional(lambda: LSTM(D, H, kernel=kernel)),
+    "bilstm-uneven": lambda kernel: Bidirectional(LSTM(D, H, kernel=kernel), LSTM(D, H - 1, kernel=kernel)),
 }
+KERNELS = ["cython", "numpy"]
 
 
-def make(name="lstm", dtype=np.float64, seed=0):
+def make(name="lstm", dtype=np.float64, seed=0, kernel="cython"):
     """A layer with random parameters large enough that every gate and nonlinearity matters."""
-    layer = LAYERS[name]()
+    layer = LAYERS[name](kernel)
     buffer = ParamBuffer(layer, dtype, seed)
     buffer.data[:] = np.random.default_rng(seed).normal(scale=0.6, size=buffer.data.size)
     return layer, buffer
@@ -64,20 +70,22 @@ def reference_lstm(x, h, W, U, b):
 
 # -- gradients -----------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("name", LAYERS)
 @pytest.mark.parametrize("T, lengths", CASES)
-def test_gradients_wrt_every_parameter_and_the_input(name, T, lengths):
-    layer, buffer = make(name)
+def test_gradients_wrt_every_parameter_and_the_input(name, T, lengths, kernel):
+    layer, buffer = make(name, kernel=kernel)
     X = np.random.default_rng(2).normal(size=(T, len(lengths), D))
     errors = check_layer(layer, X, np.array(lengths), buffer=buffer, eps=EPS)   # every entry, no sampling
     assert errors["params"] < 1e-6 and errors["inputs"] < 1e-6, errors
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("name", LAYERS)
 @pytest.mark.parametrize("with_dy", [True, False], ids=["outputs-and-summary", "summary-only"])
-def test_gradients_wrt_initial_and_final_states(name, with_dy):
+def test_gradients_wrt_initial_and_final_states(name, with_dy, kernel):
     """``L = sum(R Y) + sum(Q h_last)``; summary-only is the character encoder's use (dY is None)."""
-    layer, buffer = make(name)
+    layer, buffer = make(name, kernel=kernel)
     rng = np.random.default_rng(3)
     T, lengths = 6, np.array([6, 1, 4, 2, 6])
     X, h0 = rng.normal(size=(T, 5, D)), rng.normal(size=(5, layer.n_out))
@@ -98,9 +106,10 @@ def test_gradients_wrt_initial_and_final_states(name, with_dy):
 
 # -- forward against the reference -----------------------------------------------------------------------
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("reverse", [False, True])
-def test_matches_a_per_sequence_reference(reverse):
-    layer, _ = make()
+def test_matches_a_per_sequence_reference(reverse, kernel):
+    layer, _ = make(kernel=kernel)
     rng = np.random.default_rng(1)
     lengths = np.array([5, 1, 3, 2, 5])
     X, h0 = rng.normal(size=(6, 5, D)), rng.normal(size=(5, H))
@@ -128,9 +137,10 @@ def test_bidirectional_summary_is_the_character_encoder_output():
     np.testing.assert_array_equal(h_last[:, H:], Y[0, :, H:])
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("name", LAYERS)
-def test_padded_batch_equals_sequences_one_at_a_time(name):
-    assert_padded_batch_equals_sequences_one_at_a_time(*make(name), D, atol=1e-12)
+def test_padded_batch_equals_sequences_one_at_a_time(name, kernel):
+    assert_padded_batch_equals_sequences_one_at_a_time(*make(name, kernel=kernel), D, atol=1e-12)
 
 
 # -- parameters ----------------------------------------------------------------------------------------
@@ -179,8 +189,10 @@ def test_float32_keeps_float32_and_agrees_with_float64(name):
         np.testing.assert_allclose(a32, a64, rtol=1e-4, atol=1e-5)
 
 
-def test_prediction_without_gradients_gives_the_same_outputs():
-    layer, _ = make("bilstm", np.float32)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_prediction_without_gradients_gives_the_same_outputs(kernel):
+    """Prediction keeps one step of scratch instead of the caches: the same numbers all the same."""
+    layer, _ = make("bilstm", np.float32, kernel=kernel)
     X = np.random.default_rng(8).normal(size=(6, 4, D))
     lengths = np.array([4, 1, 6, 6])
     Y, h_last, _ = layer.run(X, lengths)
@@ -209,8 +221,10 @@ def test_no_state_is_carried_between_calls_and_caches_stay_alive():
     np.testing.assert_array_equal(buffer.grad, g1)
 
 
-def test_saturated_gates_stay_finite():
-    assert_saturated_gates_stay_finite(make()[0], D)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_saturated_gates_stay_finite(kernel, dtype):
+    assert_saturated_gates_stay_finite(make(dtype=dtype, kernel=kernel)[0], D)
 
 
 def test_lstm_and_gru_read_the_same_batches():
@@ -226,3 +240,200 @@ def test_lstm_and_gru_read_the_same_batches():
         with pytest.raises(ValueError, match=r"expects inputs of shape \(T, B, 3\), got \(5, 3, 2\)"):
             layer.fwd.run(np.zeros((5, 3, 2)))
     assert shapes[0] == shapes[1] == ((5, 3, 2 * H), (3, 2 * H), np.float32)
+
+
+# -- the compiled scans against their NumPy twins ------------------------------------------------------------
+
+def scan_case(T, lengths, H, dtype, seed, reverse, shuffle, D=3):
+    """Inputs of the scans in their layouts: sorted rows (ties in a random order when ``shuffle``), packed
+    input products of the real positions, h0 and dL/dh_last in sorted row order."""
+    rng = np.random.default_rng(seed)
+    lengths = np.array(lengths, dtype=np.int64)
+    B = len(lengths)
+    order = np.argsort(-lengths, kind="stable")
+    if shuffle:                                         # any order of equal lengths is a valid sorted order
+        order = order[np.lexsort((rng.random(B), -lengths[order]))]
+    sorted_lengths = np.ascontiguousarray(lengths[order])
+    positions = [(sorted_lengths[i] - 1 - t if reverse else t) * B + order[i]
+                 for t in range(int(sorted_lengths[0])) for i in np.flatnonzero(sorted_lengths > t)]
+    X = rng.normal(size=(T, B, D)).astype(dtype)
+    W = (0.7 * rng.normal(size=(D, 4 * H))).astype(dtype)
+    return dict(A=X.reshape(T * B, D)[np.array(positions)] @ W, X=X, W=W,
+                bias=rng.normal(size=4 * H).astype(dtype), U=(0.7 * rng.normal(size=(H, 4 * H))).astype(dtype),
+                lengths=sorted_lengths, order=np.ascontiguousarray(order), reverse=reverse,
+                h0=rng.normal(size=(B, H)).astype(dtype), dY=rng.normal(size=(T, B, H)).astype(dtype),
+                dh_last=rng.normal(size=(B, H)).astype(dtype))
+
+
+def run_scans(forward, backward, case, with_dy=True, per_step=False):
+    """Both scans on ``case``; outputs NaN-filled first, so anything a kernel should write but misses shows."""
+    A, U, X = case["A"], case["U"], case["X"]
+    T, B, D = X.shape
+    H, dtype, T_real = U.shape[0], A.dtype, int(case["lengths"][0])
+    S = np.full((T_real + 1, B, H), np.nan, dtype)
+    S[0] = case["h0"]
+    C = np.full((T_real + 1, B, H), np.nan, dtype)
+    IFOG, Tc = np.full((T_real, B, 4 * H), np.nan, dtype), np.full((T_real, B, H), np.nan, dtype)
+    At, Xt = np.empty((B, 4 * H), dtype), np.empty((B, D), dtype)
+    wide = np.full((T, B, 2 * H), np.nan, dtype)
+    Y = wide[:, :, H:]                                        # a strided view, as Bidirectional passes
+    forward(None if per_step else A, X, case["W"], case["bias"], U, case["lengths"], case["order"],
+            case["reverse"], S, C, IFOG, Tc, At, Xt, Y)
+    N = int(case["lengths"].sum())
+    dZ, Sp = np.full((N, 4 * H), np.nan, dtype), np.full((N, H), np.nan, dtype)
+    dh, dc = case["dh_last"].copy(), np.full((B, H), np.nan, dtype)
+    backward(case["dY"] if with_dy else None, U, IFOG, Tc, C, S, case["lengths"], case["order"],
+             case["reverse"], dZ, Sp, dh, dc)
+    return {"Y": Y, "S": S, "C": C, "dZ": dZ, "Sp": Sp, "dh0": dh}
+
+
+@pytest.mark.parametrize("T, lengths", CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("per_step", [False, True])
+def test_compiled_scans_match_their_numpy_twins(T, lengths, dtype, reverse, shuffle, per_step):
+    case = scan_case(T, lengths, H=5, dtype=dtype, seed=len(lengths) * 10 + T, reverse=reverse, shuffle=shuffle)
+    compiled = run_scans(lstm_scan_forward, lstm_scan_backward, case, per_step=per_step)
+    twin = run_scans(lstm_scan_forward_numpy, lstm_scan_backward_numpy, case, per_step=per_step)
+    hoisted = run_scans(lstm_scan_forward_numpy, lstm_scan_backward_numpy, case)
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    for name in compiled:
+        assert np.all(np.isfinite(compiled[name])), name        # every entry written, padding included
+        np.testing.assert_allclose(compiled[name], twin[name], rtol=0, atol=tol, err_msg=name)
+        np.testing.assert_allclose(twin[name], hoisted[name], rtol=0, atol=tol, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("H, B", [(40, 13), (17, 9), (8, 60)])
+def test_scans_match_their_twins_at_larger_sizes(dtype, H, B):
+    """Row loops of several vector widths and their tails (H = 40, 17, 8), many rows of uneven lengths."""
+    rng = np.random.default_rng(H * B)
+    lengths = list(rng.integers(1, 12, size=B))
+    lengths[0] = 12
+    for per_step in (False, True):
+        case = scan_case(14, lengths, H=H, dtype=dtype, seed=H + B, reverse=bool(B % 2), shuffle=True, D=11)
+        compiled = run_scans(lstm_scan_forward, lstm_scan_backward, case, per_step=per_step)
+        twin = run_scans(lstm_scan_forward_numpy, lstm_scan_backward_numpy, case, per_step=per_step)
+        rtol, atol = (2e-5, 2e-5) if dtype == np.float32 else (1e-12, 1e-12)
+        for name in compiled:
+            assert np.all(np.isfinite(compiled[name])), name
+            np.testing.assert_allclose(compiled[name], twin[name], rtol=rtol, atol=atol, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scans_without_output_gradient(dtype):
+    """dY None (the character encoder's summary): only dL/dh_last drives the gradients."""
+    case = scan_case(5, [5, 2, 3], H=3, dtype=dtype, seed=3, reverse=True, shuffle=False)
+    compiled = run_scans(lstm_scan_forward, lstm_scan_backward, case, with_dy=False)
+    twin = run_scans(lstm_scan_forward_numpy, lstm_scan_backward_numpy, case, with_dy=False)
+    assert np.any(compiled["dZ"] != 0)
+    for name in compiled:
+        np.testing.assert_allclose(compiled[name], twin[name], rtol=0, atol=2e-6, err_msg=name)
+
+
+def test_scans_write_zero_at_padding():
+    case = scan_case(6, [2, 4, 1], H=4, dtype=np.float64, seed=5, reverse=True, shuffle=False)
+    out = run_scans(lstm_scan_forward, lstm_scan_backward, case)
+    for b, L in enumerate([2, 4, 1]):
+        assert np.all(out["Y"][L:, b] == 0)
+    for t in range(4):
+        k = int(np.sum(case["lengths"] > t))
+        assert np.all(out["S"][t + 1, k:] == 0) and np.all(out["C"][t + 1, k:] == 0)
+    assert np.all(out["C"][0] == 0)
+
+
+@pytest.mark.parametrize("forward", [lstm_scan_forward, lstm_scan_forward_numpy], ids=["cython", "numpy"])
+def test_scans_refuse_caches_of_the_wrong_size(forward):
+    case = scan_case(3, [3, 2], H=2, dtype=np.float64, seed=1, reverse=False, shuffle=False)
+    X, U = case["X"], case["U"]
+    B, H = 2, 2
+    S = np.zeros((4, B, H))
+    if forward is lstm_scan_forward:                                  # the twin does not check the shapes
+        with pytest.raises(ValueError, match="IFOG, Tc and C must hold 3, 3 and 4 steps"):
+            forward(case["A"], X, case["W"], case["bias"], U, case["lengths"], case["order"], False, S,
+                    np.zeros((3, B, H)), np.zeros((3, B, 4 * H)), np.zeros((3, B, H)), np.zeros((B, 4 * H)),
+                    np.zeros((B, 3)), np.zeros((3, B, H)))
+    # prediction's one-step caches: backward refuses them
+    C, IFOG, Tc = np.zeros((2, B, H)), np.zeros((1, B, 4 * H)), np.zeros((1, B, H))
+    forward(case["A"], X, case["W"], case["bias"], U, case["lengths"], case["order"], False, S, C, IFOG, Tc,
+            np.zeros((B, 4 * H)), np.zeros((B, 3)), np.zeros((3, B, H)))
+    backward = lstm_scan_backward if forward is lstm_scan_forward else lstm_scan_backward_numpy
+    with pytest.raises(ValueError, match="kept no caches"):
+        backward(None, U, IFOG, Tc, C, S, case["lengths"], case["order"], False, np.zeros((5, 4 * H)),
+                 np.zeros((5, H)), np.zeros((B, H)), np.zeros((B, H)))
+
+
+def test_float32_exponential_is_accurate_over_the_whole_clamped_range():
+    x = np.concatenate([np.linspace(-80, 80, 20001), np.linspace(-1e-3, 1e-3, 101)]).astype(np.float32)
+    got = np.array([_expf(float(v)) for v in x])
+    want = np.exp(x.astype(np.float64))
+    assert np.max(np.abs(got - want) / want) < 3e-7                    # a few float32 ulp
+    assert _expf(1e4) == _expf(80.0) and _expf(-1e4) == _expf(-80.0)   # clamped: finite, normal
+    assert np.isnan(_expf(float("nan")))
+
+
+def test_float32_gates_match_float64_maths_over_a_wide_range():
+    """One step from h0 = 0 and c = 0: h = sigmoid(z_o) tanh(sigmoid(z_i) tanh(z_g)) for z from -100 to 100;
+    the float32 sigmoid and tanh of the compiled scan agree with float64 to 1e-6 everywhere, and saturate
+    to exactly 0 far out (so saturated gates pass exactly zero gradient)."""
+    z = np.concatenate([np.linspace(-100, 100, 2001), np.linspace(-0.01, 0.01, 201)])
+    n = z.size
+    layer = LSTM(4, 1)
+    ParamBuffer(layer, np.float32, seed=0)
+    layer.p["U"][:] = 0
+    layer.p["b"][:] = 0
+    layer.p["W"][:] = np.eye(4, dtype=np.float32)                       # z = x, gate by gate
+    X = np.zeros((1, n, 4))
+    X[0, :, 0] = 20.0                                                   # i = 1: c = g
+    X[0, :, 2] = 20.0                                                   # o = 1: h = tanh(g)
+    X[0, :, 3] = z
+    Y, _, _ = layer.run(X.astype(np.float32))
+    np.testing.assert_allclose(Y[0, :, 0], np.tanh(np.tanh(z)), rtol=0, atol=1e-6)
+    X[0, :, 3] = 20.0                                                   # g = 1, o = 1: h = tanh(sigmoid(z_i))
+    X[0, :, 0] = z
+    Y, _, backprop = layer.run(X.astype(np.float32))
+    np.testing.assert_allclose(Y[0, :, 0], np.tanh(1 / (1 + np.exp(-z))), rtol=0, atol=1e-6)
+    dX, _ = backprop(np.ones_like(Y))
+    assert np.all(dX[0, z < -18, 0] == 0) and np.all(dX[0, z > 18, 0] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_step_by_step_input_products_equal_the_hoisted_gemm(monkeypatch, dtype):
+    """Prediction with x_t W inside the loop (large batches) equals one GEMM before it (small batches)."""
+    rng = np.random.default_rng(6)
+    lengths = np.array([3, 6, 1, 6, 2])
+    X = rng.normal(size=(6, 5, D))
+    out = []
+    for min_batch in (10**9, 1):                      # never, always per step
+        monkeypatch.setattr(lstm_module, "STEP_INPUT_MIN_BATCH", min_batch)
+        layer = Bidirectional(lambda: LSTM(D, H))
+        ParamBuffer(layer, dtype, seed=2)
+        Y, h_last, _ = layer.run(X, lengths, grad=False)
+        out.append((Y, h_last))
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_both_kernels_give_the_same_layer_outputs_and_gradients(dtype):
+    rng = np.random.default_rng(4)
+    lengths = np.array([7, 1, 4, 7, 2])
+    X, dY = rng.normal(size=(7, 5, 6)), rng.normal(size=(7, 5, 8))
+    out = []
+    for kernel in KERNELS:
+        layer = Bidirectional(lambda: LSTM(6, 4, kernel=kernel))
+        buffer = ParamBuffer(layer, dtype, seed=1)
+        Y, h_last, backprop = layer.run(X, lengths)
+        dX, dh0 = backprop(dY, np.ones_like(h_last))
+        out.append((Y, h_last, dX, dh0, buffer.grad.copy()))
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    for a, b in zip(*out):
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=0, atol=tol)
+
+
+def test_unknown_kernel_is_reported():
+    with pytest.raises(ValueError, match="kernel must be one of .* got 'fortran'"):
+        LSTM(3, 4, kernel="fortran")
