@@ -1,11 +1,19 @@
-"""Benchmark (not a test): forward + backward of a BiGRU on CoNLL-like batches, one thread.
+"""Benchmark (not a test): forward + backward of the recurrent layers, one thread.
 
 Usage::
 
-    python scripts/bench_rnn.py [--seconds S] [--kernel {cython,numpy}]
+    python scripts/bench_rnn.py [--seconds S] [--cell {gru,lstm}] [--kernel {cython,numpy}]
+    python scripts/bench_rnn.py --compare [--rounds 7] [--seconds S]
 
-Prints real (non-padding) tokens per second for E=100 inputs, H=100 per direction, batch sizes
-1, 10 and 32, float32 and float64. Sentence lengths are drawn around a mean of 14 tokens, capped at 60.
+Without ``--compare``: real (non-padding) tokens per second of a bidirectional GRU or LSTM on CoNLL-like
+batches, E=100 inputs, H=100 per direction, batch sizes 1, 10 and 32, float32 and float64. Sentence lengths
+are drawn around a mean of 14 tokens, capped at 60.
+
+``--compare``: one direction, forward + backward (``run`` then ``backprop(dY)``) of one full batch
+T=30, B=32, D=H=100, float32, for the compiled LSTM scan, its NumPy twin and the compiled GRU scan (and the
+GRU's twin). The variants take turns, ``--rounds`` times, each round timing every variant for
+``--seconds``; the medians of the rounds are printed in microseconds per call with their ratios to the
+compiled LSTM, beside the BLAS that ran (threadpoolctl) and the load average.
 """
 import os
 
@@ -13,6 +21,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS
     os.environ[_var] = "1"                      # before NumPy loads BLAS
 
 import argparse  # noqa: E402
+import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -22,9 +31,15 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nertag.net.bidirectional import Bidirectional  # noqa: E402
 from nertag.net.gru import GRU  # noqa: E402
+from nertag.net.lstm import LSTM  # noqa: E402
 from nertag.net.params import ParamBuffer  # noqa: E402
 
 E, H = 100, 100
+CELLS = {"gru": GRU, "lstm": LSTM}
+# --compare: (label, cell, kernel); ratios are to the first
+COMPARED = (("LSTM compiled", "lstm", "cython"), ("LSTM NumPy twin", "lstm", "numpy"),
+            ("GRU compiled", "gru", "cython"), ("GRU NumPy twin", "gru", "numpy"))
+COMPARE_T, COMPARE_B = 30, 32
 
 
 def sentence_lengths(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -32,8 +47,9 @@ def sentence_lengths(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.clip(rng.negative_binomial(2, 2 / 15, size=n) + 1, 1, 60)
 
 
-def bench(B: int, dtype, seconds: float, rng: np.random.Generator, kernel: str = "cython") -> float:
-    layer = Bidirectional(lambda: GRU(E, H, kernel=kernel))
+def bench(B: int, dtype, seconds: float, rng: np.random.Generator, kernel: str = "cython",
+          cell: str = "gru") -> float:
+    layer = Bidirectional(lambda: CELLS[cell](E, H, kernel=kernel))
     ParamBuffer(layer, dtype, seed=0)
     batches = []
     for _ in range(50):
@@ -54,19 +70,80 @@ def bench(B: int, dtype, seconds: float, rng: np.random.Generator, kernel: str =
     return tokens / elapsed
 
 
+def seconds_per_call(layer, X, dY, seconds: float) -> float:
+    """Mean seconds of one forward + backward, repeated for at least ``seconds``."""
+    calls, start = 0, time.perf_counter()
+    while True:
+        _, _, backprop = layer.run(X)
+        backprop(dY)
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return elapsed / calls
+
+
+def blas_kernels() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    return "; ".join(sorted({f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} "
+                             f"x{i.get('num_threads')} ({Path(i.get('filepath', '?')).name})"
+                             for i in threadpool_info() if i.get("user_api") == "blas"}))
+
+
+def compare(rounds: int, seconds: float) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(COMPARE_T, COMPARE_B, E)).astype(np.float32)
+    dY = rng.normal(size=(COMPARE_T, COMPARE_B, H)).astype(np.float32)
+    layers = []
+    for _, cell, kernel in COMPARED:
+        layer = CELLS[cell](E, H, kernel=kernel)
+        ParamBuffer(layer, np.float32, seed=0)
+        layer.run(X)[2](dY)                                        # warm-up (workspace, caches)
+        layers.append(layer)
+    times = [[] for _ in COMPARED]
+    for r in range(rounds):
+        turn = range(len(COMPARED)) if r % 2 == 0 else reversed(range(len(COMPARED)))
+        for j in turn:
+            times[j].append(seconds_per_call(layers[j], X, dY, seconds))
+    print(f"one direction, forward + backward, T={COMPARE_T} B={COMPARE_B} D={E} H={H} float32, threads=1, "
+          f"medians of {rounds} alternating rounds of {seconds:g} s")
+    print(f"BLAS: {blas_kernels()}")
+    print(f"load average before / after: {LOAD_BEFORE} / {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    base = statistics.median(times[0])
+    print(f"{'variant':<18}{'us per call':>12}{'tokens/s':>11}{'time / LSTM compiled':>22}")
+    for (label, _, _), t in zip(COMPARED, times):
+        m = statistics.median(t)
+        print(f"{label:<18}{m * 1e6:>12.0f}{COMPARE_T * COMPARE_B / m:>11.0f}{m / base:>21.2f}x", flush=True)
+
+
+LOAD_BEFORE = " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per configuration")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="timed seconds per configuration (default 3; 0.5 per variant and round with --compare)")
+    parser.add_argument("--cell", choices=sorted(CELLS), default="gru", help="the recurrent cell")
     parser.add_argument("--kernel", choices=["cython", "numpy"], default="cython",
-                        help="GRU kernels (see nertag.net.kernels)")
+                        help="the cell's kernels (see nertag.net.kernels)")
+    parser.add_argument("--compare", action="store_true",
+                        help="LSTM compiled vs its NumPy twin vs the compiled GRU at T=30, B=32, D=H=100")
+    parser.add_argument("--rounds", type=int, default=7, help="--compare: alternating rounds")
     args = parser.parse_args()
+    if args.compare:
+        compare(args.rounds, 0.5 if args.seconds is None else args.seconds)
+        return
+    seconds = 3.0 if args.seconds is None else args.seconds
     rng = np.random.default_rng(0)
-    print(f"BiGRU forward+backward, E={E}, H={H} per direction, threads=1, {args.kernel} kernels, "
-          f"numpy {np.__version__}")
+    print(f"Bi{args.cell.upper()} forward+backward, E={E}, H={H} per direction, threads=1, {args.kernel} "
+          f"kernels, numpy {np.__version__}")
     print(f"{'B':>4} {'dtype':>8} {'tokens/s':>10}")
     for B in (1, 10, 32):
         for dtype in (np.float32, np.float64):
-            print(f"{B:>4} {np.dtype(dtype).name:>8} {bench(B, dtype, args.seconds, rng, args.kernel):>10.0f}", flush=True)
+            tok_s = bench(B, dtype, seconds, rng, args.kernel, args.cell)
+            print(f"{B:>4} {np.dtype(dtype).name:>8} {tok_s:>10.0f}", flush=True)
 
 
 if __name__ == "__main__":

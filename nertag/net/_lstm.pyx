@@ -68,9 +68,11 @@ cdef extern from *:
         memcpy(&scale, &nb, 4);
         return p * scale;
     }
-    static inline float nt_lstm_sigmoidf(float x) { return 1.0f / (1.0f + nt_lstm_expf(-x)); }
-    /* tanh(x) = 1 - 2 / (1 + e^{2x}): absolute error about 1e-7 near 0, exactly +-1 far out. */
+    /* tanh(x) = 1 - 2 / (1 + e^{2x}): absolute error about 1e-7 near 0, exactly +-1 from |x| = 9 on. */
     static inline float nt_lstm_tanhf(float x) { return 1.0f - 2.0f / (1.0f + nt_lstm_expf(2.0f * x)); }
+    /* sigmoid(x) = (1 + tanh(x / 2)) / 2, as the NumPy twin computes it: exactly 0 or 1 from |x| = 18 on,
+       so saturated gates pass exactly zero gradient (no subnormal products in dW and dX downstream). */
+    static inline float nt_lstm_sigmoidf(float x) { return 0.5f + 0.5f * nt_lstm_tanhf(0.5f * x); }
     static inline double nt_lstm_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
     /* One real row of a forward step. z (4H): on entry h_{t-1} U, on return the gates [i | f | o | g];
@@ -147,6 +149,69 @@ cdef inline void _product(bint trans_b, int m, int n, int kk, const floating *a,
         dgemm(&ta, &tb, &n, &m, &kk, &one, <double *> b, &ldb, <double *> a, &lda, &beta, c, &ldc)
 
 
+# OpenBLAS multiplies a product of at most 100^3 multiply-adds (m n k) without packing its operands, with
+# its "small matrix" kernels (SkylakeX builds); above that it copies both operands into packed panels at every
+# call, which for the few rows of one step against U (H, 4H) costs about half the product again. The
+# recurrent products of a step are therefore cut into 2 or 4 products of whole gate blocks (columns of U
+# forwards, rows of U^T backwards) when that brings each under the limit; beyond 4 pieces the packing is
+# paid per piece anyway, and one product is left whole. Measured per call of lstm_scan_forward /
+# lstm_scan_backward, T = 30, B = 32, D = H = 100, float32, one thread, OpenBLAS 0.3.30 SkylakeX
+# (scripts/bench_rnn.py --compare, median of rounds): see the module's tests and the LSTM section of the
+# README for the figures. ``_set_small_product(0)`` turns the cutting off (for tests and benchmarks).
+cdef double small_product = 1e6
+
+
+def _set_small_product(double max_multiply_adds):
+    """Cut a step's product into gate blocks while a piece has more than ``max_multiply_adds`` (0: never);
+    returns the old limit. For tests and benchmarks."""
+    global small_product
+    old = small_product
+    small_product = max_multiply_adds
+    return old
+
+
+cdef inline int _pieces(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kk) noexcept nogil:
+    """Into how many gate blocks (1, 2 or 4) to cut a product of ``m n kk`` multiply-adds."""
+    cdef double work = <double> m * n * kk
+    if small_product <= 0 or work <= small_product:
+        return 1
+    if work <= 2 * small_product:
+        return 2
+    if work <= 4 * small_product:
+        return 4
+    return 1
+
+
+cdef inline void _step_product(Py_ssize_t k, Py_ssize_t H, const floating *s, const floating *u,
+                               floating *z) noexcept nogil:
+    """``z (k, 4H) = s (k, H) U (H, 4H)``, in 1, 2 or 4 products of whole gate blocks (see above)."""
+    cdef int q, pieces = _pieces(k, 4 * H, H)
+    cdef Py_ssize_t w = 4 * H // pieces
+    for q in range(pieces):
+        _product(False, k, w, H, s, H, u + q * w, 4 * H, 0, z + q * w, 4 * H)
+
+
+cdef inline void _step_product_back(Py_ssize_t k, Py_ssize_t H, const floating *dz, const floating *ut,
+                                    floating *dh) noexcept nogil:
+    """``dh (k, H) = dz (k, 4H) U^T``, from ``ut`` = U^T (4H, H): the sum of 1, 2 or 4 products over whole gate
+    blocks (see above). With U^T itself, not U read transposed: OpenBLAS takes its small kernels for a
+    transposed operand only up to 1200 entries of C (as m n, 32 x 100 is 3200), and packs otherwise."""
+    cdef int q, pieces = _pieces(k, H, 4 * H)
+    cdef Py_ssize_t w = 4 * H // pieces
+    for q in range(pieces):
+        _product(False, k, H, w, dz + q * w, 4 * H, ut + q * w * H, H, 1 if q else 0, dh, H)
+
+
+cdef inline void _transpose(const floating *a, Py_ssize_t m, Py_ssize_t n, floating *out) noexcept nogil:
+    """``out (n, m) = a (m, n)^T``, both row-major; once per backward call, in blocks that stay in L1."""
+    cdef Py_ssize_t i0, j0, i, j
+    for i0 in range(0, m, 16):
+        for j0 in range(0, n, 16):
+            for i in range(i0, min(i0 + 16, m)):
+                for j in range(j0, min(j0 + 16, n)):
+                    out[j * m + i] = a[i * n + j]
+
+
 cdef inline Py_ssize_t _position(bint reverse, long long length, Py_ssize_t t) noexcept nogil:
     return length - 1 - t if reverse else t
 
@@ -195,7 +260,7 @@ def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, 
                 k -= 1
             tc = t if cache else 0
             cprev, cnext = (t, t + 1) if cache else (t % 2, (t + 1) % 2)
-            _product(False, k, 4 * H, H, &S[t, 0, 0], H, &U[0, 0], 4 * H, 0, &IFOG[tc, 0, 0], 4 * H)  # h U
+            _step_product(k, H, &S[t, 0, 0], &U[0, 0], &IFOG[tc, 0, 0])                              # h U
             if per_step:                                                # (k, 4H) x W of this step's real rows
                 if identity and not reverse:
                     xrows = &X[t, 0, 0]
@@ -232,7 +297,8 @@ def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, 
 def lstm_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] IFOG,
                        const floating[:, :, ::1] Tc, const floating[:, :, ::1] C, const floating[:, :, ::1] S,
                        const long long[::1] lengths, const long long[::1] order, bint reverse,
-                       floating[:, ::1] dZ, floating[:, ::1] Sp, floating[:, ::1] dh, floating[:, ::1] dc):
+                       floating[:, ::1] dZ, floating[:, ::1] Sp, floating[:, ::1] dh, floating[:, ::1] dc,
+                       floating[:, ::1] UT):
     """Backward through all steps of one LSTM direction (numbered steps of :mod:`nertag.net.lstm`).
 
     ``dY`` (T, B, H) batch layout (last axis contiguous), or None for no output gradient; ``IFOG``, ``Tc``,
@@ -240,6 +306,7 @@ def lstm_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] I
     its last step) and dL/dh0 on return. ``dc`` (B, H) is scratch for the running dL/dc_t (the final cell
     gets no gradient from outside: set to 0 here). Writes, packed (N rows, real only): ``dZ`` (N, 4H) =
     dL/dz_t and ``Sp`` (N, H) = h_{t-1}, the states each step's recurrent product read (dU = Sp^T dZ).
+    ``UT`` (4H, H) is scratch for U^T, the operand of step 5.
     """
     cdef Py_ssize_t B = S.shape[1], H = U.shape[0]
     cdef Py_ssize_t T_real = lengths[0] if B else 0
@@ -256,7 +323,10 @@ def lstm_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] I
                          f"{dZ.shape[0]} and {Sp.shape[0]} rows")
     if IFOG.shape[0] != T_real or C.shape[0] != T_real + 1:
         raise ValueError("the forward pass kept no caches (prediction): nothing to run backward through")
+    if UT.shape[0] != 4 * H or UT.shape[1] != H:
+        raise ValueError(f"UT must have shape ({4 * H}, {H}), got ({UT.shape[0]}, {UT.shape[1]})")
     with nogil:
+        _transpose(&U[0, 0], H, 4 * H, &UT[0, 0])
         memset(&dc[0, 0], 0, B * H * sizeof(floating))
         for t in range(T_real - 1, -1, -1):
             while k < B and lengths[k] > t:
@@ -273,4 +343,4 @@ def lstm_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] I
                 else:
                     nt_lstm_row_backward_d(H, &dh[i, 0], &dc[i, 0], dy, &IFOG[t, i, 0], &Tc[t, i, 0],
                                            &C[t, i, 0], &dZ[o + i, 0])
-            _product(True, k, H, 4 * H, &dZ[o, 0], 4 * H, &U[0, 0], 4 * H, 0, &dh[0, 0], H)  # 5. dh = dz U^T
+            _step_product_back(k, H, &dZ[o, 0], &UT[0, 0], &dh[0, 0])                     # 5. dh = dz U^T

@@ -144,7 +144,8 @@ class LSTM(Recurrent):
             dZ = ws.take((N, 4 * H), dtype)                            # (N, 4H)  dL/dz_t, packed
             Sp = ws.take((N, H), dtype)                                # (N, H)   h_{t-1}, packed
             dc = ws.take((B, H), dtype)                                # (B, H)   running dL/dc_t
-            self._kernels.lstm_scan_backward(dY, U, IFOG, Tc, C, S, lengths, order, reverse, dZ, Sp, dh, dc)  # 1.-5.
+            UT = ws.take((4 * H, H), dtype)                            # (4H, H)  U^T, step 5's operand
+            self._kernels.lstm_scan_backward(dY, U, IFOG, Tc, C, S, lengths, order, reverse, dZ, Sp, dh, dc, UT)  # 1.-5.
             self.g["W"] += Xp.T @ dZ                                   # 6., real positions only
             self.g["b"] += dZ.sum(axis=0)
             self.g["U"] += Sp.T @ dZ

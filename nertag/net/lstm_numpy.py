@@ -117,7 +117,7 @@ def lstm_scan_forward(A, X, W, bias, U, lengths, order, reverse, S, C, IFOG, Tc,
         o += k
 
 
-def lstm_scan_backward(dY, U, IFOG, Tc, C, S, lengths, order, reverse, dZ, Sp, dh, dc) -> None:
+def lstm_scan_backward(dY, U, IFOG, Tc, C, S, lengths, order, reverse, dZ, Sp, dh, dc, UT) -> None:
     """Steps 1-5 for all steps of one direction, last first (twin of ``_lstm.lstm_scan_backward``).
 
     Parameters
@@ -134,6 +134,8 @@ def lstm_scan_backward(dY, U, IFOG, Tc, C, S, lengths, order, reverse, dZ, Sp, d
         where it joins), dL/dh0 on return.
     dc : ndarray, shape (B, H)
         Scratch: the running dL/dc_t, set to 0 first (the last cell gets no gradient from outside).
+    UT : ndarray, shape (4H, H)
+        Scratch of the compiled kernel for U^T (unused here).
     """
     T_real = int(lengths[0]) if len(lengths) else 0
     if IFOG.shape[0] != T_real or C.shape[0] != T_real + 1:

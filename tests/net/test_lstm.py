@@ -11,7 +11,7 @@ from recurrent_checks import (
 )
 
 from nertag.net import lstm as lstm_module
-from nertag.net._lstm import _expf, lstm_scan_backward, lstm_scan_forward
+from nertag.net._lstm import _expf, _set_small_product, lstm_scan_backward, lstm_scan_forward
 from nertag.net.bidirectional import Bidirectional
 from nertag.net.gradcheck import check_layer, numerical_gradient, relative_error
 from nertag.net.gru import GRU
@@ -283,7 +283,7 @@ def run_scans(forward, backward, case, with_dy=True, per_step=False):
     dZ, Sp = np.full((N, 4 * H), np.nan, dtype), np.full((N, H), np.nan, dtype)
     dh, dc = case["dh_last"].copy(), np.full((B, H), np.nan, dtype)
     backward(case["dY"] if with_dy else None, U, IFOG, Tc, C, S, case["lengths"], case["order"],
-             case["reverse"], dZ, Sp, dh, dc)
+             case["reverse"], dZ, Sp, dh, dc, np.full((4 * H, H), np.nan, dtype))
     return {"Y": Y, "S": S, "C": C, "dZ": dZ, "Sp": Sp, "dh0": dh}
 
 
@@ -304,10 +304,21 @@ def test_compiled_scans_match_their_numpy_twins(T, lengths, dtype, reverse, shuf
         np.testing.assert_allclose(twin[name], hoisted[name], rtol=0, atol=tol, err_msg=name)
 
 
+@pytest.fixture(params=[0, 25000, 45000, None], ids=["whole", "pieces-a", "pieces-b", "default"])
+def small_product(request):
+    """Whether the steps' products are cut into gate blocks, set for one test: never, at limits that cut the
+    products of H = 40 into 2 or 4 pieces depending on the step's rows, or the default."""
+    old = _set_small_product(request.param) if request.param is not None else None
+    yield request.param
+    if old is not None:
+        _set_small_product(old)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("H, B", [(40, 13), (17, 9), (8, 60)])
-def test_scans_match_their_twins_at_larger_sizes(dtype, H, B):
-    """Row loops of several vector widths and their tails (H = 40, 17, 8), many rows of uneven lengths."""
+def test_scans_match_their_twins_at_larger_sizes(dtype, H, B, small_product):
+    """Row loops of several vector widths and their tails (H = 40, 17, 8), many rows of uneven lengths, the
+    steps' products whole or cut into gate blocks."""
     rng = np.random.default_rng(H * B)
     lengths = list(rng.integers(1, 12, size=B))
     lengths[0] = 12
@@ -361,7 +372,7 @@ def test_scans_refuse_caches_of_the_wrong_size(forward):
     backward = lstm_scan_backward if forward is lstm_scan_forward else lstm_scan_backward_numpy
     with pytest.raises(ValueError, match="kept no caches"):
         backward(None, U, IFOG, Tc, C, S, case["lengths"], case["order"], False, np.zeros((5, 4 * H)),
-                 np.zeros((5, H)), np.zeros((B, H)), np.zeros((B, H)))
+                 np.zeros((5, H)), np.zeros((B, H)), np.zeros((B, H)), np.zeros((4 * H, H)))
 
 
 def test_float32_exponential_is_accurate_over_the_whole_clamped_range():
