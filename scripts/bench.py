@@ -1,17 +1,21 @@
-"""Benchmark (not a test): nertag against the PyTorch reference BiGRU-CRF, side by side, same data and sizes.
+"""Benchmark (not a test): nertag against PyTorch references of the same BiGRU-CRF and BiLSTM-CRF, side by side.
 
 Usage::
 
-    python scripts/bench.py [--repeats 3] [--threads 1 2] [--conll FILE] [--torch-python PATH] [--quick]
+    python scripts/bench.py [--repeats 3] [--threads 1 2] [--cells gru lstm] [--conll FILE] [--torch-python PATH]
+                            [--quick]
 
 Both sides train (forward + backward + SGD update) at B = 1, 10, 32 and tag (forward + Viterbi) at
 B = 1, 32, 256, on the reference's synthetic corpus (2000 sentences, CoNLL-2003-like lengths: mean 14.4,
 max 60; V=20000, K=17) or on a CoNLL file, with E=100, H=100 per direction, float32, plain SGD lr 0.01,
 no dropout, batches of similar length (``--bucket``: sorted by length, cut, batch order shuffled) on both
-sides. The reference is ``shared/bench/torch_bigru_crf.py`` run with ``--bucket`` (and ``--sparse-emb`` for
-training, its faster variant with plain SGD; ``--ref-dense-emb`` measures its dense-gradient variant too and
-keeps the faster) by the interpreter of ``--torch-python`` (default ``/work/torchvenv/bin/python``); PyTorch
-is never a dependency of nertag. Without that interpreter only nertag is measured.
+sides. Each setting runs for every cell of ``--cells``: ``gru``, the tagger's default (the reference is
+``shared/bench/torch_bigru_crf.py``, nn.GRU), and ``lstm``, the tagger with ``cell="lstm"`` (the reference is
+``scripts/torch_bilstm_crf.py``, nn.LSTM, the same model otherwise). The references run with ``--bucket``
+(and ``--sparse-emb`` for training, their faster variant with plain SGD; ``--ref-dense-emb`` measures the
+dense-gradient variant too and keeps the faster) by the interpreter of ``--torch-python`` (default
+``/work/torchvenv/bin/python``); PyTorch is never a dependency of nertag. Without that interpreter only
+nertag is measured.
 
 Every measurement is a fresh child process with its BLAS/OpenMP thread count fixed before NumPy (or
 PyTorch) loads. For each setting the two sides alternate (nertag, reference, reference, nertag, ...) and the
@@ -23,7 +27,9 @@ What nertag runs per batch is what ``nertag/train.py`` does: ``buffer.zero_grad(
 ``TaggerNet.decode(batch)``. The network is the tagger's with ``char_dim=0`` (the reference has no
 character features) and no decoding constraints (nor has the reference).
 
-The last line summarises the 1-thread ratios: ``speedup train@10=X train@32=X tag@256=X``.
+The header names the BLAS kernels nertag's children ran (threadpoolctl) and the load average before the
+first and after the last run. The last lines summarise the 1-thread ratios, one line per cell:
+``speedup train@10=X train@32=X tag@256=X`` (the GRU's, as before) and ``speedup lstm train@10=X ...``.
 """
 from __future__ import annotations
 
@@ -38,7 +44,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT.parent / "shared" / "bench" / "torch_bigru_crf.py"
+REFERENCES = {"gru": ROOT.parent / "shared" / "bench" / "torch_bigru_crf.py",   # config.cell -> PyTorch model
+              "lstm": ROOT / "scripts" / "torch_bilstm_crf.py"}
 DEFAULT_TORCH_PYTHON = Path("/work/torchvenv/bin/python")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 E, H, K, V, N, LR = 100, 100, 17, 20000, 2000, 0.01
@@ -117,7 +124,7 @@ def run_nertag(args) -> dict:
     batches = make_batches(sents, args.batch, args.seed)
     ntok = sum(len(w) for w, _ in sents)
     config = Config(word_dim=E, hidden=H, char_dim=0, dropout=0.0, optimizer="sgd", lr=LR, dtype="float32",
-                    constrained=False)
+                    constrained=False, cell=args.cell)
     net = TaggerNet(config, vocab, 1, tags)
     buffer = ParamBuffer(net, np.float32, seed=args.seed)
     if args.mode == "train":
@@ -145,7 +152,15 @@ def run_nertag(args) -> dict:
             if time.perf_counter() - start >= args.min_seconds:
                 break
         seconds = time.perf_counter() - start
-    return {"tok_s": ntok * passes / seconds, "tokens": ntok, "sentences": len(sents)}
+    return {"tok_s": ntok * passes / seconds, "tokens": ntok, "sentences": len(sents), "blas": blas_kernels()}
+
+
+def blas_kernels() -> str:
+    """The BLAS libraries loaded in this process, their kernel and thread count (threadpoolctl)."""
+    from threadpoolctl import threadpool_info
+
+    return "; ".join(sorted({f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} "
+                             f"x{i.get('num_threads')}" for i in threadpool_info() if i.get("user_api") == "blas"}))
 
 
 # ------------------------------------------------------------------------------------------ orchestration
@@ -164,14 +179,15 @@ def last_json(text: str) -> dict:
     raise RuntimeError(f"no JSON result line in:\n{text[-2000:]}")
 
 
-def measure(side: str, mode: str, batch: int, threads: int, args, dense_emb: bool = False) -> float:
+def measure(side: str, cell: str, mode: str, batch: int, threads: int, args, dense_emb: bool = False) -> dict:
     if side == "nertag":
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--mode", mode, "--batch", str(batch),
-               "--n", str(args.n), "--seed", str(args.seed), "--min-seconds", str(args.min_seconds)]
+               "--n", str(args.n), "--seed", str(args.seed), "--min-seconds", str(args.min_seconds),
+               "--cell", cell]
         if args.conll:
             cmd += ["--conll", args.conll]
     else:
-        cmd = [str(args.torch_python), str(REFERENCE), mode, "--batch", str(batch), "--threads", str(threads),
+        cmd = [str(args.torch_python), str(REFERENCES[cell]), mode, "--batch", str(batch), "--threads", str(threads),
                "--bucket", "--json", "--seed", str(args.seed), "--min-seconds", str(args.min_seconds),
                "--emb", str(E), "--hidden", str(H), "--lr", str(LR)]
         cmd += ["--conll", args.conll] if args.conll else ["--n", str(args.n), "--vocab", str(V), "--tags", str(K)]
@@ -180,15 +196,16 @@ def measure(side: str, mode: str, batch: int, threads: int, args, dense_emb: boo
     done = subprocess.run(cmd, env=child_env(threads), capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
-    return float(last_json(done.stdout)["tok_s"])
+    return last_json(done.stdout)
 
 
 def settings(args):
     for threads in args.threads:
-        for batch in args.train_batches:
-            yield "train", batch, threads
-        for batch in args.tag_batches:
-            yield "tag", batch, threads
+        for cell in args.cells:
+            for batch in args.train_batches:
+                yield cell, "train", batch, threads
+            for batch in args.tag_batches:
+                yield cell, "tag", batch, threads
 
 
 def machine() -> str:
@@ -207,6 +224,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3, help="runs per side and setting (medians are compared)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--cells", nargs="+", choices=sorted(REFERENCES), default=["gru", "lstm"],
+                    help="sentence encoders to compare (config.cell), each against its own reference")
     ap.add_argument("--train-batches", type=int, nargs="*", default=[1, 10, 32])
     ap.add_argument("--tag-batches", type=int, nargs="*", default=[1, 32, 256])
     ap.add_argument("--conll", help="a CoNLL file instead of the synthetic corpus")
@@ -222,52 +241,67 @@ def main() -> None:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mode", choices=["train", "tag"], help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--cell", choices=sorted(REFERENCES), default="gru", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(run_nertag(args)))
         return
     if args.quick:
         args.threads, args.repeats, args.min_seconds = [1], 1, 1.0
-    reference = args.torch_python.exists() and REFERENCE.exists()
+    missing = [str(REFERENCES[cell]) for cell in args.cells if not REFERENCES[cell].exists()]
+    reference = args.torch_python.exists() and not missing
     if not reference:
         print(f"reference skipped: no PyTorch interpreter at {args.torch_python} (see --torch-python) "
-              f"or no {REFERENCE}", flush=True)
+              f"or no {', '.join(missing)}", flush=True)
     data = args.conll or f"synthetic: {args.n} sentences, V={V}, K={K}"
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"machine: {machine()}")
     print(f"data: {data}; E={E}, H={H} per direction, float32, SGD lr {LR}, bucketed batches; "
           f"medians of {args.repeats} alternating runs", flush=True)
-    print(f"{'setting':<18}{'nertag tok/s':>14}{'reference tok/s':>17}{'ratio':>8}", flush=True)
-    rows = []
-    for mode, batch, threads in settings(args):
+    print(f"{'setting':<23}{'nertag tok/s':>14}{'reference tok/s':>17}{'ratio':>8}", flush=True)
+    rows, blas = [], set()
+    for cell, mode, batch, threads in settings(args):
         ours, theirs = [], []
         for rep in range(args.repeats):
             sides = ["nertag", "reference"] if rep % 2 == 0 else ["reference", "nertag"]
             for side in sides:
                 if side == "nertag":
-                    ours.append(measure("nertag", mode, batch, threads, args))
+                    result = measure("nertag", cell, mode, batch, threads, args)
+                    ours.append(result["tok_s"])
+                    blas.add((threads, result["blas"]))
                 elif reference:
-                    tok_s = measure("reference", mode, batch, threads, args)
+                    tok_s = measure("reference", cell, mode, batch, threads, args)["tok_s"]
                     if mode == "train" and args.ref_dense_emb:
-                        tok_s = max(tok_s, measure("reference", mode, batch, threads, args, dense_emb=True))
+                        tok_s = max(tok_s, measure("reference", cell, mode, batch, threads, args,
+                                                   dense_emb=True)["tok_s"])
                     theirs.append(tok_s)
         mine = statistics.median(ours)
         ref = statistics.median(theirs) if theirs else None
         ratio = mine / ref if ref else None
-        rows.append({"mode": mode, "batch": batch, "threads": threads, "nertag": ours, "reference": theirs,
-                     "nertag_median": mine, "reference_median": ref, "ratio": ratio})
-        label = f"{mode} B={batch} {threads}t"
-        print(f"{label:<18}{mine:>14,.0f}{(f'{ref:,.0f}' if ref else '-'):>17}"
+        rows.append({"cell": cell, "mode": mode, "batch": batch, "threads": threads, "nertag": ours,
+                     "reference": theirs, "nertag_median": mine, "reference_median": ref, "ratio": ratio})
+        label = f"{cell} {mode} B={batch} {threads}t"
+        print(f"{label:<23}{mine:>14,.0f}{(f'{ref:,.0f}' if ref else '-'):>17}"
               f"{(f'{ratio:.2f}x' if ratio else '-'):>8}", flush=True)
+    load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    for threads, kernels in sorted(blas):
+        print(f"BLAS of nertag's children at {threads} thread(s): {kernels}")
+    print(f"load average (1, 5, 15 min) before: {load_before}, after: {load_after}")
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "data": data, "rows": rows}, indent=1))
+        args.json.write_text(json.dumps({"machine": machine(), "data": data, "blas": sorted(blas),
+                                         "load_before": load_before, "load_after": load_after, "rows": rows},
+                                        indent=1))
 
-    def speedup(mode, batch):
+    def speedup(cell, mode, batch):
         for row in rows:
-            if row["mode"] == mode and row["batch"] == batch and row["threads"] == 1 and row["ratio"]:
+            if (row["cell"], row["mode"], row["batch"], row["threads"]) == (cell, mode, batch, 1) and row["ratio"]:
                 return f"{row['ratio']:.2f}"
         return "n/a"
 
-    print(f"speedup train@10={speedup('train', 10)} train@32={speedup('train', 32)} tag@256={speedup('tag', 256)}")
+    for cell in args.cells:
+        name = "" if cell == "gru" else f"{cell} "
+        print(f"speedup {name}train@10={speedup(cell, 'train', 10)} train@32={speedup(cell, 'train', 32)} "
+              f"tag@256={speedup(cell, 'tag', 256)}")
 
 
 if __name__ == "__main__":
