@@ -2,7 +2,8 @@ import numpy as np
 
 def lstm_scan_forward(A: np.ndarray | None, X: np.ndarray, W: np.ndarray, bias: np.ndarray, U: np.ndarray,
                       lengths: np.ndarray, order: np.ndarray, reverse: bool, S: np.ndarray, C: np.ndarray,
-                      IFOG: np.ndarray, Tc: np.ndarray, At: np.ndarray, Xt: np.ndarray, Y: np.ndarray) -> None: ...
+                      IFOG: np.ndarray, Tc: np.ndarray, G: np.ndarray, At: np.ndarray, Xt: np.ndarray,
+                      Y: np.ndarray) -> None: ...
 def lstm_scan_backward(dY: np.ndarray | None, U: np.ndarray, IFOG: np.ndarray, Tc: np.ndarray, C: np.ndarray,
                        S: np.ndarray, lengths: np.ndarray, order: np.ndarray, reverse: bool, dZ: np.ndarray,
                        Sp: np.ndarray, dh: np.ndarray, dc: np.ndarray, UT: np.ndarray) -> None: ...

@@ -75,45 +75,62 @@ cdef extern from *:
     static inline float nt_lstm_sigmoidf(float x) { return 0.5f + 0.5f * nt_lstm_tanhf(0.5f * x); }
     static inline double nt_lstm_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-    /* One real row of a forward step. z (4H): on entry h_{t-1} U, on return the gates [i | f | o | g];
-       a (4H) = x_t W; bias (4H); cp (H) = c_{t-1}; writes c (H), tc = tanh(c) (H), h (H) and y (H). */
+    /* The row loops run over j in two loops the compiler vectorises: the first over a multiple of
+       NT_LSTM_BLOCK entries, the second over the last NT_LSTM_BLOCK entries, moved back to end at H (so it
+       overlaps the first): both run whole vectors only and the vectorised loops' scalar tails never run
+       (for H = 100 the 4 entries past 6 x 16 would cost as much as 4 vectors of 16). Recomputing the
+       overlap writes the same values again, so nothing a loop writes may be read by it: the gates go to
+       ifog (not back over g), the new cell gradient to dc_out (not back over dc). */
+    #define NT_LSTM_BLOCK 16
+    #define NT_LSTM_ROW_LOOP(H, ...)                                                                      \\
+        {                                                                                                \\
+            const Py_ssize_t whole = (H) < NT_LSTM_BLOCK ? (H) : (H) - (H) % NT_LSTM_BLOCK;              \\
+            for (Py_ssize_t j = 0; j < whole; j++) __VA_ARGS__                                           \\
+            if (whole < (H))                                                                             \\
+                for (Py_ssize_t j = (H) - NT_LSTM_BLOCK; j < (H); j++) __VA_ARGS__                       \\
+        }
+
+    /* One real row of a forward step: g (4H) = h_{t-1} U, a (4H) = x_t W, bias (4H), cp (H) = c_{t-1};
+       writes the gates ifog (4H) = [i | f | o | g], c (H), tc = tanh(c) (H), h (H) and y (H). */
     #define NT_LSTM_ROW_FORWARD(NAME, T, TANH, SIGMOID)                                                   \\
-    NT_LSTM_CLONES static void NAME(Py_ssize_t H, T *__restrict z, const T *__restrict a,                \\
-                                    const T *__restrict bias, const T *__restrict cp, T *__restrict c,   \\
-                                    T *__restrict tc, T *__restrict h, T *__restrict y) {                \\
-        for (Py_ssize_t j = 0; j < H; j++) {                                                             \\
-            const T i = SIGMOID(z[j] + a[j] + bias[j]);                                                  \\
-            const T f = SIGMOID(z[H + j] + a[H + j] + bias[H + j]);                                      \\
-            const T o = SIGMOID(z[2 * H + j] + a[2 * H + j] + bias[2 * H + j]);                          \\
-            const T g = TANH(z[3 * H + j] + a[3 * H + j] + bias[3 * H + j]);                             \\
-            const T cj = f * cp[j] + i * g;                                                              \\
+    NT_LSTM_CLONES static void NAME(Py_ssize_t H, const T *__restrict g, const T *__restrict a,          \\
+                                    const T *__restrict bias, const T *__restrict cp,                    \\
+                                    T *__restrict ifog, T *__restrict c, T *__restrict tc,               \\
+                                    T *__restrict h, T *__restrict y) {                                  \\
+        NT_LSTM_ROW_LOOP(H, {                                                                            \\
+            const T i = SIGMOID(g[j] + a[j] + bias[j]);                                                  \\
+            const T f = SIGMOID(g[H + j] + a[H + j] + bias[H + j]);                                      \\
+            const T o = SIGMOID(g[2 * H + j] + a[2 * H + j] + bias[2 * H + j]);                          \\
+            const T n = TANH(g[3 * H + j] + a[3 * H + j] + bias[3 * H + j]);                             \\
+            const T cj = f * cp[j] + i * n;                                                              \\
             const T tcj = TANH(cj);                                                                      \\
-            z[j] = i; z[H + j] = f; z[2 * H + j] = o; z[3 * H + j] = g;                                  \\
+            ifog[j] = i; ifog[H + j] = f; ifog[2 * H + j] = o; ifog[3 * H + j] = n;                      \\
             c[j] = cj; tc[j] = tcj; h[j] = o * tcj; y[j] = o * tcj;                                      \\
-        }                                                                                                \\
+        })                                                                                               \\
     }
     NT_LSTM_ROW_FORWARD(nt_lstm_row_forward_f, float, nt_lstm_tanhf, nt_lstm_sigmoidf)
     NT_LSTM_ROW_FORWARD(nt_lstm_row_forward_d, double, tanh, nt_lstm_sigmoid)
 
     /* One real row of backward steps 1-4 and the cell half of 5 (numbered as in nertag.net.lstm).
-       dh (H): dL/dh_t from later steps (read only: the caller then writes dh = dz U^T); dc (H): dL/dc_t
-       from later steps, on return dL/dc_{t-1}; dy (H); ifog (4H), tc (H), cp (H) = c_{t-1}: the forward
-       cache; writes dz (4H). */
+       dh (H): dL/dh_t from later steps (the caller then writes dh = dz U^T); dc (H): dL/dc_t from later
+       steps; dy (H); ifog (4H), tc (H), cp (H) = c_{t-1}: the forward cache; writes dz (4H) and
+       dc_out (H) = dL/dc_{t-1}. */
     #define NT_LSTM_ROW_BACKWARD(NAME, T)                                                                 \\
-    NT_LSTM_CLONES static void NAME(Py_ssize_t H, const T *__restrict dh, T *__restrict dc,              \\
+    NT_LSTM_CLONES static void NAME(Py_ssize_t H, const T *__restrict dh, const T *__restrict dc,        \\
                                     const T *__restrict dy, const T *__restrict ifog,                    \\
-                                    const T *__restrict tc, const T *__restrict cp, T *__restrict dz) {  \\
-        for (Py_ssize_t j = 0; j < H; j++) {                                                             \\
-            const T i = ifog[j], f = ifog[H + j], o = ifog[2 * H + j], g = ifog[3 * H + j];              \\
+                                    const T *__restrict tc, const T *__restrict cp, T *__restrict dz,    \\
+                                    T *__restrict dc_out) {                                              \\
+        NT_LSTM_ROW_LOOP(H, {                                                                            \\
+            const T i = ifog[j], f = ifog[H + j], o = ifog[2 * H + j], n = ifog[3 * H + j];              \\
             const T d = dh[j] + dy[j];                                           /* 1. */                \\
             const T tcj = tc[j];                                                                         \\
             const T dcj = dc[j] + d * o * ((T)1 - tcj * tcj);                    /* 2. */                \\
-            dz[j] = dcj * g * i * ((T)1 - i);                                    /* 3., 4. */            \\
+            dz[j] = dcj * n * i * ((T)1 - i);                                    /* 3., 4. */            \\
             dz[H + j] = dcj * cp[j] * f * ((T)1 - f);                                                    \\
             dz[2 * H + j] = d * tcj * o * ((T)1 - o);                                                    \\
-            dz[3 * H + j] = dcj * i * ((T)1 - g * g);                                                    \\
-            dc[j] = dcj * f;                                                     /* 5., to c_{t-1} */    \\
-        }                                                                                                \\
+            dz[3 * H + j] = dcj * i * ((T)1 - n * n);                                                    \\
+            dc_out[j] = dcj * f;                                                 /* 5., to c_{t-1} */    \\
+        })                                                                                               \\
     }
     NT_LSTM_ROW_BACKWARD(nt_lstm_row_backward_f, float)
     NT_LSTM_ROW_BACKWARD(nt_lstm_row_backward_d, double)
@@ -137,14 +154,17 @@ cdef extern from *:
     NT_LSTM_TRANSPOSE(nt_lstm_transpose_f, float)
     NT_LSTM_TRANSPOSE(nt_lstm_transpose_d, double)
     """
-    void nt_lstm_row_forward_f(Py_ssize_t H, float *z, const float *a, const float *bias, const float *cp,
-                               float *c, float *tc, float *h, float *y) noexcept nogil
-    void nt_lstm_row_forward_d(Py_ssize_t H, double *z, const double *a, const double *bias, const double *cp,
-                               double *c, double *tc, double *h, double *y) noexcept nogil
-    void nt_lstm_row_backward_f(Py_ssize_t H, const float *dh, float *dc, const float *dy, const float *ifog,
-                                const float *tc, const float *cp, float *dz) noexcept nogil
-    void nt_lstm_row_backward_d(Py_ssize_t H, const double *dh, double *dc, const double *dy,
-                                const double *ifog, const double *tc, const double *cp, double *dz) noexcept nogil
+    void nt_lstm_row_forward_f(Py_ssize_t H, const float *g, const float *a, const float *bias, const float *cp,
+                               float *ifog, float *c, float *tc, float *h, float *y) noexcept nogil
+    void nt_lstm_row_forward_d(Py_ssize_t H, const double *g, const double *a, const double *bias,
+                               const double *cp, double *ifog, double *c, double *tc, double *h,
+                               double *y) noexcept nogil
+    void nt_lstm_row_backward_f(Py_ssize_t H, const float *dh, const float *dc, const float *dy,
+                                const float *ifog, const float *tc, const float *cp, float *dz,
+                                float *dc_out) noexcept nogil
+    void nt_lstm_row_backward_d(Py_ssize_t H, const double *dh, const double *dc, const double *dy,
+                                const double *ifog, const double *tc, const double *cp, double *dz,
+                                double *dc_out) noexcept nogil
     float nt_lstm_expf(float x) noexcept nogil
     void nt_lstm_transpose_f(const float *a, Py_ssize_t m, Py_ssize_t n, float *out) noexcept nogil
     void nt_lstm_transpose_d(const double *a, Py_ssize_t m, Py_ssize_t n, double *out) noexcept nogil
@@ -241,12 +261,14 @@ cdef inline Py_ssize_t _position(bint reverse, long long length, Py_ssize_t t) n
 def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, const floating[::1] bias,
                       const floating[:, ::1] U, const long long[::1] lengths, const long long[::1] order,
                       bint reverse, floating[:, :, ::1] S, floating[:, :, ::1] C, floating[:, :, ::1] IFOG,
-                      floating[:, :, ::1] Tc, floating[:, ::1] At, floating[:, ::1] Xt, floating[:, :, :] Y):
+                      floating[:, :, ::1] Tc, floating[:, ::1] G, floating[:, ::1] At, floating[:, ::1] Xt,
+                      floating[:, :, :] Y):
     """All steps of one LSTM direction (layouts in the module docstring).
 
     ``A`` (N, 4H): the input products ``x W`` of the real positions (packed, without bias), or None to
     compute them step by step from ``X`` (T, B, D) and ``W`` (D, 4H) into the scratch ``At`` (B, 4H), the
-    step's inputs gathered into ``Xt`` (B, D) when they are not already contiguous rows. ``bias`` (4H,);
+    step's inputs gathered into ``Xt`` (B, D) when they are not already contiguous rows. ``G`` (B, 4H) is
+    scratch for the step's h_{t-1} U. ``bias`` (4H,);
     ``U`` (H, 4H); ``S`` (T_real + 1, B, H) with ``S[0]`` holding h0 in sorted row order. Writes ``S[1:]``,
     ``C`` (T_real + 1, B, H) (``C[t + 1] = c_t``, ``C[0] = 0``), the caches ``IFOG`` (T_real, B, 4H) and
     ``Tc`` (T_real, B, H), and ``Y`` (T, B, H) (batch layout, 0 at padding). Padded rows of ``S`` and ``C``
@@ -279,7 +301,7 @@ def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, 
                 k -= 1
             tc = t if cache else 0
             cprev, cnext = (t, t + 1) if cache else (t % 2, (t + 1) % 2)
-            _step_product(k, H, &S[t, 0, 0], &U[0, 0], &IFOG[tc, 0, 0])                              # h U
+            _step_product(k, H, &S[t, 0, 0], &U[0, 0], &G[0, 0])                                     # h U
             if per_step:                                                # (k, 4H) x W of this step's real rows
                 if identity and not reverse:
                     xrows = &X[t, 0, 0]
@@ -296,11 +318,11 @@ def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, 
                 else:
                     a = &Av[o + i, 0]
                 if floating is float:
-                    nt_lstm_row_forward_f(H, &IFOG[tc, i, 0], a, &bias[0], &C[cprev, i, 0], &C[cnext, i, 0],
-                                          &Tc[tc, i, 0], &S[t + 1, i, 0], &Y[p, col, 0])
+                    nt_lstm_row_forward_f(H, &G[i, 0], a, &bias[0], &C[cprev, i, 0], &IFOG[tc, i, 0],
+                                          &C[cnext, i, 0], &Tc[tc, i, 0], &S[t + 1, i, 0], &Y[p, col, 0])
                 else:
-                    nt_lstm_row_forward_d(H, &IFOG[tc, i, 0], a, &bias[0], &C[cprev, i, 0], &C[cnext, i, 0],
-                                          &Tc[tc, i, 0], &S[t + 1, i, 0], &Y[p, col, 0])
+                    nt_lstm_row_forward_d(H, &G[i, 0], a, &bias[0], &C[cprev, i, 0], &IFOG[tc, i, 0],
+                                          &C[cnext, i, 0], &Tc[tc, i, 0], &S[t + 1, i, 0], &Y[p, col, 0])
             if k < B:
                 memset(&S[t + 1, k, 0], 0, (B - k) * H * sizeof(floating))
                 memset(&C[cnext, k, 0], 0, (B - k) * H * sizeof(floating))
@@ -316,20 +338,21 @@ def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, 
 def lstm_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] IFOG,
                        const floating[:, :, ::1] Tc, const floating[:, :, ::1] C, const floating[:, :, ::1] S,
                        const long long[::1] lengths, const long long[::1] order, bint reverse,
-                       floating[:, ::1] dZ, floating[:, ::1] Sp, floating[:, ::1] dh, floating[:, ::1] dc,
+                       floating[:, ::1] dZ, floating[:, ::1] Sp, floating[:, ::1] dh, floating[:, :, ::1] dc,
                        floating[:, ::1] UT):
     """Backward through all steps of one LSTM direction (numbered steps of :mod:`nertag.net.lstm`).
 
     ``dY`` (T, B, H) batch layout (last axis contiguous), or None for no output gradient; ``IFOG``, ``Tc``,
     ``C``, ``S`` the forward caches. ``dh`` (B, H), sorted rows, holds dL/dh_last on entry (row i joins at
-    its last step) and dL/dh0 on return. ``dc`` (B, H) is scratch for the running dL/dc_t (the final cell
-    gets no gradient from outside: set to 0 here). Writes, packed (N rows, real only): ``dZ`` (N, 4H) =
+    its last step) and dL/dh0 on return. ``dc`` (2, B, H) is scratch for the running dL/dc_t, the two halves
+    in turn (read one, write the other; the final cell gets no gradient from outside: both set to 0 here). Writes, packed (N rows, real only): ``dZ`` (N, 4H) =
     dL/dz_t and ``Sp`` (N, H) = h_{t-1}, the states each step's recurrent product read (dU = Sp^T dZ).
     ``UT`` (4H, H) is scratch for U^T, the operand of step 5.
     """
     cdef Py_ssize_t B = S.shape[1], H = U.shape[0]
     cdef Py_ssize_t T_real = lengths[0] if B else 0
     cdef Py_ssize_t t, i, p, col, k = 0, o = dZ.shape[0]             # o: packed row of step t's row 0
+    cdef Py_ssize_t din, dout                                        # the halves of dc read and written
     cdef bint has_dy = dY is not None
     cdef const floating[:, :, :] dYv = dY if has_dy else None   # typed here: a None dY must not pick the dtype
     cdef floating[::1] zero = np.zeros(H, dtype=np.float32 if floating is float else np.float64)
@@ -346,20 +369,21 @@ def lstm_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] I
         raise ValueError(f"UT must have shape ({4 * H}, {H}), got ({UT.shape[0]}, {UT.shape[1]})")
     with nogil:
         _transpose(&U[0, 0], H, 4 * H, &UT[0, 0])
-        memset(&dc[0, 0], 0, B * H * sizeof(floating))
+        memset(&dc[0, 0, 0], 0, 2 * B * H * sizeof(floating))
         for t in range(T_real - 1, -1, -1):
             while k < B and lengths[k] > t:
                 k += 1
             o -= k
             memcpy(&Sp[o, 0], &S[t, 0, 0], k * H * sizeof(floating))      # h_{t-1} of the k real rows
+            din, dout = t % 2, (t + 1) % 2
             for i in range(k):
                 col = order[i]
                 p = _position(reverse, lengths[i], t)
                 dy = &dYv[p, col, 0] if has_dy else &zero[0]
                 if floating is float:
-                    nt_lstm_row_backward_f(H, &dh[i, 0], &dc[i, 0], dy, &IFOG[t, i, 0], &Tc[t, i, 0],
-                                           &C[t, i, 0], &dZ[o + i, 0])
+                    nt_lstm_row_backward_f(H, &dh[i, 0], &dc[din, i, 0], dy, &IFOG[t, i, 0], &Tc[t, i, 0],
+                                           &C[t, i, 0], &dZ[o + i, 0], &dc[dout, i, 0])
                 else:
-                    nt_lstm_row_backward_d(H, &dh[i, 0], &dc[i, 0], dy, &IFOG[t, i, 0], &Tc[t, i, 0],
-                                           &C[t, i, 0], &dZ[o + i, 0])
+                    nt_lstm_row_backward_d(H, &dh[i, 0], &dc[din, i, 0], dy, &IFOG[t, i, 0], &Tc[t, i, 0],
+                                           &C[t, i, 0], &dZ[o + i, 0], &dc[dout, i, 0])
             _step_product_back(k, H, &dZ[o, 0], &UT[0, 0], &dh[0, 0])                     # 5. dh = dz U^T

@@ -136,14 +136,15 @@ class LSTM(Recurrent):
         C = ws.take((steps + 1, B, H), dtype)                          # C[t + 1] = c_t, sorted rows
         IFOG = ws.take((steps, B, 4 * H), dtype)                       # (T_real, B, 4H)  [i | f | o | g]
         Tc = ws.take((steps, B, H), dtype)                             # (T_real, B, H)   tanh(c_t)
+        G = ws.take((B, 4 * H), dtype)                                 # (B, 4H)  h_{t-1} U, per step
         At, Xt = ws.take((B, 4 * H), dtype), ws.take((B, D), dtype)    # x_t W and x_t, per step (A is None)
-        self._kernels.lstm_scan_forward(A, X3, W, b, U, lengths, order, reverse, S, C, IFOG, Tc, At, Xt, Y)
-        del A, At, Xt                                                  # back to the workspace
+        self._kernels.lstm_scan_forward(A, X3, W, b, U, lengths, order, reverse, S, C, IFOG, Tc, G, At, Xt, Y)
+        del A, G, At, Xt                                               # back to the workspace
 
         def scan_back(dY, dh):
             dZ = ws.take((N, 4 * H), dtype)                            # (N, 4H)  dL/dz_t, packed
             Sp = ws.take((N, H), dtype)                                # (N, H)   h_{t-1}, packed
-            dc = ws.take((B, H), dtype)                                # (B, H)   running dL/dc_t
+            dc = ws.take((2, B, H), dtype)                             # (2, B, H) running dL/dc_t
             UT = ws.take((4 * H, H), dtype)                            # (4H, H)  U^T, step 5's operand
             self._kernels.lstm_scan_backward(dY, U, IFOG, Tc, C, S, lengths, order, reverse, dZ, Sp, dh, dc, UT)  # 1.-5.
             self.g["W"] += Xp.T @ dZ                                   # 6., real positions only

@@ -15,22 +15,22 @@ import numpy as np
 from .recurrent_numpy import _sigmoid_, step_rows
 
 
-def _step_forward(z, a, bias, c_prev, c, tc, h) -> None:
+def _step_forward(g, a, bias, c_prev, z, c, tc, h) -> None:
     """The elementwise part of one forward step for its k real rows.
 
     Parameters
     ----------
-    z : ndarray, shape (k, 4H)
-        ``h_{t-1} U`` on entry; on return the gates ``[i | f | o | g]``.
-    a : ndarray, shape (k, 4H)
-        ``x_t W`` (without bias).
+    g, a : ndarray, shape (k, 4H)
+        ``h_{t-1} U`` and ``x_t W`` (without bias).
     bias : ndarray, shape (4H,)
     c_prev : ndarray, shape (k, H)
+    z : ndarray, shape (k, 4H)
+        Written: the gates ``[i | f | o | g]``.
     c, tc, h : ndarray, shape (k, H)
         Written: ``c_t``, ``tanh(c_t)`` and ``h_t``.
     """
     H = h.shape[1]
-    z += a
+    np.add(g, a, out=z)
     z += bias                                                      # z_t = a_t + h_{t-1} U
     _sigmoid_(z[:, : 3 * H])                                       # i, f, o
     np.tanh(z[:, 3 * H:], out=z[:, 3 * H:])                        # g
@@ -70,7 +70,7 @@ def _step_backward(dh, dc, dy, ifog, tc, c_prev, dz) -> None:
     dc *= f                                                        # 5. to c_{t-1}
 
 
-def lstm_scan_forward(A, X, W, bias, U, lengths, order, reverse, S, C, IFOG, Tc, At, Xt, Y) -> None:
+def lstm_scan_forward(A, X, W, bias, U, lengths, order, reverse, S, C, IFOG, Tc, G, At, Xt, Y) -> None:
     """All steps of one LSTM direction (twin of :func:`nertag.net._lstm.lstm_scan_forward`).
 
     Parameters
@@ -93,8 +93,8 @@ def lstm_scan_forward(A, X, W, bias, U, lengths, order, reverse, S, C, IFOG, Tc,
         Written: the gates ``[i | f | o | g]`` and ``tanh(c_t)`` of each step (sorted rows; padded rows
         unspecified). With one step only, (1, B, 4H) and (1, B, H), and ``C`` (2, B, H): scratch overwritten
         at every step (prediction), ``c_t`` in ``C[(t + 1) % 2]``.
-    At, Xt : ndarray, shapes (B, 4H), (B, D)
-        Scratch of the compiled kernel for the step's ``x W`` and gathered inputs (unused here).
+    G, At, Xt : ndarray, shapes (B, 4H), (B, 4H), (B, D)
+        Scratch for ``h_{t-1} U``, the step's ``x W`` and its gathered inputs (the last two unused here).
     Y : ndarray, shape (T, B, H)
         Written: the outputs ``[position, column]``, 0 at padding; may be a view with a contiguous last axis.
     """
@@ -107,10 +107,9 @@ def lstm_scan_forward(A, X, W, bias, U, lengths, order, reverse, S, C, IFOG, Tc,
         k, cols, pos = step_rows(lengths, order, reverse, t)
         tc = t if cache else 0
         c_prev, c_next = (t, t + 1) if cache else (t % 2, (t + 1) % 2)
-        z = IFOG[tc, :k]                                                     # (k, 4H) view
-        np.dot(S[t, :k], U, out=z)                                           # the one GEMM of the step
+        np.dot(S[t, :k], U, out=G[:k])                                       # (k, 4H) the one GEMM of the step
         a = X[pos, cols] @ W if A is None else A[o: o + k]                   # (k, 4H)
-        _step_forward(z, a, bias, C[c_prev, :k], C[c_next, :k], Tc[tc, :k], S[t + 1, :k])
+        _step_forward(G[:k], a, bias, C[c_prev, :k], IFOG[tc, :k], C[c_next, :k], Tc[tc, :k], S[t + 1, :k])
         S[t + 1, k:] = 0
         C[c_next, k:] = 0
         Y[pos, cols] = S[t + 1, :k]
@@ -132,8 +131,9 @@ def lstm_scan_backward(dY, U, IFOG, Tc, C, S, lengths, order, reverse, dZ, Sp, d
     dh : ndarray, shape (B, H)
         dL/dh_last of the sorted rows on entry (row i's running gradient is untouched until its last step,
         where it joins), dL/dh0 on return.
-    dc : ndarray, shape (B, H)
-        Scratch: the running dL/dc_t, set to 0 first (the last cell gets no gradient from outside).
+    dc : ndarray, shape (2, B, H)
+        Scratch: the running dL/dc_t, set to 0 first (the last cell gets no gradient from outside); the
+        compiled kernel reads and writes the halves in turn, here ``dc[0]`` is updated in place.
     UT : ndarray, shape (4H, H)
         Scratch of the compiled kernel for U^T (unused here).
     """
@@ -141,6 +141,7 @@ def lstm_scan_backward(dY, U, IFOG, Tc, C, S, lengths, order, reverse, dZ, Sp, d
     if IFOG.shape[0] != T_real or C.shape[0] != T_real + 1:
         raise ValueError("the forward pass kept no caches (prediction): nothing to run backward through")
     dc[...] = 0
+    dc = dc[0]
     o = dZ.shape[0]                                                        # packed row of step t's row 0
     for t in range(T_real - 1, -1, -1):
         k, cols, pos = step_rows(lengths, order, reverse, t)

@@ -274,14 +274,14 @@ def run_scans(forward, backward, case, with_dy=True, per_step=False):
     S[0] = case["h0"]
     C = np.full((T_real + 1, B, H), np.nan, dtype)
     IFOG, Tc = np.full((T_real, B, 4 * H), np.nan, dtype), np.full((T_real, B, H), np.nan, dtype)
-    At, Xt = np.empty((B, 4 * H), dtype), np.empty((B, D), dtype)
+    G, At, Xt = np.empty((B, 4 * H), dtype), np.empty((B, 4 * H), dtype), np.empty((B, D), dtype)
     wide = np.full((T, B, 2 * H), np.nan, dtype)
     Y = wide[:, :, H:]                                        # a strided view, as Bidirectional passes
     forward(None if per_step else A, X, case["W"], case["bias"], U, case["lengths"], case["order"],
-            case["reverse"], S, C, IFOG, Tc, At, Xt, Y)
+            case["reverse"], S, C, IFOG, Tc, G, At, Xt, Y)
     N = int(case["lengths"].sum())
     dZ, Sp = np.full((N, 4 * H), np.nan, dtype), np.full((N, H), np.nan, dtype)
-    dh, dc = case["dh_last"].copy(), np.full((B, H), np.nan, dtype)
+    dh, dc = case["dh_last"].copy(), np.full((2, B, H), np.nan, dtype)
     backward(case["dY"] if with_dy else None, U, IFOG, Tc, C, S, case["lengths"], case["order"],
              case["reverse"], dZ, Sp, dh, dc, np.full((4 * H, H), np.nan, dtype))
     return {"Y": Y, "S": S, "C": C, "dZ": dZ, "Sp": Sp, "dh0": dh}
@@ -364,15 +364,15 @@ def test_scans_refuse_caches_of_the_wrong_size(forward):
         with pytest.raises(ValueError, match="IFOG, Tc and C must hold 3, 3 and 4 steps"):
             forward(case["A"], X, case["W"], case["bias"], U, case["lengths"], case["order"], False, S,
                     np.zeros((3, B, H)), np.zeros((3, B, 4 * H)), np.zeros((3, B, H)), np.zeros((B, 4 * H)),
-                    np.zeros((B, 3)), np.zeros((3, B, H)))
+                    np.zeros((B, 4 * H)), np.zeros((B, 3)), np.zeros((3, B, H)))
     # prediction's one-step caches: backward refuses them
     C, IFOG, Tc = np.zeros((2, B, H)), np.zeros((1, B, 4 * H)), np.zeros((1, B, H))
     forward(case["A"], X, case["W"], case["bias"], U, case["lengths"], case["order"], False, S, C, IFOG, Tc,
-            np.zeros((B, 4 * H)), np.zeros((B, 3)), np.zeros((3, B, H)))
+            np.zeros((B, 4 * H)), np.zeros((B, 4 * H)), np.zeros((B, 3)), np.zeros((3, B, H)))
     backward = lstm_scan_backward if forward is lstm_scan_forward else lstm_scan_backward_numpy
     with pytest.raises(ValueError, match="kept no caches"):
         backward(None, U, IFOG, Tc, C, S, case["lengths"], case["order"], False, np.zeros((5, 4 * H)),
-                 np.zeros((5, H)), np.zeros((B, H)), np.zeros((B, H)), np.zeros((4 * H, H)))
+                 np.zeros((5, H)), np.zeros((B, H)), np.zeros((2, B, H)), np.zeros((4 * H, H)))
 
 
 def test_float32_exponential_is_accurate_over_the_whole_clamped_range():
