@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/bench_rnn.py [--seconds S] [--cell {gru,lstm}] [--kernel {cython,numpy}]
-    python scripts/bench_rnn.py --compare [--rounds 7] [--seconds S]
+    python scripts/bench_rnn.py --compare [--rounds 7] [--seconds S] [--small-product LIMIT]
 
 Without ``--compare``: real (non-padding) tokens per second of a bidirectional GRU or LSTM on CoNLL-like
 batches, E=100 inputs, H=100 per direction, batch sizes 1, 10 and 32, float32 and float64. Sentence lengths
@@ -13,7 +13,9 @@ are drawn around a mean of 14 tokens, capped at 60.
 T=30, B=32, D=H=100, float32, for the compiled LSTM scan, its NumPy twin and the compiled GRU scan (and the
 GRU's twin). The variants take turns, ``--rounds`` times, each round timing every variant for
 ``--seconds``; the medians of the rounds are printed in microseconds per call with their ratios to the
-compiled LSTM, beside the BLAS that ran (threadpoolctl) and the load average.
+compiled LSTM, beside the BLAS that ran (threadpoolctl) and the load average. ``--small-product`` sets when
+the compiled LSTM cuts its steps' products into gate blocks (``nertag.net._lstm._set_small_product``; 0:
+never), to measure what the cutting gains.
 """
 import os
 
@@ -131,7 +133,12 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true",
                         help="LSTM compiled vs its NumPy twin vs the compiled GRU at T=30, B=32, D=H=100")
     parser.add_argument("--rounds", type=int, default=7, help="--compare: alternating rounds")
+    parser.add_argument("--small-product", type=float, default=None,
+                        help="--compare: the compiled LSTM's limit for cutting products into gate blocks (0: never)")
     args = parser.parse_args()
+    if args.small_product is not None:
+        from nertag.net._lstm import _set_small_product
+        print(f"small-product limit {args.small_product:g} (default {_set_small_product(args.small_product):g})")
     if args.compare:
         compare(args.rounds, 0.5 if args.seconds is None else args.seconds)
         return
