@@ -194,11 +194,10 @@ cdef inline void _product(bint trans_b, int m, int n, int kk, const floating *a,
 # OpenBLAS multiplies a product of at most 100^3 multiply-adds (m n k) without packing its operands, with
 # its "small matrix" kernels (SkylakeX builds); above that it copies both operands into packed panels at every
 # call, which for the few rows of one step against U (H, 4H) costs about half the product again (H = 100,
-# 32 rows: 1.28e6). The recurrent products of a step are therefore cut into 2 or 4 products of whole gate
-# blocks (columns of U forwards, rows of U^T backwards) when that brings each under the limit; beyond 4
-# pieces the packing is paid per piece anyway, and the product is left whole. Uncut, the forward scan took
-# about 1.4x its time at T = 30, B = 32, H = 100 (float32, one thread; ``scripts/bench_rnn.py --compare``
-# against ``--compare --small-product 0``). Other BLAS builds see the same total work either way.
+# 32 rows: 1.28e6). The products of a step are therefore cut into 2 or 4 products of whole gate blocks
+# (columns of U, and of W when x_t W is computed per step; rows of U^T backwards) when that brings each
+# under the limit; beyond 4 pieces the packing is paid per piece anyway, and the product is left whole.
+# MEASURED_CUT. Other BLAS builds see the same total work either way.
 cdef double small_product = 1e6
 
 
@@ -223,13 +222,14 @@ cdef inline int _pieces(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kk) noexcept nogi
     return 1
 
 
-cdef inline void _step_product(Py_ssize_t k, Py_ssize_t H, const floating *s, const floating *u,
+cdef inline void _step_product(Py_ssize_t k, Py_ssize_t n, Py_ssize_t H, const floating *s, const floating *u,
                                floating *z) noexcept nogil:
-    """``z (k, 4H) = s (k, H) U (H, 4H)``, in 1, 2 or 4 products of whole gate blocks (see above)."""
-    cdef int q, pieces = _pieces(k, 4 * H, H)
+    """``z (k, 4H) = s (k, n) U (n, 4H)`` (U: the recurrent or the input weights), in 1, 2 or 4 products of
+    whole gate blocks (see above)."""
+    cdef int q, pieces = _pieces(k, 4 * H, n)
     cdef Py_ssize_t w = 4 * H // pieces
     for q in range(pieces):
-        _product(False, k, w, H, s, H, u + q * w, 4 * H, 0, z + q * w, 4 * H)
+        _product(False, k, w, n, s, n, u + q * w, 4 * H, 0, z + q * w, 4 * H)
 
 
 cdef inline void _step_product_back(Py_ssize_t k, Py_ssize_t H, const floating *dz, const floating *ut,
@@ -301,7 +301,7 @@ def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, 
                 k -= 1
             tc = t if cache else 0
             cprev, cnext = (t, t + 1) if cache else (t % 2, (t + 1) % 2)
-            _step_product(k, H, &S[t, 0, 0], &U[0, 0], &G[0, 0])                                     # h U
+            _step_product(k, H, H, &S[t, 0, 0], &U[0, 0], &G[0, 0])                                  # h U
             if per_step:                                                # (k, 4H) x W of this step's real rows
                 if identity and not reverse:
                     xrows = &X[t, 0, 0]
@@ -309,7 +309,7 @@ def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, 
                     for i in range(k):
                         memcpy(&Xt[i, 0], &X[_position(reverse, lengths[i], t), order[i], 0], D * sizeof(floating))
                     xrows = &Xt[0, 0]
-                _product(False, k, 4 * H, D, xrows, D, &W[0, 0], 4 * H, 0, &At[0, 0], 4 * H)
+                _step_product(k, D, H, xrows, &W[0, 0], &At[0, 0])
             for i in range(k):
                 col = order[i]
                 p = _position(reverse, lengths[i], t)
@@ -344,10 +344,10 @@ def lstm_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] I
 
     ``dY`` (T, B, H) batch layout (last axis contiguous), or None for no output gradient; ``IFOG``, ``Tc``,
     ``C``, ``S`` the forward caches. ``dh`` (B, H), sorted rows, holds dL/dh_last on entry (row i joins at
-    its last step) and dL/dh0 on return. ``dc`` (2, B, H) is scratch for the running dL/dc_t, the two halves
-    in turn (read one, write the other; the final cell gets no gradient from outside: both set to 0 here). Writes, packed (N rows, real only): ``dZ`` (N, 4H) =
-    dL/dz_t and ``Sp`` (N, H) = h_{t-1}, the states each step's recurrent product read (dU = Sp^T dZ).
-    ``UT`` (4H, H) is scratch for U^T, the operand of step 5.
+    its last step) and dL/dh0 on return. Writes, packed (N rows, real only): ``dZ`` (N, 4H) = dL/dz_t and
+    ``Sp`` (N, H) = h_{t-1}, the states each step's recurrent product read (dU = Sp^T dZ). Scratch: ``dc``
+    (2, B, H) for the running dL/dc_t, its two halves in turn (read one, write the other; the final cell
+    gets no gradient from outside: both set to 0 here), and ``UT`` (4H, H) for U^T, the operand of step 5.
     """
     cdef Py_ssize_t B = S.shape[1], H = U.shape[0]
     cdef Py_ssize_t T_real = lengths[0] if B else 0

@@ -146,7 +146,8 @@ class LSTM(Recurrent):
             Sp = ws.take((N, H), dtype)                                # (N, H)   h_{t-1}, packed
             dc = ws.take((2, B, H), dtype)                             # (2, B, H) running dL/dc_t
             UT = ws.take((4 * H, H), dtype)                            # (4H, H)  U^T, step 5's operand
-            self._kernels.lstm_scan_backward(dY, U, IFOG, Tc, C, S, lengths, order, reverse, dZ, Sp, dh, dc, UT)  # 1.-5.
+            self._kernels.lstm_scan_backward(dY, U, IFOG, Tc, C, S, lengths, order, reverse,    # 1.-5.
+                                             dZ, Sp, dh, dc, UT)
             self.g["W"] += Xp.T @ dZ                                   # 6., real positions only
             self.g["b"] += dZ.sum(axis=0)
             self.g["U"] += Sp.T @ dZ
