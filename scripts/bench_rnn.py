@@ -3,19 +3,18 @@
 Usage::
 
     python scripts/bench_rnn.py [--seconds S] [--cell {gru,lstm}] [--kernel {cython,numpy}]
-    python scripts/bench_rnn.py --compare [--rounds 7] [--seconds S] [--small-product LIMIT]
+    python scripts/bench_rnn.py --compare [--rounds 7] [--seconds S]
 
 Without ``--compare``: real (non-padding) tokens per second of a bidirectional GRU or LSTM on CoNLL-like
 batches, E=100 inputs, H=100 per direction, batch sizes 1, 10 and 32, float32 and float64. Sentence lengths
 are drawn around a mean of 14 tokens, capped at 60.
 
 ``--compare``: one direction, forward + backward (``run`` then ``backprop(dY)``) of one full batch
-T=30, B=32, D=H=100, float32, for the compiled LSTM scan, its NumPy twin and the compiled GRU scan (and the
-GRU's twin). The variants take turns, ``--rounds`` times, each round timing every variant for
-``--seconds``; the medians of the rounds are printed in microseconds per call with their ratios to the
-compiled LSTM, beside the BLAS that ran (threadpoolctl) and the load average. ``--small-product`` sets when
-the compiled LSTM cuts its steps' products into gate blocks (``nertag.net._lstm._set_small_product``; 0:
-never), to measure what the cutting gains.
+T=30, B=32, D=H=100, float32, for the compiled LSTM scan, the same with its steps' products never cut into
+gate blocks (``nertag.net._lstm._set_small_product(0)``: what the cutting gains), its NumPy twin and the
+compiled GRU scan (and the GRU's twin). The variants take turns, ``--rounds`` times, each round timing
+every variant for ``--seconds``; the medians of the rounds are printed in microseconds per call with their
+ratios to the compiled LSTM, beside the BLAS that ran (threadpoolctl) and the load average.
 """
 import os
 
@@ -31,6 +30,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from nertag.net._lstm import _set_small_product  # noqa: E402
 from nertag.net.bidirectional import Bidirectional  # noqa: E402
 from nertag.net.gru import GRU  # noqa: E402
 from nertag.net.lstm import LSTM  # noqa: E402
@@ -38,9 +38,11 @@ from nertag.net.params import ParamBuffer  # noqa: E402
 
 E, H = 100, 100
 CELLS = {"gru": GRU, "lstm": LSTM}
-# --compare: (label, cell, kernel); ratios are to the first
-COMPARED = (("LSTM compiled", "lstm", "cython"), ("LSTM NumPy twin", "lstm", "numpy"),
-            ("GRU compiled", "gru", "cython"), ("GRU NumPy twin", "gru", "numpy"))
+# --compare: (label, cell, kernel, the compiled LSTM's limit for cutting products, None: its default);
+# ratios are to the first
+COMPARED = (("LSTM compiled", "lstm", "cython", None), ("LSTM uncut products", "lstm", "cython", 0),
+            ("LSTM NumPy twin", "lstm", "numpy", None), ("GRU compiled", "gru", "cython", None),
+            ("GRU NumPy twin", "gru", "numpy", None))
 COMPARE_T, COMPARE_B = 30, 32
 
 
@@ -99,7 +101,9 @@ def compare(rounds: int, seconds: float) -> None:
     X = rng.normal(size=(COMPARE_T, COMPARE_B, E)).astype(np.float32)
     dY = rng.normal(size=(COMPARE_T, COMPARE_B, H)).astype(np.float32)
     layers = []
-    for _, cell, kernel in COMPARED:
+    default_limit = _set_small_product(0)
+    _set_small_product(default_limit)
+    for _, cell, kernel, _ in COMPARED:
         layer = CELLS[cell](E, H, kernel=kernel)
         ParamBuffer(layer, np.float32, seed=0)
         layer.run(X)[2](dY)                                        # warm-up (workspace, caches)
@@ -108,16 +112,19 @@ def compare(rounds: int, seconds: float) -> None:
     for r in range(rounds):
         turn = range(len(COMPARED)) if r % 2 == 0 else reversed(range(len(COMPARED)))
         for j in turn:
+            limit = COMPARED[j][3]
+            _set_small_product(default_limit if limit is None else limit)
             times[j].append(seconds_per_call(layers[j], X, dY, seconds))
+    _set_small_product(default_limit)
     print(f"one direction, forward + backward, T={COMPARE_T} B={COMPARE_B} D={E} H={H} float32, threads=1, "
           f"medians of {rounds} alternating rounds of {seconds:g} s")
     print(f"BLAS: {blas_kernels()}")
     print(f"load average before / after: {LOAD_BEFORE} / {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     base = statistics.median(times[0])
-    print(f"{'variant':<18}{'us per call':>12}{'tokens/s':>11}{'time / LSTM compiled':>22}")
-    for (label, _, _), t in zip(COMPARED, times):
+    print(f"{'variant':<20}{'us per call':>12}{'tokens/s':>11}{'time / LSTM compiled':>22}")
+    for (label, _, _, _), t in zip(COMPARED, times):
         m = statistics.median(t)
-        print(f"{label:<18}{m * 1e6:>12.0f}{COMPARE_T * COMPARE_B / m:>11.0f}{m / base:>21.2f}x", flush=True)
+        print(f"{label:<20}{m * 1e6:>12.0f}{COMPARE_T * COMPARE_B / m:>11.0f}{m / base:>21.2f}x", flush=True)
 
 
 LOAD_BEFORE = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -133,12 +140,7 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true",
                         help="LSTM compiled vs its NumPy twin vs the compiled GRU at T=30, B=32, D=H=100")
     parser.add_argument("--rounds", type=int, default=7, help="--compare: alternating rounds")
-    parser.add_argument("--small-product", type=float, default=None,
-                        help="--compare: the compiled LSTM's limit for cutting products into gate blocks (0: never)")
     args = parser.parse_args()
-    if args.small_product is not None:
-        from nertag.net._lstm import _set_small_product
-        print(f"small-product limit {args.small_product:g} (default {_set_small_product(args.small_product):g})")
     if args.compare:
         compare(args.rounds, 0.5 if args.seconds is None else args.seconds)
         return
