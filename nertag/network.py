@@ -89,7 +89,7 @@ class TaggerNet(Layer):
         if self.config.char_encoder == "cnn":
             summary, back_encoder = self.char_cnn.forward(embedded, words, rng)     # (N, F)
         else:
-            _, summary, back_rnn = self.char_rnn.run(embedded, words, grad=grad)   # (N, 2Hc)
+            _, summary, back_rnn = self.char_rnn.run(embedded, words, grad=grad, outputs=False)   # (N, 2Hc)
 
             def back_encoder(d_summary):
                 return back_rnn(None, d_summary)[0]

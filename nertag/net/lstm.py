@@ -124,7 +124,8 @@ class LSTM(Recurrent):
         C[0] = 0
         Tc = ws.take((N, H), dtype)                                    # (N, H)  tanh(c_t), packed
         ig = ws.take((B, H), dtype)                                    # (B, H)  i * g, per step
-        Y[...] = 0
+        if Y is not None:                                              # None: final states only
+            Y[...] = 0
         for t, (k, cols, pos) in enumerate(steps):
             z = Z[offsets[t]: offsets[t + 1]]                          # (k, 4H) view: [i | f | o | g]
             z += S[t, :k] @ U                                          # z_t = a_t + h_{t-1} U
@@ -138,7 +139,8 @@ class LSTM(Recurrent):
             np.multiply(o, tc, out=h)                                  # h_t = o tanh(c_t)
             S[t + 1, k:] = 0
             C[t + 1, k:] = 0
-            Y[pos, cols] = h
+            if Y is not None:
+                Y[pos, cols] = h
         del ig
 
         def scan_back(dY, dh):

@@ -116,10 +116,12 @@ def gru_scan_forward(A, X, W, bias, U, c_n, lengths, order, reverse, S, RZN, Gn,
         With one step only, (1, B, 3H) and (1, B, H): scratch overwritten at every step (prediction).
     G, At, Xt : ndarray, shapes (B, 3H), (B, 3H), (B, D)
         Scratch for ``h_{t-1} U``, the step's ``x W`` and its gathered inputs (the last two unused here).
-    Y : ndarray, shape (T, B, H)
+    Y : ndarray, shape (T, B, H), or None
         Written: the outputs ``[position, column]``, 0 at padding; may be a view with a contiguous last axis.
+        None: no outputs (only the states are wanted).
     """
-    Y[...] = 0
+    if Y is not None:
+        Y[...] = 0
     T_real = int(lengths[0]) if len(lengths) else 0
     cache = RZN.shape[0] == T_real
     o = 0                                                                    # packed row of step t's row 0
@@ -130,7 +132,8 @@ def gru_scan_forward(A, X, W, bias, U, c_n, lengths, order, reverse, S, RZN, Gn,
         a = X[pos, cols] @ W if A is None else A[o: o + k]                    # (k, 3H)
         _step_forward(a + bias, G[:k], c_n, S[t, :k], RZN[tc, :k], Gn[tc, :k], S[t + 1, :k])
         S[t + 1, k:] = 0
-        Y[pos, cols] = S[t + 1, :k]
+        if Y is not None:
+            Y[pos, cols] = S[t + 1, :k]
         o += k
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from nertag.net.bidirectional import Bidirectional
 from nertag.net.gru import GRU
+from nertag.net.lstm import LSTM
 from nertag.net.params import ParamBuffer
 from nertag.net.rnn import RNN
 
@@ -118,3 +119,22 @@ def test_bidirectional_in_place_equals_the_gather_path():
         results.append((Y, h_last, dX, dh0, buffer.grad.copy()))
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", [GRU, RNN, LSTM])
+def test_final_states_only_equal_the_run_with_outputs(cell):
+    """``outputs=False`` (a word summary from its characters): no Y, and the same final states and gradients."""
+    layer = Bidirectional(lambda: cell(3, 4))
+    buffer = ParamBuffer(layer, np.float64, seed=0)
+    rng = np.random.default_rng(2)
+    lengths = np.array([5, 1, 3, 2, 5])
+    X, dh_last = rng.normal(size=(5, 5, 3)), rng.normal(size=(5, 8))
+    results = []
+    for outputs in (True, False):
+        buffer.grad[:] = 0
+        Y, h_last, backprop = layer.run(X, lengths, outputs=outputs)
+        assert (Y is None) == (not outputs)
+        dX, dh0 = backprop(None, dh_last)
+        results.append((h_last.copy(), dX.copy(), dh0.copy(), buffer.grad.copy()))
+    for with_outputs, without in zip(*results):
+        np.testing.assert_array_equal(without, with_outputs)
