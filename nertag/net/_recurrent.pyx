@@ -303,11 +303,13 @@ cdef inline Py_ssize_t _position(bint reverse, long long length, Py_ssize_t t) n
     return length - 1 - t if reverse else t
 
 
-# Rows of one block: the scans run all steps of a block of sorted rows before the next block (the rows of a
-# GRU never meet), so that a step's scratch and states stay in L2 however large the batch. The character
-# BiGRU reads ~1000-3000 words per batch: unblocked, each step streamed (k, 3H) scratch through memory
-# (1.2-1.9 characters/us against 5 for the same rows in blocks of 512). At least 64 rows, so that the
+# Rows of one block: prediction runs all steps of a block of sorted rows before the next block (the rows of
+# a GRU never meet), so that a step's scratch and states stay in L2 however large the batch. The character
+# BiGRU reads ~1000-3000 words per batch when tagging: unblocked, each step streamed (k, 3H) scratch through
+# memory (1.2-1.9 characters/us against 5 for the same rows in blocks of 512). At least 64 rows, so that the
 # word GRU's products (H = 200: 64 rows by default) keep their size; 96 KB of (rows, 3H) scratch otherwise.
+# Training (caches kept for backward) runs one block: BLAS may round a row differently in a product of
+# another size, and training must stay bit for bit what it was (its batches are small anyway).
 cdef Py_ssize_t block_bytes = 98304, block_min_rows = 64
 
 
@@ -369,7 +371,8 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
     cdef const floating *xrows
     cdef const floating *a
     cdef Py_ssize_t[::1] offsets = _step_offsets(lengths)
-    cdef Py_ssize_t N = offsets[T_real], blk = _block_rows(H, sizeof(floating))
+    cdef Py_ssize_t N = offsets[T_real]
+    cdef Py_ssize_t blk = B if cache or B == 0 else _block_rows(H, sizeof(floating))   # training: one block
     for i in range(B):
         identity = identity and order[i] == i
     if not per_step and Av.shape[0] != N:
@@ -434,13 +437,14 @@ def gru_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] RZ
     """
     cdef Py_ssize_t B = S.shape[1], H = U.shape[0]
     cdef Py_ssize_t T_real = lengths[0] if B else 0
-    cdef Py_ssize_t t, i, p, col, k, o, r0, r1, m                   # o: packed row of step t's row r0
+    cdef Py_ssize_t t, i, p, col, k = 0, o = dG.shape[0]             # o: packed row of step t's row 0
     cdef bint has_dy = dY is not None
     cdef const floating[:, :, :] dYv = dY if has_dy else None   # typed here: a None dY must not pick the dtype
     cdef floating[::1] zero = np.zeros(H, dtype=np.float32 if floating is float else np.float64)
     cdef const floating *dy
-    cdef Py_ssize_t[::1] offsets = _step_offsets(lengths)
-    cdef Py_ssize_t N = offsets[T_real], blk = _block_rows(H, sizeof(floating))
+    cdef Py_ssize_t N = 0
+    for i in range(B):
+        N += lengths[i]
     if dG.shape[0] != N or dA.shape[0] != N or Sp.shape[0] != N:
         raise ValueError(f"dG, dA and Sp must hold the {N} real positions (packed), got "
                          f"{dG.shape[0]}, {dA.shape[0]} and {Sp.shape[0]} rows")
@@ -450,28 +454,22 @@ def gru_scan_backward(dY, const floating[:, ::1] U, const floating[:, :, ::1] RZ
     with nogil:
         if own:
             _transpose(&U[0, 0], H, 3 * H, &UT[0, 0])
-        r0 = 0
-        while r0 < B:                                                # a block of sorted rows, all its steps
-            r1 = r0 + blk if r0 + blk < B else B
-            k = r0
-            for t in range(lengths[r0] - 1, -1, -1):
-                while k < r1 and lengths[k] > t:
-                    k += 1
-                m = k - r0                                           # real rows r0 .. k - 1 of step t
-                o = offsets[t] + r0
-                memcpy(&Sp[o, 0], &S[t, r0, 0], m * H * sizeof(floating))   # h_{t-1} of the m real rows
-                for i in range(r0, k):
-                    col = order[i]
-                    p = _position(reverse, lengths[i], t)
-                    dy = &dYv[p, col, 0] if has_dy else &zero[0]
-                    if floating is float:
-                        nt_gru_row_backward_f(H, &dh[i, 0], dy, &RZN[t, i, 0], &Gn[t, i, 0], &S[t, i, 0],
-                                              &dG[o + i - r0, 0], &dA[o + i - r0, 0])
-                    else:
-                        nt_gru_row_backward_d(H, &dh[i, 0], dy, &RZN[t, i, 0], &Gn[t, i, 0], &S[t, i, 0],
-                                              &dG[o + i - r0, 0], &dA[o + i - r0, 0])
-                if own and _own(m, H, 3 * H, sizeof(floating)):
-                    _rows_gemm(m, H, 3 * H, &dG[o, 0], 3 * H, &UT[0, 0], H, True, &dh[r0, 0], H)  # 5. dh += dg U^T
+        for t in range(T_real - 1, -1, -1):
+            while k < B and lengths[k] > t:
+                k += 1
+            o -= k
+            memcpy(&Sp[o, 0], &S[t, 0, 0], k * H * sizeof(floating))      # h_{t-1} of the k real rows
+            for i in range(k):
+                col = order[i]
+                p = _position(reverse, lengths[i], t)
+                dy = &dYv[p, col, 0] if has_dy else &zero[0]
+                if floating is float:
+                    nt_gru_row_backward_f(H, &dh[i, 0], dy, &RZN[t, i, 0], &Gn[t, i, 0], &S[t, i, 0],
+                                          &dG[o + i, 0], &dA[o + i, 0])
                 else:
-                    _gemm(c'T', H, m, 3 * H, <floating *> &U[0, 0], 3 * H, &dG[o, 0], 3 * H, 1, &dh[r0, 0], H)
-            r0 = r1
+                    nt_gru_row_backward_d(H, &dh[i, 0], dy, &RZN[t, i, 0], &Gn[t, i, 0], &S[t, i, 0],
+                                          &dG[o + i, 0], &dA[o + i, 0])
+            if own and _own(k, H, 3 * H, sizeof(floating)):
+                _rows_gemm(k, H, 3 * H, &dG[o, 0], 3 * H, &UT[0, 0], H, True, &dh[0, 0], H)  # 5. dh += dg U^T
+            else:
+                _gemm(c'T', H, k, 3 * H, <floating *> &U[0, 0], 3 * H, &dG[o, 0], 3 * H, 1, &dh[0, 0], H)

@@ -112,11 +112,46 @@ def test_scans_without_output_gradient(dtype):
         np.testing.assert_allclose(compiled[name], twin[name], rtol=0, atol=tol, err_msg=name)
 
 
+def predict_scan(forward, case, per_step, outputs):
+    """The forward scan as prediction runs it (one step of gate scratch, no caches): ``S`` and ``Y``."""
+    A, U, X = case["A"], case["U"], case["X"]
+    T, B, D = X.shape
+    H = U.shape[0]
+    dtype = A.dtype
+    S = np.full((case["T_real"] + 1, B, H), np.nan, dtype)
+    S[0] = case["h0"]
+    RZN, Gn = np.empty((1, B, 3 * H), dtype), np.empty((1, B, H), dtype)
+    G, At, Xt = np.empty((B, 3 * H), dtype), np.empty((B, 3 * H), dtype), np.empty((B, D), dtype)
+    Y = np.full((T, B, H), np.nan, dtype)
+    forward(None if per_step else A, X, case["W"], case["bias"], U, case["c_n"], case["lengths"], case["order"],
+            case["reverse"], S, RZN, Gn, G, At, Xt, Y if outputs else None)
+    return S, Y
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("per_step", [False, True])
-def test_scans_without_outputs_write_the_same_states(dtype, per_step, blocks):
+@pytest.mark.parametrize("reverse", [False, True])
+def test_prediction_scans_in_blocks_of_rows_match_the_twin(dtype, per_step, reverse, blocks):
+    """Prediction runs the sorted rows in blocks (all steps of a block, then the next): every block size gives
+    the twin's states and outputs, padding written as 0; without outputs Y is left alone."""
+    lengths = [7, 2, 5, 1, 7, 3, 4, 6, 2, 5, 1, 7, 3]
+    case = scan_inputs(8, lengths, H=6, dtype=dtype, seed=13, reverse=reverse, shuffle=True)
+    S_twin, Y_twin = predict_scan(gru_scan_forward_numpy, case, per_step, True)
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    for outputs in (True, False):
+        S, Y = predict_scan(gru_scan_forward, case, per_step, outputs)
+        np.testing.assert_allclose(S, S_twin, rtol=0, atol=tol)
+        if outputs:
+            np.testing.assert_allclose(Y, Y_twin, rtol=0, atol=tol)
+        else:
+            assert np.all(np.isnan(Y))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("per_step", [False, True])
+def test_scans_without_outputs_write_the_same_states(dtype, per_step):
     """Y None (a character encoder wants only the final states): nothing written to Y, states, caches and
-    gradients as with outputs, in blocks of rows or not."""
+    gradients as with outputs."""
     case = scan_inputs(7, [7, 2, 5, 1, 7, 3, 4, 6, 2, 5, 1], H=6, dtype=dtype, seed=11, reverse=True, shuffle=True)
     for forward, backward in ((gru_scan_forward, gru_scan_backward),
                               (gru_scan_forward_numpy, gru_scan_backward_numpy)):
@@ -146,7 +181,7 @@ def blocks(request):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("H, B", [(40, 13), (17, 9), (8, 60)])
-def test_scans_match_their_twins_at_larger_sizes(dtype, H, B, own_gemm, blocks):
+def test_scans_match_their_twins_at_larger_sizes(dtype, H, B, own_gemm):
     """Sizes that reach every path of the steps' products: blocks of 3 vectors of columns and their tails
     (3H = 120 and H = 40; 51 and 17; 24 and 8), equal row blocks (13 = 7 + 6), and BLAS or not; the
     U^T scratch of the backward scan is then written or left alone."""
