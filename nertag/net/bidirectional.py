@@ -116,6 +116,18 @@ class Bidirectional(Layer):
 
         return Y, h_last, backprop
 
+    def final_states_of_ids(self, ids, table, lengths=None) -> np.ndarray:
+        """Prediction only: ``h_last`` (B, H_f + H_b) when the input at each position is the row
+        ``table[ids]`` (``ids`` (T, B) int, ``table`` (V, D)); see :meth:`Recurrent.final_states_of_ids`."""
+        ids = np.asarray(ids)
+        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"ids must be a (T, B) integer array, got {ids.dtype} of shape {ids.shape}")
+        if ids.size and (ids.min() < 0 or ids.max() >= len(table)):
+            raise ValueError(f"ids must lie in 0..{len(table) - 1}, got {ids.min()}..{ids.max()}")
+        padded = as_padded(lengths if lengths is not None else np.full(ids.shape[1], ids.shape[0]), *ids.shape)
+        return np.concatenate([self.fwd.final_states_of_ids(ids, table, padded),
+                               self.bwd.final_states_of_ids(ids, table, padded, reverse=True)], axis=1)
+
     def forward(self, X, lengths=None, rng=None, h0=None):
         """The layer contract: ``(Y, backprop)`` with ``backprop(dY) -> dX``; see :meth:`run` for the rest."""
         Y, _, backprop = self.run(X, lengths, h0)

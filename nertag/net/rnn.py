@@ -138,6 +138,11 @@ class Recurrent(Layer):
 
         return Y, h_last, backprop
 
+    def final_states_of_ids(self, ids, table, padded: Padded, reverse: bool = False) -> np.ndarray:
+        """Prediction only: ``h_last`` (B, H) when the input at each position is the row ``table[ids]``
+        (``ids`` (T, B) int, ``table`` (V, D)); layers may compute it without gathering the inputs."""
+        return self.run(np.asarray(table)[ids], padded, reverse=reverse, grad=False, outputs=False)[1]
+
     def _check_inputs(self, X, lengths, h0) -> tuple[np.ndarray, Padded, np.ndarray | None]:
         """``X`` (T, B, D) in the parameters' dtype, the batch layout, and ``h0`` (B, H) or None."""
         dtype = self.p["W"].dtype
