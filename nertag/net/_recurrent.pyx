@@ -306,16 +306,26 @@ cdef inline Py_ssize_t _position(bint reverse, long long length, Py_ssize_t t) n
 # Rows of one block: prediction runs all steps of a block of sorted rows before the next block (the rows of
 # a GRU never meet), so that a step's scratch and states stay in L2 however large the batch. The character
 # BiGRU reads ~1000-3000 words per batch when tagging: unblocked, each step streamed (k, 3H) scratch through
-# memory (1.2-1.9 characters/us against 5 for the same rows in blocks of 512). At least 64 rows, so that the
-# word GRU's products (H = 200: 64 rows by default) keep their size; 96 KB of (rows, 3H) scratch otherwise.
+# memory (1.2-1.9 characters/us against 5 for the same rows in blocks of 512). Blocks hold 96 KB of
+# (rows, 3H) scratch, and at least 128 rows so that the products keep their size. A U that BLAS packs at every
+# call (between 32 KB and the size where nt_gemm_rows takes over) is packed once per block: no blocks there.
+# Prediction, float32, one thread, ms (OpenBLAS SkylakeX kernels; D, H, B, T):
+#                     one block   blocks of 128   (rows of the default)
+#   25, 25, 2000, 12     3.66       2.98           327: 3.04
+#   100, 100, 256, 30   11.26      12.07           (BLAS packs U: one block)
+#   100, 200, 256, 30   23.93      22.27           128
 # Training (caches kept for backward) runs one block: BLAS may round a row differently in a product of
 # another size, and training must stay bit for bit what it was (its batches are small anyway).
-cdef Py_ssize_t block_bytes = 98304, block_min_rows = 64
+cdef Py_ssize_t block_bytes = 98304, block_min_rows = 128, packed_u_bytes = 32768
 
 
-cdef inline Py_ssize_t _block_rows(Py_ssize_t H, Py_ssize_t itemsize) noexcept nogil:
+cdef inline Py_ssize_t _block_rows(Py_ssize_t B, Py_ssize_t H, Py_ssize_t itemsize) noexcept nogil:
     cdef Py_ssize_t rows = block_bytes // (3 * H * itemsize)
-    return rows if rows > block_min_rows else block_min_rows
+    if rows < block_min_rows:
+        rows = block_min_rows
+    if H * 3 * H * itemsize > packed_u_bytes and not _own(rows, 3 * H, H, itemsize):
+        return B
+    return rows
 
 
 def _set_block(Py_ssize_t nbytes, Py_ssize_t min_rows):
@@ -372,7 +382,7 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
     cdef const floating *a
     cdef Py_ssize_t[::1] offsets = _step_offsets(lengths)
     cdef Py_ssize_t N = offsets[T_real]
-    cdef Py_ssize_t blk = B if cache or B == 0 else _block_rows(H, sizeof(floating))   # training: one block
+    cdef Py_ssize_t blk = B if cache or B == 0 else _block_rows(B, H, sizeof(floating))   # training: one block
     for i in range(B):
         identity = identity and order[i] == i
     if not per_step and Av.shape[0] != N:
