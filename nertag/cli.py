@@ -284,6 +284,15 @@ def _model(path: Optional[Path]) -> Tagger:
     return Tagger.load(path or bundled_model())
 
 
+def _models(paths: Optional[List[Path]]) -> Tagger:
+    """The model of ``--model``, or the ensemble of several (the bundled model without one)."""
+    if not paths:
+        return _model(None)
+    from .ensemble import load_ensemble
+
+    return load_ensemble(paths)
+
+
 def _score_table(scores: dict) -> str:
     from .evaluate import format_table  # widths from the content: long type names stay aligned
 
@@ -295,7 +304,8 @@ def _score_table(scores: dict) -> str:
 @app.command(name="eval")
 def evaluate(
     conll: Path = path_option(..., "--data", "--conll", "-i", help="Gold CoNLL data.", show_default=False),
-    model: Optional[Path] = path_option(None, "--model", "-m", help="Model directory [default: the bundled model]."),
+    model: Optional[List[Path]] = path_option(None, "--model", "-m", help="Model directory [default: the bundled "
+                                              "model]; give it again to evaluate an ensemble of the models."),
     strict: bool = typer.Option(False, help="Count only chunks well formed in the scheme (no conlleval repairs)."),
     output: Optional[Path] = path_option(None, "--output", "-o",
                                          help="Also write the data with a predicted-tag column here."),
@@ -317,7 +327,7 @@ def evaluate(
             raise NertagError("--errors reads entities as conlleval does, not as --strict scores them; give one")
         if output is not None:
             _output_file(output, "predictions")
-        tagger = _model(model)
+        tagger = _models(model)
         sentences, layout = load_conll_file(_existing_file(conll, "evaluation data"), word_col, tag_col)
         gold_scheme = detect_scheme(s.tags for s in sentences)
         unknown = sorted({t for s in sentences for _, _, t in tags_to_spans(s.tags, gold_scheme)} - _types(tagger))
@@ -360,7 +370,8 @@ def _stdin() -> LineTap:
 
 @app.command()
 def tag(
-    model: Optional[Path] = path_option(None, "--model", "-m", help="Model directory [default: the bundled model]."),
+    model: Optional[List[Path]] = path_option(None, "--model", "-m", help="Model directory [default: the bundled "
+                                              "model]; give it again to tag with an ensemble of the models."),
     input_path: Optional[Path] = path_option(None, "--input", "-i", help="Read this file instead of standard "
                                                                         "input (- is standard input)."),
     output: Optional[Path] = path_option(None, "--output", "-o", help="Write to this file (replaced when done) "
@@ -412,7 +423,7 @@ def tag(
 
         if output is not None:
             _output_file(output, "tagged output")
-        tagger = _model(model)
+        tagger = _models(model)
         opened = (open_tap(_existing_file(input_path, "input")) if input_path and str(input_path) != "-"
                   else contextlib.nullcontext(_stdin()))
         written = output_file(output) if output is not None else contextlib.nullcontext(standard_output())

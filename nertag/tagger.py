@@ -202,6 +202,10 @@ class Tagger:
                 results[i] = tagged
         return _joined(results, counts)
 
+    def _encode(self, sentences: Sequence[Sequence[str]]):
+        """Non-empty tokenised sentences as one padded batch of this model's ids."""
+        return pad_tokens(sentences, self.words, self.chars)
+
     @functools.cached_property
     def _tag_ids(self) -> TagIds:
         """Spans and output tags of decoded tag ids (the tag list is checked on first use)."""
@@ -209,7 +213,7 @@ class Tagger:
 
     def _tag_batch(self, chunk, scheme: str, confidence: bool) -> list[Tagged]:
         """Tag non-empty ``(words, tokens)`` pairs as one padded batch."""
-        batch = pad_tokens([words for words, _ in chunk], self.words, self.chars)
+        batch = self._encode([words for words, _ in chunk])
         paths, E = self.net.decode(batch)                                   # (T, B), (T, B, K)
         ids = paths.T[batch.mask.T]                                         # (N,) sentence after sentence
         spans = self._tag_ids.spans(ids, batch.lengths)                     # (S,) each: column, start, end, type
@@ -262,7 +266,7 @@ class Tagger:
             real = [i for i, w in enumerate(words) if w]
             results: list[list[tuple[list[str], float]]] = [[([], 1.0)] for _ in words]
             if real:
-                batch = pad_tokens([words[i] for i in real], self.words, self.chars)
+                batch = self._encode([words[i] for i in real])
                 E, _ = self.net.emissions(batch, grad=False)
                 paths, scores = self.net.crf.kbest(E, batch.padded, k)          # (k, T, B), (k, B)
                 log_z, _ = self.net.crf.partition(E, batch.padded)             # (B,)
@@ -282,7 +286,7 @@ class Tagger:
             real = [i for i, w in enumerate(words) if w]
             results = [(self.tags.tokens, np.zeros((0, len(self.tags)))) for _ in words]
             if real:
-                batch = pad_tokens([words[i] for i in real], self.words, self.chars)
+                batch = self._encode([words[i] for i in real])
                 E, _ = self.net.emissions(batch, grad=False)
                 _, marginals = self.net.crf.partition(E, batch.padded)         # (T, B, K)
                 for b, i in enumerate(real):
