@@ -94,7 +94,13 @@ class TaggerNet(Layer):
             return features, None
         embedded, back_embed = self.chars.forward(char_ids, words, rng)     # (C, N, Dc)
         if self.config.char_encoder == "cnn":
-            summary, back_encoder = self.char_cnn.forward(embedded, words, rng)     # (N, F)
+            # Ma and Hovy (2016) drop character embeddings before the CNN (the recurrent encoders, as in
+            # Lample et al. 2016, read them as they are)
+            dropped, back_drop = self.dropout.forward(embedded, words, rng)
+            summary, back_filters = self.char_cnn.forward(dropped, words, rng)      # (N, F)
+
+            def back_encoder(d_summary):
+                return back_drop(back_filters(d_summary))
         else:
             _, summary, back_rnn = self.char_rnn.run(embedded, words, grad=grad, outputs=False)   # (N, 2Hc)
 
