@@ -152,6 +152,23 @@ def _load_corpus(path: Path, what: str, word_col: int, tag_col: int, scheme: Opt
     return load_conll(_existing_file(path, what), word_col=word_col, tag_col=tag_col, scheme=scheme)
 
 
+def _distilled(gold: list[Sentence], teachers: List[Path], unlabeled: List[Path], word_col: int):
+    """The gold sentences and the teacher's tags of them and of ``unlabeled`` (see nertag.distill), and the
+    (path, sentences, tokens) of the teacher-tagged parts for the model card."""
+    from .distill import distillation_data
+
+    scheme = detect_scheme(s.tags for s in gold)
+    extra = []
+    for path in unlabeled:
+        extra += load_conll(_existing_file(path, "unlabeled data"), word_col=word_col, tag_col=None)
+    data = distillation_data(_models(teachers), gold, extra, scheme)
+    names = " + ".join(map(str, teachers))
+    sizes = [(f"tags of {names} on the training data", len(gold), sum(map(len, gold)))]
+    if unlabeled:
+        sizes.append((f"tags of {names} on {' + '.join(map(str, unlabeled))}", len(extra), sum(map(len, extra))))
+    return data, sizes
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Config's booleans whose negative flag is not --no-<name>.
 FLAGS = {"constrained": "--constrained/--unconstrained", "freeze_words": "--freeze-words/--fine-tune-words",
@@ -204,6 +221,11 @@ def train(
                                                     "configuration is kept; --epochs and --patience may change)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of an earlier run or model in "
                                                               "--model (other files there are left alone)."),
+    teacher: Optional[List[Path]] = path_option(None, "--teacher", help="Distil this model (give it again for an "
+                                                "ensemble): its tags of the training data, and of --unlabeled, are "
+                                                "added to the gold data (give the same to --resume)."),
+    unlabeled: Optional[List[Path]] = path_option(None, "--unlabeled", help="CoNLL sentences without gold tags for "
+                                                  "--teacher to tag (a tag column, if any, is ignored)."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Language of the data, for the model card (en, de...)."),
     data_license: Optional[str] = typer.Option(None, "--data-license", help="Licence of the training data, for "
                                                                              "the model card."),
@@ -258,6 +280,13 @@ def train(
             sizes.append((str(path), len(part), sum(len(s) for s in part)))
             if verbose:
                 typer.echo(f"{path}: {sizes[-1][1]} sentences, {sizes[-1][2]} tokens")
+        if unlabeled and not teacher:
+            raise NertagError("--unlabeled sentences are tagged by a --teacher: give one")
+        if teacher:
+            train_data, teacher_sizes = _distilled(train_data, teacher, unlabeled or [], word_col)
+            sizes += teacher_sizes
+            if verbose:
+                typer.echo(f"teacher {' + '.join(map(str, teacher))}: {len(train_data)} training sentences in all")
         dev_data = _load_corpus(dev, "dev data", word_col, tag_col) if dev is not None else None
         if verbose:
             if dev_data is not None:

@@ -119,3 +119,35 @@ def test_cli_tags_and_evaluates_with_an_ensemble(conll, wikigold, sentences, tmp
     assert "overall" in report
     assert_error(nertag("tag", "-m", str(MODELS / "conll2003"), "-m", str(tmp_path / "missing"), input=text),
                  "no such model directory")
+
+
+def test_distillation_data_adds_the_teachers_tags(wikigold):
+    from nertag.distill import distillation_data
+
+    gold = load_conll(FIXTURES / "wikigold_train100.conll")[:10]
+    unlabeled = load_conll(FIXTURES / "wikigold_dev30.conll", tag_col=None)[:5]
+    data = distillation_data(wikigold, gold, unlabeled, "IOB1")
+    assert data[:10] == gold and len(data) == 25
+    expected = [t.tags for t in wikigold.tag_sentences([s.words for s in gold + unlabeled], scheme="IOB1")]
+    assert [s.tags for s in data[10:]] == expected
+    assert [s.words for s in data[10:]] == [s.words for s in gold + unlabeled]
+    assert [s.line for s in data[10:]] == [s.line for s in gold + unlabeled]
+
+
+def test_train_distils_a_teacher_ensemble(tmp_path):
+    """`nertag train --teacher A --teacher B --unlabeled FILE`: a student trained on the gold data and the
+    ensemble's tags; the model card names the teacher-tagged parts."""
+    import json
+
+    student = tmp_path / "student"
+    result = nertag("train", "-t", str(FIXTURES / "wikigold_train100.conll"), "--teacher", str(MODELS / "wikigold"),
+                    "--teacher", str(MODELS / "conll2003"), "--unlabeled", str(FIXTURES / "wikigold_dev30.conll"),
+                    "-m", str(student), "--epochs", "1", "--hidden", "4", "--word-dim", "4", "--char-dim", "0",
+                    "-q")
+    ok(result)
+    files = json.loads((student / "meta.json").read_text())["training_data"]["files"]
+    assert [f["sentences"] for f in files] == [100, 100, 30]
+    assert "tags of" in files[1]["path"] and "wikigold_dev30.conll" in files[2]["path"]
+    assert Tagger.load(student).tag(["John", "lives", "in", "Berlin"])
+    assert_error(nertag("train", "-t", str(FIXTURES / "wikigold_train100.conll"), "--unlabeled",
+                        str(FIXTURES / "wikigold_dev30.conll"), "-m", str(tmp_path / "x")), "give one")
