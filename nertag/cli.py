@@ -458,7 +458,7 @@ def tag(
         written = output_file(output) if output is not None else contextlib.nullcontext(standard_output())
         with opened as source, written as out:
             if input_format == "text":
-                sentences = read_text(source, tokenizer, split_sentences)
+                sentences = read_text(source, tokenizer, split_sentences, raw=not extras)  # raw: tokenised where tagged
             else:
                 sentences = read_conll(source, word_col=word_col, tag_col=None, empty_ok=True)
             render = functools.partial(format_tagged, output_format=output_format, layout=source.layout)
