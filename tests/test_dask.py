@@ -209,3 +209,34 @@ def test_run_commands_runs_each_once_and_reports_failures(client, tmp_path):
     assert [r.returncode for r in results] == [0, 0, 0, None]
     assert "exit code 3: oops" in results[3].error
     assert [m.read_text() for m in marks] == ["1\n"] * 3  # one BLAS thread; run once each
+
+
+def test_seed_sweep_on_dask_gives_the_table_of_local_processes(client, tmp_path):
+    """scripts/reproduce_conll2003.sh on the fixtures, 2 epochs (a small fast recipe), two seeds: as two local
+    processes (xargs) and as two Dask tasks, the same models bit for bit and the same table."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, fixture in (("eng.train", "wikigold_train100.conll"), ("eng.testa", "wikigold_dev30.conll"),
+                          ("eng.testb", "wikigold_dev30.conll")):
+        (data / name).symlink_to(FIXTURES / fixture)
+    (tmp_path / "emb.txt").write_text("")  # the "random" variant reads no embeddings
+    wrapper = tmp_path / "nertag"  # this checkout's nertag, wherever the run starts
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m nertag "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**os.environ, "NERTAG": str(wrapper), "PYTHON": sys.executable, "PYTHONPATH": str(ROOT), "EPOCHS": "2",
+           "TRAIN_ARGS": "--lr 0.01 --batch-size 2 --hidden 25 --char-hidden 10", "VARIANTS": "random",
+           "SEEDS": "1 2", "PARALLEL": "2"}
+    tables = {}
+    for mode, extra in (("processes", {}), ("dask", {"SCHEDULER": client.scheduler.address})):
+        done = subprocess.run(["bash", str(ROOT / "scripts" / "reproduce_conll2003.sh"), str(data),
+                               str(tmp_path / "emb.txt"), str(tmp_path / mode)], env={**env, **extra},
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        tables[mode] = done.stdout
+    assert tables["dask"] == tables["processes"]
+    row = tables["dask"].splitlines()[2].split(" | ")
+    assert row[0] == "| nertag char-BiGRU + random 100d, BiGRU-CRF" and row[3] == "2", row
+    assert float(row[1].split()[0]) > 0  # the runs learned something: the table compares real scores
+    for seed in ("seed1", "seed2"):
+        assert (tmp_path / "dask" / "random" / seed / "model" / "weights.npz").read_bytes() == \
+            (tmp_path / "processes" / "random" / seed / "model" / "weights.npz").read_bytes()
