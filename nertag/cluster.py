@@ -40,11 +40,16 @@ def connect(scheduler: str, workers: int = 2) -> Iterator:
     from distributed import Client, LocalCluster
 
     if scheduler == LOCAL:
+        import dask
+
         if workers < 1:
             raise NertagError(f"--workers must be at least 1, got {workers}")
-        # Processes, one thread each; no dashboard (its port may be taken, and nobody looks at it here).
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                          silence_logs=40) as cluster, Client(cluster) as client:
+        # Processes, one thread each. The dashboard on any free port (8787 may be taken). Without the
+        # workers' statistical profiler, which samples the tagging thread's stack every 10 ms and cost up to
+        # a quarter of the tagging time here (scripts/bench_dask.py); the nanny hands this config on.
+        with dask.config.set({"distributed.worker.profile.enabled": False}), \
+                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                             silence_logs=40) as cluster, Client(cluster) as client:
             yield client
         return
     try:
