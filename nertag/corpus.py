@@ -38,7 +38,7 @@ from .data.conll import docstart_line, read_conll
 from .data.schemes import check_scheme
 from .data.text import TOKENIZERS, read_text, text_line
 from .errors import DataError, NertagError, excerpt
-from .files import output_file, parse_json, read_json_file, write_json
+from .files import output_file, parse_json, read_json_file, stale_temporary_files, write_json
 from .formats import CONFIDENCE_FORMATS, OUTPUT_FORMATS, LineTap, footer, format_tagged, header
 from .model_dir import ModelDir
 
@@ -324,6 +324,18 @@ class CorpusReport:
         return sum(o.tokens for o in self.of("tagged")) / self.seconds if self.seconds > 0 else 0.0
 
 
+def _remove_stale(partitions: list[Partition]) -> None:
+    """Remove what a killed run left half-written of these outputs and records (`atomic_open`'s temporaries,
+    ``.NAME.XXXXXXXX.tmp``), one directory listing per output directory."""
+    names: dict[Path, set[str]] = {}
+    for p in partitions:
+        names.setdefault(p.output.parent, set()).update((p.output.name, p.done_file.name))
+    for directory, wanted in names.items():
+        for stale in stale_temporary_files(directory):
+            if stale.name[1:].rsplit(".", 2)[0] in wanted:
+                stale.unlink(missing_ok=True)
+
+
 def settings_of(model: ModelSource, options: CorpusOptions) -> dict:
     """What a finished partition must have been tagged with to be skipped."""
     return {"model": model.digest, "options": asdict(options), "nertag": __version__}
@@ -362,6 +374,7 @@ def tag_corpus(client, inputs: Sequence[str | os.PathLike], output_dir: str | os
         if progress is not None:
             progress(outcomes[i], count, len(partitions), 0.0)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
+    _remove_stale([partitions[i] for i in todo])
     # The model's files travel once to each worker (a shared path is only a string).
     shipped = client.scatter(model, broadcast=True) if model.files is not None else model
     todo.sort(key=lambda i: -partitions[i].source.stat().st_size)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -141,9 +142,12 @@ def test_a_bad_file_is_reported_by_name_and_the_rest_tagged(client, corpus, mode
     (inputs / "broken.jsonl").write_text('{"text": "fine"}\n{"text": 3}\n', encoding="utf-8")
     address = client.scheduler.address
     text = nertag("tag-corpus", inputs / "good.txt", inputs / "bad.txt", "-o", tmp_path / "out", "-m", model,
-                  "--scheduler", address, "-q")
+                  "--scheduler", address)
     assert text.exit_code == 2, (text.stdout, text.stderr)
-    errors = text.stderr.splitlines()
+    progress = [line for line in text.stderr.splitlines() if not line.startswith("nertag: error: ")]
+    assert len(progress) == 1 and re.fullmatch(rf"\[[12]/2\] {re.escape(str(inputs / 'good.txt'))}: "
+                                               rf"[\d,]+ tokens in [\d.]+ s; [\d,]+ tokens/s", progress[0]), progress
+    errors = [line for line in text.stderr.splitlines() if line.startswith("nertag: error: ")]
     assert errors[0] == (f"nertag: error: {inputs / 'bad.txt'}:2: expected UTF-8 text, found byte 0xff at byte 5 "
                          f"of the line (convert the file to UTF-8, e.g. with iconv)")
     assert errors[1] == f"nertag: error: 1 of 2 files failed: {inputs / 'bad.txt'}"
@@ -169,6 +173,8 @@ def test_a_worker_killed_mid_run_has_its_task_retried(client, corpus, model, ref
         if killed:
             return
         busy = {worker: keys for worker, keys in client.processing().items() if keys}
+        if not busy:  # (both between tasks: try at the next partition)
+            return
         worker, keys = next(iter(busy.items()))
         killed.update(pid=pids[worker], partitions={int(str(k).split("-")[2]) for k in keys})
         os.kill(pids[worker], signal.SIGKILL)
@@ -240,3 +246,15 @@ def test_seed_sweep_on_dask_gives_the_table_of_local_processes(client, tmp_path)
     for seed in ("seed1", "seed2"):
         assert (tmp_path / "dask" / "random" / seed / "model" / "weights.npz").read_bytes() == \
             (tmp_path / "processes" / "random" / seed / "model" / "weights.npz").read_bytes()
+
+
+def test_a_rerun_removes_what_a_killed_run_left_half_written(client, corpus, model, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    left = [out / ".part0.conll.1a2b3c4d.tmp", out / "..part0.conll.done.5e6f7a8b.tmp"]
+    other = out / ".notes.txt.0a0b0c0d.tmp"  # not an output of this corpus: left alone
+    for path in left + [other]:
+        path.write_text("half")
+    report = tag_corpus(client, [corpus / "part0.txt"], out, ModelSource.shared(model), CorpusOptions())
+    assert report.ok
+    assert not any(path.exists() for path in left) and other.exists()
