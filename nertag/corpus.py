@@ -41,11 +41,11 @@ from .errors import DataError, NertagError, excerpt
 from .files import output_file, parse_json, read_json_file, stale_temporary_files, write_json
 from .formats import CONFIDENCE_FORMATS, OUTPUT_FORMATS, LineTap, footer, format_tagged, header
 from .model_dir import ModelDir
+from .tagger import WINDOW, _windows, sentence_length  # windows of WINDOW sentences, as `nertag tag` reads ahead
 
 INPUT_FORMATS = ("text", "jsonl", "conll")
 EXTENSIONS = {"conll": ".conll", "inline": ".txt", "jsonl": ".jsonl", "html": ".html"}  # of the output files
 DONE_SUFFIX = ".done"
-WINDOW = 1024  # sentences sorted by length together, as `nertag tag` reads ahead (nertag.tagger.WINDOW)
 
 
 @dataclass(frozen=True)
@@ -230,8 +230,6 @@ class Outcome:
 def tag_file(tagger, source: LineTap, out, options: CorpusOptions) -> tuple[int, int]:
     """Tag the file open as ``source`` into the text stream ``out`` as `nertag tag` writes it; returns the
     numbers of sentences (records) and tokens."""
-    from .tagger import _windows, sentence_length
-
     if options.input_format == "text":
         sentences = read_text(source, options.tokenizer, options.split_sentences)
     elif options.input_format == "jsonl":

@@ -111,6 +111,15 @@ def test_jsonl_input_and_shipped_model_give_the_same_output(client, corpus, mode
     assert (tmp_path / "out" / "part2.jsonl").read_text(encoding="utf-8") == reference["part2"]
 
 
+def test_conll_input_keeps_its_columns_as_nertag_tag_does(client, model, tmp_path):
+    conll = FIXTURES / "wikigold_dev30.conll"
+    report = tag_corpus(client, [conll], tmp_path / "out", ModelSource.shared(model),
+                        CorpusOptions(input_format="conll", scheme="bioes"))
+    assert report.ok and report.outcomes[0].sentences == 30
+    expected = ok(nertag("tag", "-m", model, "-i", conll, "--input-format", "conll", "--scheme", "bioes")).stdout
+    assert (tmp_path / "out" / "wikigold_dev30.conll").read_text(encoding="utf-8") == expected
+
+
 def test_rerun_skips_finished_partitions_and_redoes_changed_ones(client, corpus, model, tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()
