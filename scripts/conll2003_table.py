@@ -46,6 +46,7 @@ def main(out: Path) -> None:
 
 def sweep(commands: list, scheduler: str, workers: int) -> int:
     """Run the commands on Dask (see the module's notes); the number that failed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's nertag
     from nertag.cluster import connect, run_commands
 
     def progress(result, done, total):

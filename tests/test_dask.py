@@ -1,7 +1,7 @@
 """`nertag tag-corpus` and the Dask sweep on a real LocalCluster: 2 worker processes, 1 thread each.
 
 One cluster serves the module (starting one costs seconds); the CLI reaches it by its address. The corpus is
-~1.5 MB of generated text in 6 files, tagged with the small bundled WikiGold model.
+~1 MB of generated text in 6 files, tagged with the small bundled WikiGold model.
 """
 from __future__ import annotations
 
