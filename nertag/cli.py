@@ -485,7 +485,7 @@ def _with_extras(tagger: Tagger, window: list, scheme: Optional[str], batch_size
 # ----------------------------------------------------------------------------------------------------------
 @app.command(name="tag-corpus")
 def tag_corpus(
-    inputs: List[Path] = typer.Argument(..., readable=False, show_default=False,
+    inputs: List[Path] = typer.Argument(..., readable=False, show_default=False, metavar="INPUT",
                                         help="Input files, one partition each, or directories of them."),
     output_dir: Path = path_option(..., "--output", "-o", show_default=False,
                                    help="Directory of the output files: one per input, with a .NAME.done record."),

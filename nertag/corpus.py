@@ -149,9 +149,6 @@ def finished(partition: Partition, settings: dict) -> dict | None:
 
 
 # -- the model, on the workers -----------------------------------------------------------------------------
-MODEL_FILES = ("config.json", "vocab.json", "meta.json", "weights.npz")  # what Tagger.load reads
-
-
 @dataclass(frozen=True)
 class ModelSource:
     """Where the workers get the model: ``path`` (shared), or ``files`` (name -> bytes, shipped); ``digest``
@@ -184,10 +181,12 @@ class ModelSource:
 
 
 def _read_files(model_dir) -> dict[str, bytes]:
+    """The bytes of the files `Tagger.load` reads, by name."""
+    d = ModelDir(Path(model_dir))
     files = {}
-    for name in MODEL_FILES:
+    for path in (d.config_file, d.vocab_file, d.meta_file, d.weights_file):
         with contextlib.suppress(FileNotFoundError):  # meta.json may be missing in an old model
-            files[name] = Path(model_dir, name).read_bytes()
+            files[path.name] = path.read_bytes()
     return files
 
 
