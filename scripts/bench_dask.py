@@ -112,12 +112,19 @@ def main() -> None:
                                            if i.get("user_api") == "blas"])
         print(f"BLAS in the workers: {sorted({k for ks in kernels.values() for k in ks})}")
         seconds: dict[int, list[float]] = {1: [], 2: []}
+        cpu: dict[int, list[float]] = {1: [], 2: []}  # CPU seconds of the workers, and of this process apart
+        here: dict[int, list[float]] = {1: [], 2: []}
         for r in range(args.rounds):
             for n in ((1, 2) if r % 2 == 0 else (2, 1)):
                 out = tmp / f"out-{n}-{r}"
+                before, mine = clusters[n].run(time.process_time), time.process_time()
                 report = tag_corpus(clusters[n], paths, out, source, options)
+                after = clusters[n].run(time.process_time)
+                here[n].append(time.process_time() - mine)
                 assert report.ok and sum(o.tokens for o in report.outcomes) == tokens
+                assert after.keys() == before.keys(), "a worker restarted"
                 seconds[n].append(report.seconds)
+                cpu[n].append(sum(after[w] - before[w] for w in after))
                 shutil.rmtree(out)
         base = in_process(paths, model, options, tmp / "in-process")
         overheads = []
@@ -131,6 +138,12 @@ def main() -> None:
     print(f"1 worker : {tokens / one:,.0f} tokens/s (median {one:.2f} s of {[round(s, 2) for s in seconds[1]]})")
     print(f"2 workers: {tokens / two:,.0f} tokens/s (median {two:.2f} s of {[round(s, 2) for s in seconds[2]]})")
     print(f"speed-up 2 workers / 1 worker: {one / two:.2f}x; 1 worker / in-process: {base / one:.2f}x")
+    # Under contention the wall-clock ratio says how busy the machine was; the CPU time says what the work
+    # costs: equal tokens per worker-CPU-second with 1 and 2 workers mean no lock or queue between them.
+    for n in (1, 2):
+        c = statistics.median(cpu[n])
+        print(f"{n} worker(s): {tokens / c:,.0f} tokens per worker-CPU-second (median {c:.2f} CPU s of the workers; "
+              f"client and scheduler {statistics.median(here[n]):.2f} CPU s)")
     print(f"overhead per partition (1 worker, {args.tiny} one-sentence files): "
           f"{1000 * statistics.median(overheads):.1f} ms (rounds: {[round(1000 * o, 1) for o in overheads]})")
     print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
