@@ -263,10 +263,11 @@ def _jsonl_lines(source, text_field: str, tokenizer: str, split: bool):
         if not line.strip():
             yield text_line("", tokenizer, split, number)
             continue
+        where = f"{source.name}:{number}"
         try:
-            record = parse_json(line, f"{source.name}:{number}", "JSON line")
+            record = parse_json(line, where, "JSON line")
         except NertagError as e:
-            raise DataError(str(e).split(": ", 2)[-1], source.name, number) from None
+            raise DataError(str(e).removeprefix(f"{where}: "), source.name, number) from None
         text = record.get(text_field) if isinstance(record, dict) else None
         if not isinstance(text, str):
             what = "no" if not isinstance(record, dict) or text_field not in record else "a non-string"

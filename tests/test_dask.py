@@ -1,7 +1,7 @@
 """`nertag tag-corpus` and the Dask sweep on a real LocalCluster: 2 worker processes, 1 thread each.
 
 One cluster serves the module (starting one costs seconds); the CLI reaches it by its address. The corpus is
-~1 MB of generated text in 6 files, tagged with the small bundled WikiGold model.
+~0.8 MB of generated text in 6 files, tagged with the small bundled WikiGold model.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from nertag.model_dir import bundled_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
-FILES, LINES = 6, 1500
+FILES, LINES = 6, 1200
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,7 @@ def test_a_bad_file_is_reported_by_name_and_the_rest_tagged(client, corpus, mode
     (inputs / "good.txt").write_bytes((corpus / "part0.txt").read_bytes())
     (inputs / "bad.txt").write_bytes(b"John lives in Berlin .\nSee \xff here .\n")
     (inputs / "broken.jsonl").write_text('{"text": "fine"}\n{"text": 3}\n', encoding="utf-8")
+    (inputs / "cut.jsonl").write_text('{"text": "fine"}\n\n{"text": "cut', encoding="utf-8")
     address = client.scheduler.address
     text = nertag("tag-corpus", inputs / "good.txt", inputs / "bad.txt", "-o", tmp_path / "out", "-m", model,
                   "--scheduler", address)
@@ -172,6 +173,11 @@ def test_a_bad_file_is_reported_by_name_and_the_rest_tagged(client, corpus, mode
     assert jsonl.stderr.splitlines()[0] == (f"nertag: error: {inputs / 'broken.jsonl'}:2: expected a JSON object "
                                             f"with a string field 'text', got a non-string 'text' in "
                                             f"'{{\"text\": 3}}'")
+    cut = nertag("tag-corpus", inputs / "cut.jsonl", "-o", tmp_path / "out3", "-m", model, "--input-format", "jsonl",
+                 "--scheduler", address, "-q")
+    assert cut.exit_code == 2
+    assert cut.stderr.splitlines()[0].startswith(f"nertag: error: {inputs / 'cut.jsonl'}:3: damaged JSON line, "
+                                                 f"not valid JSON (Unterminated string"), cut.stderr
 
 
 def test_a_worker_killed_mid_run_has_its_task_retried(client, corpus, model, reference, tmp_path):
