@@ -181,18 +181,18 @@ def test_a_bad_file_is_reported_by_name_and_the_rest_tagged(client, corpus, mode
 
 
 def test_a_worker_killed_mid_run_has_its_task_retried(client, corpus, model, reference, tmp_path):
-    pids = client.run(os.getpid)
+    addresses = {pid: worker for worker, pid in client.run(os.getpid).items()}
     killed: dict = {}
 
     def kill_a_busy_worker(outcome, done, total, rate):
-        if killed:
+        """Kill the worker that has just finished a partition: it has just begun its next one."""
+        if killed or outcome.worker not in addresses:
             return
-        busy = {worker: keys for worker, keys in client.processing().items() if keys}
-        if not busy:  # (both between tasks: try at the next partition)
+        keys = client.processing().get(addresses[outcome.worker])
+        if not keys:  # (nothing left for it: try at the next partition)
             return
-        worker, keys = next(iter(busy.items()))
-        killed.update(pid=pids[worker], partitions={int(str(k).split("-")[2]) for k in keys})
-        os.kill(pids[worker], signal.SIGKILL)
+        killed.update(pid=outcome.worker, partitions={int(str(k).split("-")[2]) for k in keys})
+        os.kill(outcome.worker, signal.SIGKILL)
 
     source = ModelSource.shipped(model)  # the replacement worker gets the model from the other's copy
     report = tag_corpus(client, [corpus], tmp_path / "out", source, CorpusOptions(output_format="jsonl"),
