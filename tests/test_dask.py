@@ -273,3 +273,19 @@ def test_a_rerun_removes_what_a_killed_run_left_half_written(client, corpus, mod
     report = tag_corpus(client, [corpus / "part0.txt"], out, ModelSource.shared(model), CorpusOptions())
     assert report.ok
     assert not any(path.exists() for path in left) and other.exists()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["-m", "{tmp}/nowhere"], "{tmp}/nowhere: no such model directory"),
+    (["--workers", "0"], "--workers must be at least 1, got 0"),
+    (["--retries", "-1"], "--retries must not be negative, got -1"),
+    (["--input-format", "csv"], "--input-format must be one of text, jsonl, conll, got 'csv'"),
+])
+def test_bad_options_are_one_line_errors_before_any_cluster_starts(arguments, message, tmp_path):
+    from cli_results import assert_error
+
+    (tmp_path / "a.txt").write_text("John lives in Berlin .\n")
+    given = [a.replace("{tmp}", str(tmp_path)) for a in arguments]
+    result = nertag("tag-corpus", tmp_path / "a.txt", "-o", tmp_path / "out", *given)
+    assert_error(result, message.replace("{tmp}", str(tmp_path)))
+    assert not (tmp_path / "out").exists()
