@@ -397,6 +397,34 @@ def _stdin() -> LineTap:
         return tap(getattr(sys.stdin, "buffer", None) or sys.stdin, "<stdin>")  # (and may give text)
 
 
+# The options `tag` and `tag-corpus` share, defined once.
+def model_option():
+    return path_option(None, "--model", "-m", help="Model directory [default: the bundled model].")
+
+
+def output_format_option():
+    return typer.Option("conll", metavar="|".join(OUTPUT_FORMATS),
+                        help="conll, inline, jsonl or html (a page, entities highlighted).")
+
+
+def tokenizer_option():
+    return typer.Option("ptb", metavar="|".join(TOKENIZERS), help="Tokeniser for text input: ptb (raw text, split as "
+                        "CoNLL-2003 and the Penn Treebank are) or whitespace (text already tokenised).")
+
+
+def sentences_option():
+    return typer.Option(False, "--sentences", help="Split each line of text into sentences (paragraphs in); output "
+                                                   "stays one record per line.")
+
+
+def scheme_option():
+    return typer.Option(None, metavar="iob2|iob1|bioes", help="Output tag scheme [default: iob2].")
+
+
+def batch_size_option():
+    return typer.Option(64, help="Sentences tagged together, of similar lengths.")
+
+
 @app.command()
 def tag(
     model: Optional[List[Path]] = path_option(None, "--model", "-m", help="Model directory [default: the bundled "
@@ -406,14 +434,12 @@ def tag(
     output: Optional[Path] = path_option(None, "--output", "-o", help="Write to this file (replaced when done) "
                                                                      "instead of standard output."),
     input_format: str = typer.Option("text", metavar="text|conll", help="text (one sentence per line) or conll (one token per line)."),
-    output_format: str = typer.Option("conll", metavar="|".join(OUTPUT_FORMATS), help="conll, inline, jsonl or html (a page, entities highlighted)."),
-    tokenizer: str = typer.Option("ptb", metavar="|".join(TOKENIZERS), help="Tokeniser for text input: ptb (raw text, split as CoNLL-2003 and "
-                                               "the Penn Treebank are) or whitespace (text already tokenised)."),
-    split_sentences: bool = typer.Option(False, "--sentences", help="Split each line of text into sentences "
-                                         "(paragraphs in); output stays one record per line."),
+    output_format: str = output_format_option(),
+    tokenizer: str = tokenizer_option(),
+    split_sentences: bool = sentences_option(),
     word_col: int = typer.Option(0, help="Column of the word in CoNLL input; other columns are kept as they are."),
-    scheme: Optional[str] = typer.Option(None, metavar="iob2|iob1|bioes", help="Output tag scheme [default: iob2]."),
-    batch_size: int = typer.Option(64, help="Sentences tagged together, of similar lengths."),
+    scheme: Optional[str] = scheme_option(),
+    batch_size: int = batch_size_option(),
     window: int = typer.Option(WINDOW, help="Sentences read ahead and sorted by length; output follows each "
                                             "window, or comes at once when the input pauses."),
     jobs: int = typer.Option(1, help="Worker processes, one BLAS thread each; output keeps the input order."),
@@ -494,6 +520,66 @@ def _with_extras(tagger: Tagger, window: list, scheme: Optional[str], batch_size
             token_p[i] = [float(marginals[t, index[tag]]) for t, tag in enumerate(learned)]
     return "".join(format_nbest(record, t, b, p, output_format, layout)
                    for record, t, b, p in zip(window, tagged, best, token_p))
+
+
+# ----------------------------------------------------------------------------------------------------------
+@app.command(name="tag-corpus")
+def tag_corpus(
+    inputs: List[Path] = typer.Argument(..., readable=False, show_default=False, metavar="INPUT",
+                                        help="Input files, one partition each, or directories of them."),
+    output_dir: Path = path_option(..., "--output", "-o", show_default=False,
+                                   help="Directory of the output files: one per input, with a .NAME.done record."),
+    scheduler: str = typer.Option("local", help="Dask scheduler: tcp://HOST:8786, a scheduler file (.json), or "
+                                                "local (a cluster of --workers processes on this machine)."),
+    workers: int = typer.Option(2, help="Worker processes of the local cluster, one thread each."),
+    model: Optional[Path] = model_option(),
+    ship_model: bool = typer.Option(False, "--ship-model", help="Send the model's files from here to each worker "
+                                    "once, instead of the workers reading --model's path themselves."),
+    input_format: str = typer.Option("text", metavar="text|jsonl|conll", help="text (one sentence per line), "
+                                     "jsonl (one JSON object per line, its --text-field tagged) or conll."),
+    text_field: str = typer.Option("text", help="Field of JSONL input holding the text."),
+    output_format: str = output_format_option(),
+    tokenizer: str = tokenizer_option(),
+    split_sentences: bool = sentences_option(),
+    scheme: Optional[str] = scheme_option(),
+    batch_size: int = batch_size_option(),
+    retries: int = typer.Option(2, help="Times a failing partition is tried again (bad data is reported at once)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and the summary."),
+):
+    """Tag a corpus on a Dask cluster, file by file: each input file gives one output file, written atomically.
+
+    A re-run skips the files already finished, so an interrupted run resumes. Exit code 2 if any file
+    failed (each is named, with its error). Needs Dask: pip install 'nertag[dask]'.
+    """
+    from .cluster import connect, require_dask
+    from .corpus import CorpusOptions, ModelSource, tag_corpus as run
+
+    with errors_for_people():
+        require_dask()
+        if retries < 0:
+            raise NertagError(f"--retries must not be negative, got {retries}")
+        options = CorpusOptions(input_format, output_format, tokenizer, split_sentences, scheme, batch_size,
+                                text_field)
+        path = model or bundled_model()
+        source = ModelSource.shipped(path) if ship_model else ModelSource.shared(path)
+
+        def progress(outcome, done, total, rate):
+            if outcome.status == "failed":
+                typer.echo(f"nertag: error: {outcome.error}" if outcome.error.startswith(outcome.name) else
+                           f"nertag: error: {outcome.name}: {outcome.error}", err=True)
+            elif outcome.status == "tagged" and not quiet:  # (the skipped ones are counted in the summary)
+                typer.echo(f"[{done}/{total}] {outcome.name}: {outcome.tokens:,} tokens in {outcome.seconds:.1f} s; "
+                           f"{rate:,.0f} tokens/s", err=True)
+
+        with connect(scheduler, workers) as client:
+            report = run(client, inputs, output_dir, source, options, retries=retries, progress=progress)
+        tagged, skipped, failed = report.of("tagged"), report.of("skipped"), report.of("failed")
+        typer.echo(f"{len(report.outcomes)} files: {len(tagged)} tagged, {len(skipped)} skipped (finished "
+                   f"before), {len(failed)} failed; {sum(o.tokens for o in tagged):,} tokens in "
+                   f"{report.seconds:.1f} s ({report.tokens_per_second:,.0f} tokens/s); output in {output_dir}")
+        if failed:
+            raise NertagError(f"{len(failed)} of {len(report.outcomes)} files failed: "
+                              f"{', '.join(o.name for o in failed[:5])}{' ...' if len(failed) > 5 else ''}")
 
 
 # ----------------------------------------------------------------------------------------------------------
