@@ -131,6 +131,13 @@ def _state_problem(values: dict) -> str | None:
     if not isinstance(history, list) or not all(isinstance(row, dict) and _is_int(row.get("epoch"))
                                                 for row in history):
         return f"history must list a row per finished epoch, found {excerpt(repr(history))}"
+    epoch = values.get("epoch", 0)
+    if [row["epoch"] for row in history] != list(range(1, len(history) + 1)) or len(history) != epoch:
+        numbers = excerpt(repr([row["epoch"] for row in history]))
+        return f"epoch {epoch} does not match the history, which must list epochs 1 to {epoch}, found {numbers}"
+    for name in ("best_epoch", "bad_epochs"):
+        if values.get(name, 0) > epoch:
+            return f"{name} {values[name]} is beyond the {epoch} epochs finished"
     fingerprint_ = values["fingerprint"]
     if not (isinstance(fingerprint_, list) and len(fingerprint_) == 2 and
             all(_is_int(n) and 0 <= n <= _COUNT_LIMIT for n in fingerprint_)):
@@ -138,6 +145,16 @@ def _state_problem(values: dict) -> str | None:
     for name in ("data_rng", "noise_rng"):
         if not isinstance(values[name], dict):
             return f"{name} must be a generator state (a JSON object), found {excerpt(repr(values[name]))}"
+    return None
+
+
+def _position_problem(values: dict, batch_size: int) -> str | None:
+    """Is the batch counter of the checked state ``values`` beyond an epoch of ``batch_size`` batches?"""
+    sentences = values["fingerprint"][0]
+    batches = math.ceil(sentences / batch_size)  # make_batches: every chunk but the last a whole number of batches
+    if values["batch"] > batches:
+        return (f"batch {values['batch']} is beyond the {batches} batches of an epoch ({sentences} sentences in "
+                f"batches of {batch_size})")
     return None
 
 
@@ -172,8 +189,12 @@ class Checkpoint:
     average: dict[str, np.ndarray]
 
     @classmethod
-    def unpack(cls, arrays: dict[str, np.ndarray], path: Path) -> Checkpoint:
-        """Read the training state of the checkpoint ``path`` from its arrays (ModelError if damaged)."""
+    def unpack(cls, arrays: dict[str, np.ndarray], path: Path, batch_size: int | None = None) -> Checkpoint:
+        """Read the training state of the checkpoint ``path`` from its arrays (ModelError if damaged).
+
+        With the run's ``batch_size``, the batch counter must also lie within an epoch of the run's training
+        data (as many sentences as its fingerprint says, which resuming checks against the data given).
+        """
         with restoring(path, None):
             text = arrays["state"]
             if text.dtype.kind != "U" or text.shape != ():
@@ -184,6 +205,8 @@ class Checkpoint:
             raise ModelError(f"{path}: damaged checkpoint: the training state lacks {', '.join(missing)}")
         values = {f.name: values[f.name] for f in fields(TrainState) if f.name in values}
         problem = _state_problem(values)
+        if problem is None and batch_size is not None:
+            problem = _position_problem(values, batch_size)
         if problem:
             raise ModelError(f"{path}: damaged checkpoint: {problem}")
         state = TrainState(**values)
