@@ -18,7 +18,7 @@ import numpy as np
 from .config import Config
 from .data.conll import Sentence
 from .errors import ModelError, NertagError
-from .errors import excerpt
+from .errors import shorten
 from .files import parse_json
 from .net.averaging import ParameterAverage
 from .net.optim import Optimizer
@@ -121,19 +121,19 @@ def _state_problem(values: dict) -> str | None:
     for name in ("epoch", "batch", "best_epoch", "bad_epochs", "epoch_tokens"):
         value = values.get(name, 0)
         if not _is_int(value) or not 0 <= value <= _COUNT_LIMIT:
-            return f"{name} must be a whole number from 0 to {_COUNT_LIMIT:,}, found {excerpt(repr(value))}"
+            return f"{name} must be a whole number from 0 to {_COUNT_LIMIT:,}, found {shorten(repr(value))}"
     for name, low in (("best_f1", -1.0), ("epoch_loss", 0.0), ("epoch_seconds", 0.0)):
         value = values.get(name, low)
         if not _is_number(value) or value < low or (name == "best_f1" and value > 100):
             bound = "from -1 to 100" if name == "best_f1" else "a finite number, not negative"
-            return f"{name} must be {bound}, found {excerpt(repr(value))}"
+            return f"{name} must be {bound}, found {shorten(repr(value))}"
     history = values["history"]
     if not isinstance(history, list) or not all(isinstance(row, dict) and _is_int(row.get("epoch"))
                                                 for row in history):
-        return f"history must list a row per finished epoch, found {excerpt(repr(history))}"
+        return f"history must list a row per finished epoch, found {shorten(repr(history))}"
     epoch = values.get("epoch", 0)
     if [row["epoch"] for row in history] != list(range(1, len(history) + 1)) or len(history) != epoch:
-        numbers = excerpt(repr([row["epoch"] for row in history]))
+        numbers = shorten(repr([row["epoch"] for row in history]))
         return f"epoch {epoch} does not match the history, which must list epochs 1 to {epoch}, found {numbers}"
     for name in ("best_epoch", "bad_epochs"):
         if values.get(name, 0) > epoch:
@@ -141,10 +141,10 @@ def _state_problem(values: dict) -> str | None:
     fingerprint_ = values["fingerprint"]
     if not (isinstance(fingerprint_, list) and len(fingerprint_) == 2 and
             all(_is_int(n) and 0 <= n <= _COUNT_LIMIT for n in fingerprint_)):
-        return f"fingerprint must be two counts, found {excerpt(repr(fingerprint_))}"
+        return f"fingerprint must be two counts, found {shorten(repr(fingerprint_))}"
     for name in ("data_rng", "noise_rng"):
         if not isinstance(values[name], dict):
-            return f"{name} must be a generator state (a JSON object), found {excerpt(repr(values[name]))}"
+            return f"{name} must be a generator state (a JSON object), found {shorten(repr(values[name]))}"
     return None
 
 
