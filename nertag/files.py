@@ -163,7 +163,8 @@ def open_regular(path: str | os.PathLike, what: str):
         if not stat.S_ISREG(mode):
             kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
             raise ModelError(f"{path}: is {kind}, expected the {what} in a regular file")
-        os.set_blocking(fd, True)
+        if hasattr(os, "O_NONBLOCK"):  # (Windows opens no file without blocking, and before 3.12 lacks set_blocking)
+            os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
