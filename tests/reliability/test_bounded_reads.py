@@ -83,6 +83,17 @@ def test_sizes_from_the_configuration_are_checked_before_allocation(model, tmp_p
                  "the configuration is not the model's")
 
 
+@pytest.mark.parametrize("field, value, fragment", [
+    ("batch_size", 10 ** 30, "batch_size must be at most 1,000,000,000"),
+    ("epochs", 10 ** 12, "epochs must be at most 1,000,000,000"),
+    ("seed", 2 ** 70, "seed must be below 2**64"),
+])
+def test_counts_in_the_configuration_have_an_upper_bound(model, tmp_path, field, value, fragment):
+    copy = edited(model, tmp_path, "config.json", lambda text: json.dumps({**json.loads(text), field: value}))
+    assert_error(nertag("tag", "--model", copy, input="John\n"), f"{copy / 'config.json'}: bad configuration: ",
+                 fragment)
+
+
 def test_sizes_floor_holds_for_real_models():
     for directory in (BUNDLED / "wikigold", BUNDLED / "conll2003"):
         if (directory / "weights.npz").exists():
