@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -139,3 +140,25 @@ def test_error_messages_quote_a_short_excerpt(tmp_path):
     with pytest.raises(DataError) as error:
         load_embeddings(path)
     assert len(str(error.value)) < 300 and "100,000 characters" in str(error.value)
+
+
+def _tagged_with_peak(model, word: str) -> tuple[str, int]:
+    """The output of tagging ``word`` in a sentence (and 20 more), and the peak of memory allocated meanwhile."""
+    tracemalloc.start()
+    try:
+        result = nertag("tag", "--model", model, input=f"John {word} lives in Berlin\n" + "Mary is here\n" * 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 0, result.stderr
+    return result.stdout, peak
+
+
+def test_one_huge_token_is_tagged_in_bounded_memory(model):
+    """A 200 KB "word" costs what a short one does: the character encoder sees 100 of its characters (it took
+    4.5-7 GiB, then a traceback)."""
+    nertag("tag", "--model", model, input="warm up\n")
+    _, short = _tagged_with_peak(model, "x")
+    out, huge = _tagged_with_peak(model, "x" * 200_000)
+    assert out.splitlines()[1].startswith("x" * 200_000)
+    assert huge - short < 16 << 20, f"{short:,} then {huge:,} bytes"

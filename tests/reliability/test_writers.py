@@ -131,3 +131,18 @@ def test_with_no_lock_at_all_writers_still_work(tmp_path, monkeypatch):
     directory = ModelDir(tmp_path / "run")
     with directory.locked():
         assert directory.path.is_dir() and not directory.lock_file.exists() and directory.holder() is None
+
+
+def test_a_run_does_not_overwrite_files_it_did_not_write(tmp_path):
+    directory = tmp_path / "mine"
+    directory.mkdir()
+    (directory / "config.json").write_text('{"mine": 1}')
+    (directory / "metrics.jsonl").write_text("my notes\n")
+    (directory / "notes.txt").write_text("kept")
+    result = nertag("train", "--conll", TRAIN, "--model-dir", directory, *TINY, "--epochs", "1")
+    assert_error(result, f"{directory}: holds a file of its own (config.json)", "--overwrite replaces the files")
+    assert (directory / "config.json").read_text() == '{"mine": 1}'
+    assert (directory / "metrics.jsonl").read_text() == "my notes\n"
+    result = nertag("train", "--conll", TRAIN, "--model-dir", directory, *TINY, "--epochs", "1", "--overwrite")
+    assert result.exit_code == 0, result.stderr
+    assert "mine" not in (directory / "config.json").read_text() and (directory / "notes.txt").read_text() == "kept"
