@@ -11,12 +11,14 @@ from probes import PYTHON, TRAIN, assert_process_error, run
 from nertag import files
 
 
-def test_closed_or_full_standard_output_is_one_line(tmp_path):
+def test_closed_or_full_standard_output_is_one_line(tmp_path, model):
     m = f"{PYTHON} -m nertag"
     assert_process_error(run(f"echo John | {m} tag >&-"), "<stdout>: standard output is closed")
     assert_process_error(run(f"echo John | {m} tag > /dev/full"), "<stdout>: No space left on device")
     assert_process_error(run(f"{m} convert {TRAIN} --to bioes > /dev/full"), "<stdout>: No space left on device")
     assert_process_error(run(f"{m} convert {TRAIN} --to bioes -o /dev/full"), "/dev/full: No space left on device")
+    for command in (f"eval --data {TRAIN} --model {model}", f"info --model {model}"):  # (printed by typer.echo)
+        assert_process_error(run(f"{m} {command} > /dev/full"), "<stdout>: No space left on device")
 
 
 def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
