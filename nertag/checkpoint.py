@@ -166,7 +166,7 @@ def restoring(path: Path, part: str | None, with_type: bool = True):
     """
     try:
         yield
-    except (KeyError, ValueError, TypeError) as e:
+    except (KeyError, ValueError, TypeError, OverflowError) as e:  # (a generator state's integer out of range)
         cause = f"{type(e).__name__}: {e}" if with_type else str(e)
         raise ModelError(f"{path}: damaged checkpoint{f': {part}' if part else ''} ({cause})") from None
 

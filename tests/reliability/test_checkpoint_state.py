@@ -99,6 +99,9 @@ def with_state(run: Path, tmp_path: Path, **changes) -> Path:
     ({"epoch": -1}, "epoch must be a whole number from 0 to 1,000,000,000, found -1"),
     ({"epoch": 10 ** 15}, "epoch must be a whole number from 0 to 1,000,000,000"),
     ({"epoch": 40}, "epoch 40 does not match the history, which must list epochs 1 to 40, found [1]"),
+    ({"data_rng": {"bit_generator": "PCG64", "state": {"state": -1, "inc": 1}, "has_uint32": 0, "uinteger": 0}},
+     "random generator state (OverflowError: "),
+    ({"noise_rng": {"bit_generator": "MT19937"}}, "random generator state ("),
 ])
 def test_resume_refuses_a_checkpoint_with_counters_out_of_range(finished_run, tmp_path, changes, fragment):
     copy = with_state(finished_run, tmp_path, **changes)
