@@ -17,8 +17,7 @@ import numpy as np
 
 from .config import Config
 from .data.conll import Sentence
-from .errors import ModelError, NertagError
-from .errors import shorten
+from .errors import ModelError, NertagError, shorten
 from .files import parse_json
 from .net.averaging import ParameterAverage
 from .net.optim import Optimizer
