@@ -1,7 +1,7 @@
 """Training in a real process: two runs give the same bytes, and SIGINT, SIGTERM or SIGKILL sent to a real
 `python -m nertag train` at any moment loses nothing that a resume cannot restore (issues 6 and 9).
 
-The in-process tests of checkpoints, resume and divergence are in test_train.py.
+The in-process tests of checkpoints, resume and divergence are in tests/test_train.py.
 """
 from __future__ import annotations
 
