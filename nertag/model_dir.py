@@ -242,9 +242,15 @@ class ModelDir:
             except FileNotFoundError:
                 same = False
             if same:
-                os.ftruncate(fd, 0)
-                os.lseek(fd, 0, os.SEEK_SET)  # (msvcrt's lock moved it)
-                os.write(fd, f"{os.getpid()}\n".encode())
+                try:
+                    os.ftruncate(fd, 0)
+                    os.lseek(fd, 0, os.SEEK_SET)  # (msvcrt's lock moved it)
+                    os.write(fd, f"{os.getpid()}\n".encode())
+                except OSError as e:  # a full disk: no lock file left behind, and a message naming it
+                    with contextlib.suppress(OSError):
+                        self.lock_file.unlink()
+                    os.close(fd)
+                    raise OSError(e.errno, e.strerror, str(self.lock_file)) from None
                 return fd
             os.close(fd)
         raise NertagError(f"{self.lock_file}: cannot take the lock of the model directory")

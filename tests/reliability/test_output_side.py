@@ -8,7 +8,8 @@ import json
 import pytest
 from probes import PYTHON, TRAIN, assert_process_error, run
 
-from nertag import files
+from nertag import files, model_dir
+from nertag.model_dir import ModelDir
 
 
 def test_closed_or_full_standard_output_is_one_line(tmp_path, model):
@@ -33,3 +34,17 @@ def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch)
         files.write_json(path, {"new": True})
     assert error.value.filename == str(path) and error.value.strerror == "No space left on device"
     assert json.loads(path.read_text()) == {"old": True} and list(tmp_path.iterdir()) == [path]
+
+
+def test_a_full_disk_when_taking_the_lock_names_the_lock_file_and_leaves_none(tmp_path, monkeypatch):
+    directory = ModelDir(tmp_path / "run")
+
+    def full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(model_dir.os, "write", full)
+    with pytest.raises(OSError) as error:
+        with directory.locked():
+            pass
+    assert error.value.filename == str(directory.lock_file) and error.value.strerror == "No space left on device"
+    assert not directory.lock_file.exists()
