@@ -136,7 +136,8 @@ def test_long_sentences_are_tagged_in_pieces(model, tmp_path):
 
 
 def test_training_sentence_longer_than_max_length_trains_in_pieces(tmp_path):
-    done = ok(nertag("train", "--conll", TRAIN, "--model-dir", tmp_path / "m", *TINY, "--max-length", "5"))
+    done = ok(nertag("train", "--conll", TRAIN, "--model-dir", tmp_path / "m", *TINY, "--max-length", "5",
+                     "--epochs", "1"))
     assert f"{TRAIN}: " in done.output and "longer than 5 tokens (--max-length) trained in pieces: line 1 (15 tokens)" \
         in done.output
 
