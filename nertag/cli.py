@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
 import inspect
 import json
@@ -125,7 +126,9 @@ def errors_for_people():
     except IsADirectoryError as e:
         raise fail(f"{e.filename}: is a directory, expected a file") from None
     except OSError as e:
-        raise fail(f"{e.filename}: {e.strerror}" if e.filename else f"{e.strerror or e}") from None
+        # Every file nertag writes names itself (nertag.files); an unnamed full disk is typer.echo's stdout.
+        where = e.filename or ("<stdout>" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else None)
+        raise fail(f"{where}: {e.strerror}" if where else f"{e.strerror or e}") from None
 
 
 def _existing_file(path: Path, what: str) -> Path:

@@ -199,7 +199,8 @@ def _resumed_run(files: ModelDir, changes: Config | Mapping | None, train_data: 
     config = resumed_config(saved.config, changes, files.path)
     train_data = split_long(train_data, config.max_length, train_path, log)
     tagger = Tagger(config, saved.words, saved.chars, saved.tags, saved.meta)
-    checkpoint = Checkpoint.unpack(files.load_checkpoint(tagger.buffer.named()), files.checkpoint_file)
+    checkpoint = Checkpoint.unpack(files.load_checkpoint(tagger.buffer.named()), files.checkpoint_file,
+                                   config.batch_size)
     state = checkpoint.state
     if state.fingerprint != fingerprint(train_data):
         expected = state.fingerprint or ["?", "?"]

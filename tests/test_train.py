@@ -2,7 +2,7 @@
 
 The promise under test: same seed, same data, one thread, and a run interrupted anywhere and resumed
 ends with the very bytes of an uninterrupted run. These in-process tests interrupt at every file write (and
-with real signals sent to this process); test_train_processes.py sends SIGINT, SIGTERM and SIGKILL to a
+with real signals sent to this process); reliability/test_signals.py sends SIGINT, SIGTERM and SIGKILL to a
 real `python -m nertag train`.
 """
 from __future__ import annotations
