@@ -356,8 +356,11 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
                      const floating[:, ::1] U, const floating[::1] c_n, const long long[::1] lengths,
                      const long long[::1] order, bint reverse, floating[:, :, ::1] S, floating[:, :, ::1] RZN,
                      floating[:, :, ::1] Gn, floating[:, ::1] G, floating[:, ::1] At, floating[:, ::1] Xt,
-                     Y):
+                     Y, P=None, ids=None):
     """All steps of one GRU direction (layouts in the comment above this function).
+
+    With ``P`` (V, 3H) and ``ids`` (T, B) int64 (``A`` None), the input product at a position is the row
+    ``P[ids[position, column]]``: inputs that are embedding rows, ``P`` = (embeddings W), read in place.
 
     ``A`` (N, 3H): the input products ``x W`` of the real positions (packed), or None to compute them step
     by step, from ``X`` (T, B, D) and ``W`` (D, 3H) (no (N, 3H) array; better for large batches). ``bias`` (3H,) = ``b + [c_r | c_z | 0]``; ``U`` (H, 3H);
@@ -370,10 +373,13 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
     cdef Py_ssize_t T = X.shape[0], B = X.shape[1], D = X.shape[2], H = U.shape[0]
     cdef Py_ssize_t T_real = lengths[0] if B else 0
     cdef Py_ssize_t t, tc, i, p, col, k, r0, r1, m
-    cdef bint per_step = A is None
+    cdef bint lookup = P is not None
+    cdef bint per_step = A is None and not lookup
     cdef bint has_y = Y is not None
+    cdef const floating[:, ::1] Pv = P if lookup else None          # typed here: None must not pick the dtype
+    cdef const long long[:, ::1] idv = ids if lookup else None
     cdef bint cache = RZN.shape[0] == T_real
-    cdef const floating[:, ::1] Av = None if per_step else A       # typed here: a None A must not pick the dtype
+    cdef const floating[:, ::1] Av = A if A is not None else None   # typed here: a None A must not pick the dtype
     cdef floating[:, :, :] Yv = Y if has_y else None                # likewise for a None Y
     cdef floating[::1] y_scratch = np.empty(H, dtype=np.float32 if floating is float else np.float64)
     cdef floating *y
@@ -385,7 +391,12 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
     cdef Py_ssize_t blk = B if cache or B == 0 else _block_rows(B, H, sizeof(floating))   # training: one block
     for i in range(B):
         identity = identity and order[i] == i
-    if not per_step and Av.shape[0] != N:
+    if lookup:
+        if A is not None or idv.shape[0] != T or idv.shape[1] != B or Pv.shape[1] != 3 * H:
+            raise ValueError(f"P must be (V, {3 * H}) and ids ({T}, {B}), without A")
+        if idv.shape[0] and (np.min(ids) < 0 or np.max(ids) >= Pv.shape[0]):
+            raise ValueError(f"ids must lie in 0..{Pv.shape[0] - 1}")
+    elif not per_step and Av.shape[0] != N:
         raise ValueError(f"A must hold the {N} real positions (packed), got {Av.shape[0]} rows")
     with nogil:
         r0 = 0
@@ -410,7 +421,10 @@ def gru_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, c
                 for i in range(r0, k):
                     col = order[i]
                     p = _position(reverse, lengths[i], t)
-                    a = &At[i - r0, 0] if per_step else &Av[offsets[t] + i, 0]
+                    if lookup:
+                        a = &Pv[idv[p, col], 0]
+                    else:
+                        a = &At[i - r0, 0] if per_step else &Av[offsets[t] + i, 0]
                     y = &Yv[p, col, 0] if has_y else &y_scratch[0]
                     if floating is float:
                         nt_gru_row_forward_f(H, a, &bias[0], &G[i - r0, 0], &c_n[0], &S[t, i, 0],

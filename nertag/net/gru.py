@@ -115,26 +115,25 @@ class GRU(Recurrent):
     def final_states_of_ids(self, ids, table, padded, reverse: bool = False) -> np.ndarray:
         """Prediction only: ``h_last`` (B, H) when the input at each position is the row ``table[ids]``.
 
-        ``x_t W`` is then a row of ``table W`` (V, 3H), looked up for the real positions in step order:
-        no (T, B, D) inputs and no product per position (a character encoder: V is ~100 characters, the
-        batch holds thousands). Equal to ``run(table[ids], ...)[1]`` up to rounding.
+        ``x_t W`` is then a row of ``table W`` (V, 3H), which the scan reads in place: no (T, B, D) inputs
+        and no product per position (a character encoder: V is ~100 characters, the batch holds thousands).
+        Equal to ``run(table[ids], ...)[1]`` up to rounding.
         """
         W, U = self.p["W"], self.p["U"]
         dtype = W.dtype
         T, B = ids.shape
         H = self.n_hidden
         ws = self._workspace
-        rows = padded.step_rows(reverse)                               # (N,) real positions, step order
         projected = np.asarray(table, dtype) @ W                       # (V, 3H)
-        A = np.take(projected, np.take(ids.reshape(-1), rows), axis=0, out=ws.take((rows.shape[0], 3 * H), dtype))
         S = ws.take((padded.T_real + 1, B, H), dtype)                  # S[t + 1] = h_t, sorted rows
         S[0] = 0
-        none = ws.take((T, B, 0), dtype)                               # no inputs: A holds their products
-        self._kernels.gru_scan_forward(A, none, W, self._input_bias(), U, self.p["c"][2 * H:],
+        none = ws.take((T, B, 0), dtype)                               # no inputs: rows of P stand for them
+        self._kernels.gru_scan_forward(None, none, W, self._input_bias(), U, self.p["c"][2 * H:],
                                        padded.sorted_lengths, padded.order, reverse, S,
                                        ws.take((1, B, 3 * H), dtype), ws.take((1, B, H), dtype),
                                        ws.take((B, 3 * H), dtype), ws.take((B, 3 * H), dtype),
-                                       ws.take((B, 0), dtype), None)
+                                       ws.take((B, 0), dtype), None, projected,
+                                       np.ascontiguousarray(ids, dtype=np.int64))
         h_last = np.empty((B, H), dtype)
         h_last[padded.order] = S[padded.sorted_lengths, np.arange(B)]
         return h_last
