@@ -231,7 +231,7 @@ def fit(network: Layer, loss: OutputLayer, buffer: ParamBuffer, X, y, lengths=No
                 result.reports.append(report)
                 log(f"step {report['step']} (epoch {epoch}): loss {report['loss']:.4f}")
                 window_loss, window_count = 0.0, 0
-            if any(cb("step", {"step": result.steps, "epoch": epoch, "loss": value * scale}) for cb in callbacks):
+            if any(cb("step", {"step": result.steps, "epoch": epoch, "loss": value / len(idx)}) for cb in callbacks):
                 result.stopped = "callback"
                 break
         row = {"epoch": epoch, "loss": epoch_loss / data.n, "lr": optimizer.lr}
