@@ -17,8 +17,7 @@ import numpy as np
 
 from .config import Config
 from .data.conll import Sentence
-from .errors import ModelError, NertagError
-from .errors import excerpt
+from .errors import ModelError, NertagError, shorten
 from .files import parse_json
 from .net.averaging import ParameterAverage
 from .net.optim import Optimizer
@@ -121,23 +120,40 @@ def _state_problem(values: dict) -> str | None:
     for name in ("epoch", "batch", "best_epoch", "bad_epochs", "epoch_tokens"):
         value = values.get(name, 0)
         if not _is_int(value) or not 0 <= value <= _COUNT_LIMIT:
-            return f"{name} must be a whole number from 0 to {_COUNT_LIMIT:,}, found {excerpt(repr(value))}"
+            return f"{name} must be a whole number from 0 to {_COUNT_LIMIT:,}, found {shorten(repr(value))}"
     for name, low in (("best_f1", -1.0), ("epoch_loss", 0.0), ("epoch_seconds", 0.0)):
         value = values.get(name, low)
         if not _is_number(value) or value < low or (name == "best_f1" and value > 100):
             bound = "from -1 to 100" if name == "best_f1" else "a finite number, not negative"
-            return f"{name} must be {bound}, found {excerpt(repr(value))}"
+            return f"{name} must be {bound}, found {shorten(repr(value))}"
     history = values["history"]
     if not isinstance(history, list) or not all(isinstance(row, dict) and _is_int(row.get("epoch"))
                                                 for row in history):
-        return f"history must list a row per finished epoch, found {excerpt(repr(history))}"
+        return f"history must list a row per finished epoch, found {shorten(repr(history))}"
+    epoch = values.get("epoch", 0)
+    if [row["epoch"] for row in history] != list(range(1, len(history) + 1)) or len(history) != epoch:
+        numbers = shorten(repr([row["epoch"] for row in history]))
+        return f"epoch {epoch} does not match the history, which must list epochs 1 to {epoch}, found {numbers}"
+    for name in ("best_epoch", "bad_epochs"):
+        if values.get(name, 0) > epoch:
+            return f"{name} {values[name]} is beyond the {epoch} epochs finished"
     fingerprint_ = values["fingerprint"]
     if not (isinstance(fingerprint_, list) and len(fingerprint_) == 2 and
             all(_is_int(n) and 0 <= n <= _COUNT_LIMIT for n in fingerprint_)):
-        return f"fingerprint must be two counts, found {excerpt(repr(fingerprint_))}"
+        return f"fingerprint must be two counts, found {shorten(repr(fingerprint_))}"
     for name in ("data_rng", "noise_rng"):
         if not isinstance(values[name], dict):
-            return f"{name} must be a generator state (a JSON object), found {excerpt(repr(values[name]))}"
+            return f"{name} must be a generator state (a JSON object), found {shorten(repr(values[name]))}"
+    return None
+
+
+def _position_problem(values: dict, batch_size: int) -> str | None:
+    """Is the batch counter of the checked state ``values`` beyond an epoch of ``batch_size`` batches?"""
+    sentences = values["fingerprint"][0]
+    batches = math.ceil(sentences / batch_size)  # make_batches: every chunk but the last a whole number of batches
+    if values["batch"] > batches:
+        return (f"batch {values['batch']} is beyond the {batches} batches of an epoch ({sentences} sentences in "
+                f"batches of {batch_size})")
     return None
 
 
@@ -149,7 +165,7 @@ def restoring(path: Path, part: str | None, with_type: bool = True):
     """
     try:
         yield
-    except (KeyError, ValueError, TypeError) as e:
+    except (KeyError, ValueError, TypeError, OverflowError) as e:  # (a generator state's integer out of range)
         cause = f"{type(e).__name__}: {e}" if with_type else str(e)
         raise ModelError(f"{path}: damaged checkpoint{f': {part}' if part else ''} ({cause})") from None
 
@@ -172,8 +188,12 @@ class Checkpoint:
     average: dict[str, np.ndarray]
 
     @classmethod
-    def unpack(cls, arrays: dict[str, np.ndarray], path: Path) -> Checkpoint:
-        """Read the training state of the checkpoint ``path`` from its arrays (ModelError if damaged)."""
+    def unpack(cls, arrays: dict[str, np.ndarray], path: Path, batch_size: int | None = None) -> Checkpoint:
+        """Read the training state of the checkpoint ``path`` from its arrays (ModelError if damaged).
+
+        With the run's ``batch_size``, the batch counter must also lie within an epoch of the run's training
+        data (as many sentences as its fingerprint says, which resuming checks against the data given).
+        """
         with restoring(path, None):
             text = arrays["state"]
             if text.dtype.kind != "U" or text.shape != ():
@@ -184,6 +204,8 @@ class Checkpoint:
             raise ModelError(f"{path}: damaged checkpoint: the training state lacks {', '.join(missing)}")
         values = {f.name: values[f.name] for f in fields(TrainState) if f.name in values}
         problem = _state_problem(values)
+        if problem is None and batch_size is not None:
+            problem = _position_problem(values, batch_size)
         if problem:
             raise ModelError(f"{path}: damaged checkpoint: {problem}")
         state = TrainState(**values)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
 import inspect
 import json
@@ -125,7 +126,9 @@ def errors_for_people():
     except IsADirectoryError as e:
         raise fail(f"{e.filename}: is a directory, expected a file") from None
     except OSError as e:
-        raise fail(f"{e.filename}: {e.strerror}" if e.filename else f"{e.strerror or e}") from None
+        # Every file nertag writes names itself (nertag.files); an unnamed full disk is typer.echo's stdout.
+        where = e.filename or ("<stdout>" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else None)
+        raise fail(f"{where}: {e.strerror}" if where else f"{e.strerror or e}") from None
 
 
 def _existing_file(path: Path, what: str) -> Path:
@@ -150,6 +153,23 @@ def _output_file(path: Path, what: str) -> Path:
 
 def _load_corpus(path: Path, what: str, word_col: int, tag_col: int, scheme: Optional[str] = None) -> list[Sentence]:
     return load_conll(_existing_file(path, what), word_col=word_col, tag_col=tag_col, scheme=scheme)
+
+
+def _distilled(gold: list[Sentence], teachers: List[Path], unlabeled: List[Path], word_col: int):
+    """The gold sentences and the teacher's tags of them and of ``unlabeled`` (see nertag.distill), and the
+    (path, sentences, tokens) of the teacher-tagged parts for the model card."""
+    from .distill import distillation_data
+
+    scheme = detect_scheme(s.tags for s in gold)
+    extra = []
+    for path in unlabeled:
+        extra += load_conll(_existing_file(path, "unlabeled data"), word_col=word_col, tag_col=None)
+    data = distillation_data(_models(teachers), gold, extra, scheme)
+    names = " + ".join(map(str, teachers))
+    sizes = [(f"tags of {names} on the training data", len(gold), sum(map(len, gold)))]
+    if unlabeled:
+        sizes.append((f"tags of {names} on {' + '.join(map(str, unlabeled))}", len(extra), sum(map(len, extra))))
+    return data, sizes
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -204,6 +224,11 @@ def train(
                                                     "configuration is kept; --epochs and --patience may change)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of an earlier run or model in "
                                                               "--model (other files there are left alone)."),
+    teacher: Optional[List[Path]] = path_option(None, "--teacher", help="Distil this model (give it again for an "
+                                                "ensemble): its tags of the training data, and of --unlabeled, are "
+                                                "added to the gold data (give the same to --resume)."),
+    unlabeled: Optional[List[Path]] = path_option(None, "--unlabeled", help="CoNLL sentences without gold tags for "
+                                                  "--teacher to tag (a tag column, if any, is ignored)."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Language of the data, for the model card (en, de...)."),
     data_license: Optional[str] = typer.Option(None, "--data-license", help="Licence of the training data, for "
                                                                              "the model card."),
@@ -258,6 +283,13 @@ def train(
             sizes.append((str(path), len(part), sum(len(s) for s in part)))
             if verbose:
                 typer.echo(f"{path}: {sizes[-1][1]} sentences, {sizes[-1][2]} tokens")
+        if unlabeled and not teacher:
+            raise NertagError("--unlabeled sentences are tagged by a --teacher: give one")
+        if teacher:
+            train_data, teacher_sizes = _distilled(train_data, teacher, unlabeled or [], word_col)
+            sizes += teacher_sizes
+            if verbose:
+                typer.echo(f"teacher {' + '.join(map(str, teacher))}: {len(train_data)} training sentences in all")
         dev_data = _load_corpus(dev, "dev data", word_col, tag_col) if dev is not None else None
         if verbose:
             if dev_data is not None:
@@ -284,6 +316,15 @@ def _model(path: Optional[Path]) -> Tagger:
     return Tagger.load(path or bundled_model())
 
 
+def _models(paths: Optional[List[Path]]) -> Tagger:
+    """The model of ``--model``, or the ensemble of several (the bundled model without one)."""
+    if not paths:
+        return _model(None)
+    from .ensemble import load_ensemble
+
+    return load_ensemble(paths)
+
+
 def _score_table(scores: dict) -> str:
     from .evaluate import format_table  # widths from the content: long type names stay aligned
 
@@ -295,7 +336,8 @@ def _score_table(scores: dict) -> str:
 @app.command(name="eval")
 def evaluate(
     conll: Path = path_option(..., "--data", "--conll", "-i", help="Gold CoNLL data.", show_default=False),
-    model: Optional[Path] = path_option(None, "--model", "-m", help="Model directory [default: the bundled model]."),
+    model: Optional[List[Path]] = path_option(None, "--model", "-m", help="Model directory [default: the bundled "
+                                              "model]; give it again to evaluate an ensemble of the models."),
     strict: bool = typer.Option(False, help="Count only chunks well formed in the scheme (no conlleval repairs)."),
     output: Optional[Path] = path_option(None, "--output", "-o",
                                          help="Also write the data with a predicted-tag column here."),
@@ -317,7 +359,7 @@ def evaluate(
             raise NertagError("--errors reads entities as conlleval does, not as --strict scores them; give one")
         if output is not None:
             _output_file(output, "predictions")
-        tagger = _model(model)
+        tagger = _models(model)
         sentences, layout = load_conll_file(_existing_file(conll, "evaluation data"), word_col, tag_col)
         gold_scheme = detect_scheme(s.tags for s in sentences)
         unknown = sorted({t for s in sentences for _, _, t in tags_to_spans(s.tags, gold_scheme)} - _types(tagger))
@@ -358,22 +400,49 @@ def _stdin() -> LineTap:
         return tap(getattr(sys.stdin, "buffer", None) or sys.stdin, "<stdin>")  # (and may give text)
 
 
+# The options `tag` and `tag-corpus` share, defined once.
+def model_option():
+    return path_option(None, "--model", "-m", help="Model directory [default: the bundled model].")
+
+
+def output_format_option():
+    return typer.Option("conll", metavar="|".join(OUTPUT_FORMATS),
+                        help="conll, inline, jsonl or html (a page, entities highlighted).")
+
+
+def tokenizer_option():
+    return typer.Option("ptb", metavar="|".join(TOKENIZERS), help="Tokeniser for text input: ptb (raw text, split as "
+                        "CoNLL-2003 and the Penn Treebank are) or whitespace (text already tokenised).")
+
+
+def sentences_option():
+    return typer.Option(False, "--sentences", help="Split each line of text into sentences (paragraphs in); output "
+                                                   "stays one record per line.")
+
+
+def scheme_option():
+    return typer.Option(None, metavar="iob2|iob1|bioes", help="Output tag scheme [default: iob2].")
+
+
+def batch_size_option():
+    return typer.Option(64, help="Sentences tagged together, of similar lengths.")
+
+
 @app.command()
 def tag(
-    model: Optional[Path] = path_option(None, "--model", "-m", help="Model directory [default: the bundled model]."),
+    model: Optional[List[Path]] = path_option(None, "--model", "-m", help="Model directory [default: the bundled "
+                                              "model]; give it again to tag with an ensemble of the models."),
     input_path: Optional[Path] = path_option(None, "--input", "-i", help="Read this file instead of standard "
                                                                         "input (- is standard input)."),
     output: Optional[Path] = path_option(None, "--output", "-o", help="Write to this file (replaced when done) "
                                                                      "instead of standard output."),
     input_format: str = typer.Option("text", metavar="text|conll", help="text (one sentence per line) or conll (one token per line)."),
-    output_format: str = typer.Option("conll", metavar="|".join(OUTPUT_FORMATS), help="conll, inline, jsonl or html (a page, entities highlighted)."),
-    tokenizer: str = typer.Option("ptb", metavar="|".join(TOKENIZERS), help="Tokeniser for text input: ptb (raw text, split as CoNLL-2003 and "
-                                               "the Penn Treebank are) or whitespace (text already tokenised)."),
-    split_sentences: bool = typer.Option(False, "--sentences", help="Split each line of text into sentences "
-                                         "(paragraphs in); output stays one record per line."),
+    output_format: str = output_format_option(),
+    tokenizer: str = tokenizer_option(),
+    split_sentences: bool = sentences_option(),
     word_col: int = typer.Option(0, help="Column of the word in CoNLL input; other columns are kept as they are."),
-    scheme: Optional[str] = typer.Option(None, metavar="iob2|iob1|bioes", help="Output tag scheme [default: iob2]."),
-    batch_size: int = typer.Option(64, help="Sentences tagged together, of similar lengths."),
+    scheme: Optional[str] = scheme_option(),
+    batch_size: int = batch_size_option(),
     window: int = typer.Option(WINDOW, help="Sentences read ahead and sorted by length; output follows each "
                                             "window, or comes at once when the input pauses."),
     jobs: int = typer.Option(1, help="Worker processes, one BLAS thread each; output keeps the input order."),
@@ -412,13 +481,13 @@ def tag(
 
         if output is not None:
             _output_file(output, "tagged output")
-        tagger = _model(model)
+        tagger = _models(model)
         opened = (open_tap(_existing_file(input_path, "input")) if input_path and str(input_path) != "-"
                   else contextlib.nullcontext(_stdin()))
         written = output_file(output) if output is not None else contextlib.nullcontext(standard_output())
         with opened as source, written as out:
             if input_format == "text":
-                sentences = read_text(source, tokenizer, split_sentences)
+                sentences = read_text(source, tokenizer, split_sentences, raw=not extras)  # raw: tokenised where tagged
             else:
                 sentences = read_conll(source, word_col=word_col, tag_col=None, empty_ok=True)
             render = functools.partial(format_tagged, output_format=output_format, layout=source.layout)
@@ -454,6 +523,66 @@ def _with_extras(tagger: Tagger, window: list, scheme: Optional[str], batch_size
             token_p[i] = [float(marginals[t, index[tag]]) for t, tag in enumerate(learned)]
     return "".join(format_nbest(record, t, b, p, output_format, layout)
                    for record, t, b, p in zip(window, tagged, best, token_p))
+
+
+# ----------------------------------------------------------------------------------------------------------
+@app.command(name="tag-corpus")
+def tag_corpus(
+    inputs: List[Path] = typer.Argument(..., readable=False, show_default=False, metavar="INPUT",
+                                        help="Input files, one partition each, or directories of them."),
+    output_dir: Path = path_option(..., "--output", "-o", show_default=False,
+                                   help="Directory of the output files: one per input, with a .NAME.done record."),
+    scheduler: str = typer.Option("local", help="Dask scheduler: tcp://HOST:8786, a scheduler file (.json), or "
+                                                "local (a cluster of --workers processes on this machine)."),
+    workers: int = typer.Option(2, help="Worker processes of the local cluster, one thread each."),
+    model: Optional[Path] = model_option(),
+    ship_model: bool = typer.Option(False, "--ship-model", help="Send the model's files from here to each worker "
+                                    "once, instead of the workers reading --model's path themselves."),
+    input_format: str = typer.Option("text", metavar="text|jsonl|conll", help="text (one sentence per line), "
+                                     "jsonl (one JSON object per line, its --text-field tagged) or conll."),
+    text_field: str = typer.Option("text", help="Field of JSONL input holding the text."),
+    output_format: str = output_format_option(),
+    tokenizer: str = tokenizer_option(),
+    split_sentences: bool = sentences_option(),
+    scheme: Optional[str] = scheme_option(),
+    batch_size: int = batch_size_option(),
+    retries: int = typer.Option(2, help="Times a failing partition is tried again (bad data is reported at once)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and the summary."),
+):
+    """Tag a corpus on a Dask cluster, file by file: each input file gives one output file, written atomically.
+
+    A re-run skips the files already finished, so an interrupted run resumes. Exit code 2 if any file
+    failed (each is named, with its error). Needs Dask: pip install 'nertag[dask]'.
+    """
+    from .cluster import connect, require_dask
+    from .corpus import CorpusOptions, ModelSource, tag_corpus as run
+
+    with errors_for_people():
+        require_dask()
+        if retries < 0:
+            raise NertagError(f"--retries must not be negative, got {retries}")
+        options = CorpusOptions(input_format, output_format, tokenizer, split_sentences, scheme, batch_size,
+                                text_field)
+        path = model or bundled_model()
+        source = ModelSource.shipped(path) if ship_model else ModelSource.shared(path)
+
+        def progress(outcome, done, total, rate):
+            if outcome.status == "failed":
+                typer.echo(f"nertag: error: {outcome.error}" if outcome.error.startswith(outcome.name) else
+                           f"nertag: error: {outcome.name}: {outcome.error}", err=True)
+            elif outcome.status == "tagged" and not quiet:  # (the skipped ones are counted in the summary)
+                typer.echo(f"[{done}/{total}] {outcome.name}: {outcome.tokens:,} tokens in {outcome.seconds:.1f} s; "
+                           f"{rate:,.0f} tokens/s", err=True)
+
+        with connect(scheduler, workers) as client:
+            report = run(client, inputs, output_dir, source, options, retries=retries, progress=progress)
+        tagged, skipped, failed = report.of("tagged"), report.of("skipped"), report.of("failed")
+        typer.echo(f"{len(report.outcomes)} files: {len(tagged)} tagged, {len(skipped)} skipped (finished "
+                   f"before), {len(failed)} failed; {sum(o.tokens for o in tagged):,} tokens in "
+                   f"{report.seconds:.1f} s ({report.tokens_per_second:,.0f} tokens/s); output in {output_dir}")
+        if failed:
+            raise NertagError(f"{len(failed)} of {len(report.outcomes)} files failed: "
+                              f"{', '.join(o.name for o in failed[:5])}{' ...' if len(failed) > 5 else ''}")
 
 
 # ----------------------------------------------------------------------------------------------------------

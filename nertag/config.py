@@ -17,6 +17,7 @@ CHOICES = {  # the values a text field takes (shown by --help)
     "cell": ("gru", "lstm"),
     "char_encoder": ("gru", "lstm", "cnn"),
 }
+COUNT_LIMIT = 10 ** 9  # of sentences, tokens, epochs or words: no real run comes near (the sizes are checked apart)
 _TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
 
 
@@ -94,6 +95,11 @@ class Config:
         for name in ("momentum", "lr_decay", "clip", "weight_decay", "min_count", "patience", "seed"):
             if not getattr(self, name) >= 0:
                 problems.append(f"{name} must not be negative, got {getattr(self, name)}")
+        for name in ("batch_size", "epochs", "patience", "max_length", "min_count", "char_window"):
+            if getattr(self, name) > COUNT_LIMIT:
+                problems.append(f"{name} must be at most {COUNT_LIMIT:,}, got {getattr(self, name):,}")
+        if self.seed >= 1 << 64:
+            problems.append(f"seed must be below 2**64, got {self.seed}")
         if problems:
             raise NertagError("bad configuration: " + "; ".join(problems))
 

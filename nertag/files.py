@@ -163,17 +163,34 @@ def open_regular(path: str | os.PathLike, what: str):
         if not stat.S_ISREG(mode):
             kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
             raise ModelError(f"{path}: is {kind}, expected the {what} in a regular file")
-        os.set_blocking(fd, True)
+        if hasattr(os, "O_NONBLOCK"):  # (Windows opens no file without blocking, and before 3.12 lacks set_blocking)
+            os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
 
 
+class _Refused(ValueError):
+    """A value valid in Python's reading of JSON that a model's JSON may not hold."""
+
+
 def _whole_number(text: str) -> int:
     if len(text.lstrip("-")) > MAX_DIGITS:
-        raise ValueError(f"a whole number of {len(text.lstrip('-')):,} digits (at most {MAX_DIGITS})")
+        raise _Refused(f"a whole number of {len(text.lstrip('-')):,} digits (at most {MAX_DIGITS})")
     return int(text)
+
+
+def _finite_number(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: JSON allows it, float() makes it infinite
+        raise _Refused(f"the number {shorten(text, 20)} is too large to be finite")
+    return value
+
+
+def _no_constant(name: str):
+    # Python's json reads NaN, Infinity and -Infinity, which are not JSON and no value nertag writes.
+    raise _Refused(f"found {name}, which is not a JSON number (numbers must be finite)")
 
 
 def parse_json(text: str | bytes, where: str, what: str):
@@ -182,12 +199,15 @@ def parse_json(text: str | bytes, where: str, what: str):
     Raises
     ------
     ModelError
-        For invalid JSON, nesting deeper than Python recurses, or a whole number over `MAX_DIGITS` digits.
+        For invalid JSON, nesting deeper than Python recurses, a whole number over `MAX_DIGITS` digits, or a
+        number that is not finite (``NaN``, ``Infinity``, ``-Infinity``, ``1e400``).
     """
     try:
-        return json.loads(text, parse_int=_whole_number)
+        return json.loads(text, parse_int=_whole_number, parse_float=_finite_number, parse_constant=_no_constant)
     except RecursionError:
         raise ModelError(f"{where}: damaged {what}: JSON nested too deeply") from None
+    except _Refused as e:
+        raise ModelError(f"{where}: damaged {what}: {e}") from None
     except (UnicodeDecodeError, ValueError) as e:  # JSONDecodeError is a ValueError
         raise ModelError(f"{where}: damaged {what}, not valid JSON ({shorten(str(e), 2 * QUOTE)})") from None
 

@@ -28,8 +28,12 @@ import numpy as np
 
 try:
     import fcntl
-except ImportError:  # pragma: no cover - Windows: no lock (the checks for a new run's files still apply)
+except ImportError:  # Windows: msvcrt's byte-range lock instead
     fcntl = None
+try:
+    import msvcrt
+except ImportError:
+    msvcrt = None
 
 from . import __version__
 from .config import Config
@@ -182,21 +186,19 @@ class ModelDir:
     def holder(self) -> int | None:
         """The process id of the live run writing this directory (holding its lock), or None.
 
-        The lock is an ``flock`` on `lock_file`, so it dies with its process: the file of a killed run is a
-        stale lock, which the next run takes over.
+        The lock is an ``flock`` on `lock_file` (on Windows a ``msvcrt`` lock), so it dies with its process:
+        the file of a killed run is a stale lock, which the next run takes over.
         """
-        if fcntl is None:
+        if not LOCKING:
             return None
         try:
             fd = os.open(self.lock_file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except OSError:
             return None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return _pid_in(fd) or -1
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if not _try_lock(fd):
+                return _pid_in(fd) or -1
+            _unlock(fd)
             return None
         finally:
             os.close(fd)
@@ -216,7 +218,7 @@ class ModelDir:
         """
         created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
-        fd = self._acquire() if fcntl is not None else None
+        fd = self._acquire() if LOCKING else None
         try:
             yield self
         finally:
@@ -231,19 +233,24 @@ class ModelDir:
     def _acquire(self) -> int:
         for _ in range(100):
             fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            if not _try_lock(fd):
                 holder = _pid_in(fd) or -1
                 os.close(fd)
-                raise NertagError(_locked_message(self.path, holder)) from None
+                raise NertagError(_locked_message(self.path, holder))
             try:  # the holder may have removed the file between our open and our lock: then lock the new one
                 same = os.fstat(fd).st_ino == os.stat(self.lock_file).st_ino
             except FileNotFoundError:
                 same = False
             if same:
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{os.getpid()}\n".encode())
+                try:
+                    os.ftruncate(fd, 0)
+                    os.lseek(fd, 0, os.SEEK_SET)  # (msvcrt's lock moved it)
+                    os.write(fd, f"{os.getpid()}\n".encode())
+                except OSError as e:  # a full disk: no lock file left behind, and a message naming it
+                    with contextlib.suppress(OSError):
+                        self.lock_file.unlink()
+                    os.close(fd)
+                    raise OSError(e.errno, e.strerror, str(self.lock_file)) from None
                 return fd
             os.close(fd)
         raise NertagError(f"{self.lock_file}: cannot take the lock of the model directory")
@@ -476,10 +483,37 @@ def vocab_checksum(vocab: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+# Without either module (no known system) directories are not locked; the checks of a new run's files still apply.
+LOCKING = fcntl is not None or msvcrt is not None
+_MSVCRT_BYTE = 1 << 20  # msvcrt locks a byte range, and a locked byte cannot be read: one far beyond the pid
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive lock of the open file ``fd`` without waiting; False when another process holds it."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            os.lseek(fd, _MSVCRT_BYTE, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _unlock(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    else:
+        os.lseek(fd, _MSVCRT_BYTE, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+
 def _pid_in(fd: int) -> int | None:
     """The process id written in the lock file ``fd``, if it holds one."""
     with contextlib.suppress(OSError, ValueError):
-        text = os.pread(fd, 32, 0).decode("ascii").strip()
+        os.lseek(fd, 0, os.SEEK_SET)  # (no os.pread on Windows)
+        text = os.read(fd, 32).decode("ascii").strip()
         return int(text) if text.isdigit() else None
     return None
 

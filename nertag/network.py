@@ -70,10 +70,12 @@ class TaggerNet(Layer):
                 self.char_cnn = self.add(Sequential(Conv1D(config.char_dim, config.char_hidden, config.char_window,
                                                            "tanh"), MaxOverTime()))
                 features += config.char_hidden
+                self.char_features = config.char_hidden
             else:
                 char_cell = CELLS[config.char_encoder]
                 self.char_rnn = self.add(Bidirectional(lambda: char_cell(config.char_dim, config.char_hidden)))
                 features += 2 * config.char_hidden
+                self.char_features = 2 * config.char_hidden
         self.dropout = Dropout(config.dropout)
         cell = CELLS[config.cell]
         self.rnn = self.add(Bidirectional(lambda: cell(features, config.hidden)))
@@ -85,16 +87,25 @@ class TaggerNet(Layer):
         t_idx, b_idx = batch.padded.real                                    # N real words
         char_ids = np.ascontiguousarray(batch.chars[t_idx, b_idx].T)        # (C, N)
         words = batch.char_padded                                           # N words of 1..C characters
+        T, B = batch.words.shape
+        features = np.zeros((T, B, self.char_features), dtype=self.chars.p["W"].dtype)  # (T, B, 2Hc)
+        if not grad and self.config.char_encoder != "cnn":   # prediction: x W of a character is looked up
+            features[t_idx, b_idx] = self.char_rnn.final_states_of_ids(char_ids, self.chars.p["W"], words)
+            return features, None
         embedded, back_embed = self.chars.forward(char_ids, words, rng)     # (C, N, Dc)
         if self.config.char_encoder == "cnn":
-            summary, back_encoder = self.char_cnn.forward(embedded, words, rng)     # (N, F)
+            # Ma and Hovy (2016) drop character embeddings before the CNN (the recurrent encoders, as in
+            # Lample et al. 2016, read them as they are)
+            dropped, back_drop = self.dropout.forward(embedded, words, rng)
+            summary, back_filters = self.char_cnn.forward(dropped, words, rng)      # (N, F)
+
+            def back_encoder(d_summary):
+                return back_drop(back_filters(d_summary))
         else:
-            _, summary, back_rnn = self.char_rnn.run(embedded, words, grad=grad)   # (N, 2Hc)
+            _, summary, back_rnn = self.char_rnn.run(embedded, words, grad=grad, outputs=False)   # (N, 2Hc)
 
             def back_encoder(d_summary):
                 return back_rnn(None, d_summary)[0]
-        T, B = batch.words.shape
-        features = np.zeros((T, B, summary.shape[1]), dtype=summary.dtype)  # (T, B, 2Hc)
         features[t_idx, b_idx] = summary
 
         def backprop(d_features):

@@ -10,8 +10,11 @@ results come back in input order, with at most ``in_flight`` windows read but no
 window is shared among the workers in tasks of whole batches, the longest first.
 
 On two cores the parent must do almost nothing: it reads, checks the lengths, and moves strings. Lines of
-text travel to the workers as text, words and offsets (`_pack`), and with a ``render`` function the workers
-also format the output, so that what comes back is text in place of Tagged objects to unpickle and format.
+raw text (`RawLine`) travel to the workers untokenised and are tokenised there (their tokens would cost more
+to pickle and rebuild than to make); tokenised lines travel as text, words and offsets (`_pack`). With a
+``render`` function the workers also format the output, so that what comes back is text in place of Tagged
+objects to unpickle and format. Windows are cut into tasks by `nertag.tagger.task_plan`, as one process
+tags them, so the results are the same bit for bit with any number of workers.
 """
 from __future__ import annotations
 
@@ -30,8 +33,6 @@ if TYPE_CHECKING:
     from .tagger import Tagged, Tagger
 
 PAUSE = 0.05  # seconds without input after which what has arrived is tagged
-TASK_SENTENCES = 128  # sentences per task sent to a worker (whole batches, at least one): a window makes
-#                       several, for the workers to share, each a few hundred milliseconds of work at most
 # Read by BLAS and OpenMP libraries when they load: set in the workers' environment before numpy is imported.
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
@@ -152,8 +153,10 @@ _TEXT, _START, _END_OFFSET = (operator.itemgetter(i) for i in range(3))  # the f
 
 def _tag_in_worker(packed: tuple[bool, list], scheme: str, batch_size: int, confidence: bool, render) -> list:
     """Tag a task's sentences (packed by `_pack`): Tagged each, or each rendered by ``render``."""
+    from .tagger import tokenized
+
     tagger = _worker_tagger
-    sentences = _unpack(packed)
+    sentences = [tokenized(sentence) for sentence in _unpack(packed)]                # RawLines tokenised here
     tagged = tagger._tag_window(tagger._prepare(sentences, "<input>"), scheme, batch_size, confidence)
     return tagged if render is None else list(map(render, sentences, tagged))
 
@@ -220,10 +223,9 @@ class WorkerPool:
         """The results of each window of sentences, in order (see `Tagger.tag_windows`, which documents
         ``render``: the workers call it, and return text).
 
-        A window is checked (sentence lengths) and sorted by length here, and cut into tasks of
-        `TASK_SENTENCES` sentences in whole batches, aligned as one process batches it (so the results are
-        the same, bit for bit); the workers take tasks as they become free. An empty window (the input is
-        idle, see `read_ahead`) returns every result held.
+        A window is checked (sentence lengths) and cut into tasks here by `nertag.tagger.task_plan`, as one
+        process cuts it (so the results are the same, bit for bit); the workers take tasks as they become
+        free. An empty window (the input is idle, see `read_ahead`) returns every result held.
         """
         pending: collections.deque = collections.deque()  # (window, [(indices, AsyncResult)])
         windows = iter(windows)
@@ -250,12 +252,10 @@ class WorkerPool:
 
     def _submit(self, window: list, lengths: list[int], scheme: str, batch_size: int, confidence: bool,
                 render) -> tuple[list, list]:
-        from .tagger import length_order
+        from .tagger import task_plan
 
-        order, step = length_order(lengths), batch_size * max(1, TASK_SENTENCES // batch_size)
         tasks = []
-        for start in reversed(range(0, len(order), step)):  # the longest first: the last to finish is short
-            indices = order[start:start + step]
+        for indices in task_plan(lengths, batch_size):
             tasks.append((indices, self._pool.apply_async(
                 _tag_in_worker, (_pack([window[i] for i in indices]), scheme, batch_size, confidence, render))))
         return window, tasks
@@ -263,7 +263,7 @@ class WorkerPool:
 
 def _collect(window: list, tasks: list, render) -> list[Tagged] | str:
     """The results of one window: its tasks' results put back in the window's order."""
-    from .tagger import Tagged
+    from .tagger import Tagged, tokenized
 
     results: list = [None] * len(window)
     for indices, task in tasks:
@@ -271,5 +271,5 @@ def _collect(window: list, tasks: list, render) -> list[Tagged] | str:
             results[i] = result
     for i, result in enumerate(results):
         if result is None:  # an empty sentence: in no task
-            results[i] = Tagged([], [], []) if render is None else render(window[i], Tagged([], [], []))
+            results[i] = Tagged([], [], []) if render is None else render(tokenized(window[i]), Tagged([], [], []))
     return results if render is None else "".join(results)

@@ -19,7 +19,7 @@ from .config import Config
 from .data.batches import pad_tokens
 from .data.conll import Sentence
 from .data.schemes import TagIds, allowed_end, allowed_start, allowed_transitions, check_scheme, convert
-from .data.text import TextLine, Token, text_line
+from .data.text import TOKENIZERS, RawLine, TextLine, Token, text_line
 from .data.vocab import Vocab
 from .errors import NertagError
 from .evaluate import entity_scores
@@ -28,6 +28,8 @@ from .model_dir import Description, ModelDir
 from .net.params import ParamBuffer
 
 WINDOW = 1024  # sentences read ahead and sorted by length together (padding: 13% of eng.testb at batch 32)
+TASK_SENTENCES = 128  # sentences tagged as one task (whole batches, at least one): a window makes several, which
+#                       --jobs workers share, each a few hundred milliseconds of work at most (see task_plan)
 MAX_PARAMETER_GIB = 8  # a configuration needing more is refused before anything is allocated
 OUTPUT_SCHEME = "IOB2"  # of tags handed out, unless asked otherwise: B- opens every entity
 
@@ -171,13 +173,28 @@ class Tagger:
             raise ValueError(f"jobs must be at least 1, not {jobs}")
         if jobs == 1:
             for window in windows:
-                tagged = self._tag_window(self._prepare(window, source), scheme, batch_size, confidence)
-                yield tagged if render is None else "".join(map(render, window, tagged))
+                sentences, tagged = self._tag_tasks(window, scheme, batch_size, confidence, source)
+                yield tagged if render is None else "".join(map(render, sentences, tagged))
             return
         from .parallel import WorkerPool
 
         with WorkerPool(self, jobs) as pool:
             yield from pool.map(windows, scheme, batch_size, confidence, source, render)
+
+    def _tag_tasks(self, window, scheme: str, batch_size: int, confidence: bool, source: str
+                   ) -> tuple[list, list[Tagged]]:
+        """Tag a window in the tasks `task_plan` cuts it into, as the workers of ``jobs > 1`` do, so that
+        one process and several give the same results bit for bit; its sentences (`RawLine` tokenised) and
+        their results, in its order."""
+        tasks = task_plan(self._lengths(window, source), batch_size)
+        sentences = [tokenized(sentence) for sentence in window]
+        results: list = [None] * len(window)
+        for indices in tasks:
+            task = [sentences[i] for i in indices]
+            for i, tagged in zip(indices, self._tag_window(self._prepare(task, source), scheme, batch_size,
+                                                           confidence)):
+                results[i] = tagged
+        return sentences, [Tagged([], [], []) if r is None else r for r in results]   # (empty: in no task)
 
     def _lengths(self, window, source: str) -> list[int]:
         """Tokens in each sentence of a window."""
@@ -202,6 +219,10 @@ class Tagger:
                 results[i] = tagged
         return _joined(results, counts)
 
+    def _encode(self, sentences: Sequence[Sequence[str]]):
+        """Non-empty tokenised sentences as one padded batch of this model's ids."""
+        return pad_tokens(sentences, self.words, self.chars)
+
     @functools.cached_property
     def _tag_ids(self) -> TagIds:
         """Spans and output tags of decoded tag ids (the tag list is checked on first use)."""
@@ -209,7 +230,7 @@ class Tagger:
 
     def _tag_batch(self, chunk, scheme: str, confidence: bool) -> list[Tagged]:
         """Tag non-empty ``(words, tokens)`` pairs as one padded batch."""
-        batch = pad_tokens([words for words, _ in chunk], self.words, self.chars)
+        batch = self._encode([words for words, _ in chunk])
         paths, E = self.net.decode(batch)                                   # (T, B), (T, B, K)
         ids = paths.T[batch.mask.T]                                         # (N,) sentence after sentence
         spans = self._tag_ids.spans(ids, batch.lengths)                     # (S,) each: column, start, end, type
@@ -244,7 +265,9 @@ class Tagger:
              sentences: bool = False, confidence: bool = True) -> Iterator[list[Entity]]:
         """The entities of each text (one line of raw text, or a paragraph with ``sentences=True``), with
         character offsets into it, in order; tagged in batches of similar lengths (see `tag_sentences`)."""
-        lines = (text_line(text, tokenizer, sentences) for text in texts)
+        if tokenizer not in TOKENIZERS:
+            raise ValueError(f"unknown tokeniser {tokenizer!r}; expected one of {', '.join(TOKENIZERS)}")
+        lines = (RawLine(text, 0, tokenizer, sentences) for text in texts)          # tokenised where tagged
         for tagged in self.tag_sentences(lines, batch_size, confidence=confidence, jobs=jobs):
             yield tagged.entities
 
@@ -262,7 +285,7 @@ class Tagger:
             real = [i for i, w in enumerate(words) if w]
             results: list[list[tuple[list[str], float]]] = [[([], 1.0)] for _ in words]
             if real:
-                batch = pad_tokens([words[i] for i in real], self.words, self.chars)
+                batch = self._encode([words[i] for i in real])
                 E, _ = self.net.emissions(batch, grad=False)
                 paths, scores = self.net.crf.kbest(E, batch.padded, k)          # (k, T, B), (k, B)
                 log_z, _ = self.net.crf.partition(E, batch.padded)             # (B,)
@@ -282,7 +305,7 @@ class Tagger:
             real = [i for i, w in enumerate(words) if w]
             results = [(self.tags.tokens, np.zeros((0, len(self.tags)))) for _ in words]
             if real:
-                batch = pad_tokens([words[i] for i in real], self.words, self.chars)
+                batch = self._encode([words[i] for i in real])
                 E, _ = self.net.emissions(batch, grad=False)
                 _, marginals = self.net.crf.partition(E, batch.padded)         # (T, B, K)
                 for b, i in enumerate(real):
@@ -303,8 +326,23 @@ def length_order(lengths: Sequence[int]) -> list[int]:
     return sorted((i for i, n in enumerate(lengths) if n), key=lengths.__getitem__)
 
 
-def sentence_length(sentence: Sequence[str] | TextLine | Sentence) -> int:
-    """Tokens in a sentence, without unpacking it."""
+def task_plan(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """The tasks of a window: its non-empty sentences by length (`length_order`), cut into runs of whole
+    batches of about `TASK_SENTENCES` sentences, the longest run first (for workers: the last to finish is
+    short). A task is tagged on its own (`Tagger._tag_window`), so the plan fixes every batch."""
+    order, step = length_order(lengths), batch_size * max(1, TASK_SENTENCES // batch_size)
+    return [order[start:start + step] for start in reversed(range(0, len(order), step))]
+
+
+def tokenized(sentence):
+    """A `RawLine` tokenised (a `TextLine`); any other sentence as it is."""
+    return sentence.tokenized() if type(sentence) is RawLine else sentence
+
+
+def sentence_length(sentence: Sequence[str] | TextLine | Sentence | RawLine) -> int:
+    """Tokens in a sentence, without unpacking it (a `RawLine`'s guess, before tokenising)."""
+    if type(sentence) is RawLine:
+        return sentence.words_guess
     if isinstance(sentence, TextLine):
         return len(sentence.tokens)
     if isinstance(sentence, Sentence):

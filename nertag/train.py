@@ -37,6 +37,7 @@ from .errors import DataError, NertagError
 from .model_dir import ModelDir
 from .net.averaging import ParameterAverage
 from .net.crf import NonFiniteScores
+from .net.fit import NonFiniteGradient, NonFiniteLoss, Patience, train_step
 from .net.optim import OPTIMIZERS, Optimizer
 from .net.schedules import InverseTimeDecay
 from .pictures.curve import write_curve
@@ -199,7 +200,8 @@ def _resumed_run(files: ModelDir, changes: Config | Mapping | None, train_data: 
     config = resumed_config(saved.config, changes, files.path)
     train_data = split_long(train_data, config.max_length, train_path, log)
     tagger = Tagger(config, saved.words, saved.chars, saved.tags, saved.meta)
-    checkpoint = Checkpoint.unpack(files.load_checkpoint(tagger.buffer.named()), files.checkpoint_file)
+    checkpoint = Checkpoint.unpack(files.load_checkpoint(tagger.buffer.named()), files.checkpoint_file,
+                                   config.batch_size)
     state = checkpoint.state
     if state.fingerprint != fingerprint(train_data):
         expected = state.fingerprint or ["?", "?"]
@@ -357,27 +359,28 @@ def _step(run: Run, batch: Batch, epoch: int, where: str) -> float:
     """One optimiser step on ``batch``; its loss. A loss, score, gradient or parameter that stops being finite
     raises TrainingDiverged naming the step (``where``) and the last good checkpoint."""
     tagger, opt = run.tagger, run.opt
-    tagger.buffer.zero_grad()
-    words = batch.words
-    if run.config.singleton_unk > 0:
-        words = tagger.words.replace_singletons(batch.words, run.config.singleton_unk, run.noise_rng)
+
+    def loss_and_backward() -> float:  # the summed CRF loss of the batch: the tagger does not divide by B
+        words = batch.words
+        if run.config.singleton_unk > 0:
+            words = tagger.words.replace_singletons(batch.words, run.config.singleton_unk, run.noise_rng)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return tagger.net.loss(batch, run.noise_rng, words)
+        except (ValueError, FloatingPointError) as e:
+            if not np.all(np.isfinite(tagger.buffer.data)):  # the last step overflowed the parameters
+                raise TrainingDiverged(f"training diverged at step {opt.t} (epoch {epoch}): the parameters are "
+                                       f"no longer finite; {run.intact()}") from None
+            if not isinstance(e, NonFiniteScores):
+                raise
+            # finite but huge parameters overflowed the scores
+            raise TrainingDiverged(f"training diverged at {where}: {e}; {run.intact()}") from None
+
     try:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss = tagger.net.loss(batch, run.noise_rng, words)
-    except (ValueError, FloatingPointError) as e:
-        if not np.all(np.isfinite(tagger.buffer.data)):  # the last step overflowed the parameters
-            raise TrainingDiverged(f"training diverged at step {opt.t} (epoch {epoch}): the parameters are no "
-                                   f"longer finite; {run.intact()}") from None
-        if not isinstance(e, NonFiniteScores):
-            raise
-        # finite but huge parameters overflowed the scores
-        raise TrainingDiverged(f"training diverged at {where}: {e}; {run.intact()}") from None
-    if not math.isfinite(loss):
-        raise TrainingDiverged(f"training diverged at {where}: the loss is {loss}; {run.intact()}")
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            opt.step()
-    except FloatingPointError:
+        loss = train_step(tagger.buffer, opt, loss_and_backward)  # the step of nertag.net.fit
+    except NonFiniteLoss as e:
+        raise TrainingDiverged(f"training diverged at {where}: the loss is {e.loss}; {run.intact()}") from None
+    except NonFiniteGradient:
         raise TrainingDiverged(f"training diverged at {where}: a gradient is not finite; {run.intact()}") from None
     if run.average is not None:
         run.average.update()
@@ -399,11 +402,10 @@ def _end_epoch(run: Run, epoch: int, total_loss: float, tokens: int, seconds: fl
         # Best only on a real score: a dev F1 above 0 and above the best so far. Without dev data, and
         # until some epoch has such a score, the newest epoch is saved (the directory always has a model).
         f1 = row["dev"]["f1"] if run.dev_data else 0.0
-        improved = f1 > max(state.best_f1, 0.0)
-        if improved:
-            state.best_f1, state.best_epoch, state.bad_epochs = f1, epoch, 0
-        else:
-            state.bad_epochs += 1
+        watch = Patience(run.config.patience, best=state.best_f1, best_epoch=state.best_epoch,
+                         bad_epochs=state.bad_epochs, floor=0.0)  # the bookkeeping of nertag.net.fit
+        improved = watch.record(epoch, f1)
+        state.best_f1, state.best_epoch, state.bad_epochs = watch.best, watch.best_epoch, watch.bad_epochs
         if not run.dev_data:
             state.best_epoch = epoch
         if improved or not run.dev_data or state.best_f1 <= 0:

@@ -212,6 +212,9 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, help="also time `nertag tag` of this checkout (e.g. an older commit)")
     parser.add_argument("--batch-sizes", default="", help="also time `nertag tag --batch-size B` for these B "
                                                           "(comma-separated, e.g. 32,64,256)")
+    parser.add_argument("--repeat", type=int, default=1, help="tag the text this many times over in one process "
+                                                              "(a longer input: throughput beside the start-up)")
+    parser.add_argument("--skip", default="", help="contenders not to run: spacy,crfsuite (comma-separated)")
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -220,11 +223,12 @@ def main() -> None:
 
     from nertag.model_dir import bundled_model
     model_dir = args.model or bundled_model()
-    sentences = read_conll(args.conll)
+    sentences = read_conll(args.conll) * max(1, args.repeat)
     n_tokens = sum(len(w) for w, _ in sentences)
     chars = sum(len(word) for w, _ in sentences for word in w) / n_tokens
     n_tags = len(json.loads((model_dir / "vocab.json").read_text())["tags"]["tokens"])
-    print(f"text: {args.conll} as {len(sentences)} lines, {n_tokens} tokens; model {model_dir}")
+    times = f" ({args.repeat} times over)" if args.repeat > 1 else ""
+    print(f"text: {args.conll}{times} as {len(sentences)} lines, {n_tokens} tokens; model {model_dir}")
     print(f"BLAS: {blas_kernels()}; one thread per process ({', '.join(f'{k}=1' for k in ONE_THREAD)})")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -241,8 +245,12 @@ def main() -> None:
         if nertag_has_option("--jobs"):
             contenders["nertag tag --jobs 2"] = nertag_command(*model_args, "--jobs", "2")
         train = read_conll(args.train)
-        for name, trained, kind in (("spaCy efficiency NER", train_spacy(train, tmp, args.spacy_sentences, 0), "spacy"),
-                                    ("sklearn-crfsuite", train_crfsuite(train, tmp, args.crf_sentences), "crfsuite")):
+        skip = set(filter(None, args.skip.split(",")))
+        for name, make, kind in (("spaCy efficiency NER", lambda: train_spacy(train, tmp, args.spacy_sentences, 0), "spacy"),
+                                 ("sklearn-crfsuite", lambda: train_crfsuite(train, tmp, args.crf_sentences), "crfsuite")):
+            if kind in skip:
+                continue
+            trained = make()
             if trained is None:
                 print(f"{name}: skipped (not installed)")
             else:

@@ -1,4 +1,14 @@
-"""Summarise the runs of reproduce_conll2003.sh as the README's table: test F1 mean +- std per variant."""
+"""Summarise the runs of reproduce_conll2003.sh as the README's table: test F1 mean +- std per variant.
+
+    python scripts/conll2003_table.py [OUT_DIR]                       # the table
+    COMMANDS | python scripts/conll2003_table.py --run SCHEDULER [--workers N]
+
+With ``--run`` it runs the sweep instead: each line of standard input is one run's shell command (the
+script writes them), run as a task on the Dask cluster at SCHEDULER (``local``: N local worker processes,
+one thread each). A run whose worker dies, or that fails, is tried again: the script resumes it from its
+checkpoint. Exit code 1 if a run failed in the end (each is named on stderr).
+"""
+import argparse
 import json
 import statistics
 import sys
@@ -26,12 +36,35 @@ def main(out: Path) -> None:
         dev = [m["scores"]["dev"]["f1"] for m in metas]
         minutes = [sum(int(s) for s in (p.parent / "seconds").read_text().split()) / 60 for p in runs]
         std = statistics.stdev(test) if len(test) > 1 else 0.0
+        best = [m["best_epoch"] for m in metas if m.get("best_epoch") is not None]  # None: dev F1 never rose
         print(f"| {NAMES[variant]} | {statistics.mean(test):.2f} +- {std:.2f} | {statistics.mean(dev):.2f} | "
-              f"{len(test)} | {statistics.mean(m['best_epoch'] for m in metas):.0f} | {statistics.mean(minutes):.0f} |")
+              f"{len(test)} | {f'{statistics.mean(best):.0f}' if best else '-'} | {statistics.mean(minutes):.0f} |")
     for variant in NAMES:
         for p in sorted((out / variant).glob("seed*/test.json")):
             print(f"<!-- {variant} {p.parent.name}: test F1 {json.loads(p.read_text())['overall']['f1']:.2f} -->")
 
 
+def sweep(commands: list, scheduler: str, workers: int) -> int:
+    """Run the commands on Dask (see the module's notes); the number that failed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's nertag
+    from nertag.cluster import connect, run_commands
+
+    def progress(result, done, total):
+        state = "done" if result.returncode == 0 else f"FAILED ({result.error})"
+        print(f"[{done}/{total}] {result.seconds / 60:.1f} min {state}: {result.command}", file=sys.stderr)
+
+    with connect(scheduler, workers) as client:
+        results = run_commands(client, commands, retries=1, progress=progress)
+    return sum(r.returncode != 0 for r in results)
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "runs/conll2003"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", default="runs/conll2003", type=Path)
+    parser.add_argument("--run", metavar="SCHEDULER", help="run the commands on standard input on Dask")
+    parser.add_argument("--workers", type=int, default=2, help="workers of a local cluster")
+    args = parser.parse_args()
+    if args.run:
+        sys.exit(1 if sweep([line for line in sys.stdin.read().splitlines() if line.strip()], args.run,
+                            args.workers) else 0)
+    main(args.out)

@@ -6,18 +6,24 @@
 # DATA_DIR holds eng.train, eng.testa (dev: model selection) and eng.testb (test: read once per finished
 # run, by `nertag eval`). EMBEDDINGS is a GloVe 6B 50d text file. Environment knobs:
 #   SEEDS="1 2 3 4 5"   VARIANTS="full wide ..." (default: all_variants below)
-#   PARALLEL=2 (runs at once, one thread each)
+#   PARALLEL=2 (runs at once, one thread each: processes here, or the workers of a local Dask cluster)
 #   RUNS="full:1 full:2 nochar:1" (an explicit list instead of VARIANTS x SEEDS)
-# An interrupted script can be started again: finished runs are skipped, unfinished ones resume.
+#   SCHEDULER=tcp://HOST:8786 | scheduler.json | local: run the runs as tasks on a Dask cluster (pip install
+#     'nertag[dask]'), one run per one-thread worker; the paths must be the same on the workers (a shared
+#     filesystem) and NERTAG a nertag they can run. Without it, PARALLEL processes here (xargs -P).
+#   EPOCHS=50 (the recipe's), TRAIN_ARGS="" (more train options, last): other values only to try the mechanism
+#   NERTAG=nertag, PYTHON=python3
+# An interrupted script can be started again: finished runs are skipped, unfinished ones resume. Either way
+# the table is the same: each run is one process with one thread, whose seed fixes its result.
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 DATA_DIR EMBEDDINGS [OUT_DIR]" >&2; exit 2; }
 data=$1 emb=$2 out=${3:-runs/conll2003}
 all_variants="full wide full_avg wide_avg nochar random nochar_wide_avg random_wide_avg"
 seeds=${SEEDS:-1 2 3 4 5} variants=${VARIANTS:-$all_variants} parallel=${PARALLEL:-2}
-nertag=${NERTAG:-nertag}
+nertag=${NERTAG:-nertag} python=${PYTHON:-python3}
 # The README table's recipe, spelled out so that a change of the CLI defaults cannot change the table.
 recipe="--optimizer adam --lr 0.001 --lr-decay 0.05 --clip 5 --batch-size 10 --dropout 0.5 --char-hidden 25
-        --scheme bioes --epochs 50 --patience 8"
+        --scheme bioes --epochs ${EPOCHS:-50} --patience 8"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 run() {  # variant seed
@@ -44,7 +50,7 @@ run() {  # variant seed
   [ -f "$dir/model/checkpoint.npz" ] && resume=(--resume "$dir/model")
   local start=$SECONDS
   "$nertag" train --conll "$data/eng.train" --dev "$data/eng.testa" --model-dir "$dir/model" --seed "$seed" \
-    $recipe --no-progress "${extra[@]}" "${resume[@]}" >>"$dir/train.log" 2>&1 ||
+    $recipe --no-progress "${extra[@]}" "${resume[@]}" ${TRAIN_ARGS:-} >>"$dir/train.log" 2>&1 ||
     { echo "$variant seed $seed: training stopped, see $dir/train.log" >&2; return 1; }
   echo $((SECONDS - start)) >>"$dir/seconds"
   "$nertag" eval --conll "$data/eng.testb" --model "$dir/model" --json >"$dir/test.json.tmp"
@@ -52,6 +58,19 @@ run() {  # variant seed
 }
 export -f run; export out emb data nertag recipe
 
+# RUN_ONE=variant:seed: this one run alone, its exit status the script's (what each Dask task runs).
+if [ -n "${RUN_ONE:-}" ]; then run "${RUN_ONE%%:*}" "${RUN_ONE##*:}"; exit; fi
+
 runs=${RUNS:-$(for v in $variants; do for s in $seeds; do printf '%s:%s ' "$v" "$s"; done; done)}
-printf '%s\n' $runs | tr ':' ' ' | xargs -P "$parallel" -L 1 bash -c 'run $0 $1' || true
-python3 "$(dirname "$0")/conll2003_table.py" "$out"
+if [ -n "${SCHEDULER:-}" ]; then
+  # One command per run, with absolute paths: the workers may start elsewhere.
+  self=$(realpath "$0") nertag_path=$(command -v "$nertag" || echo "$nertag")
+  for r in $runs; do
+    printf 'RUN_ONE=%q NERTAG=%q EPOCHS=%q TRAIN_ARGS=%q bash %q %q %q %q\n' "$r" "$nertag_path" "${EPOCHS:-50}" \
+      "${TRAIN_ARGS:-}" "$self" \
+      "$(realpath "$data")" "$(realpath "$emb")" "$(realpath -m "$out")"
+  done | "$python" "$(dirname "$0")/conll2003_table.py" --run "$SCHEDULER" --workers "$parallel" || true
+else
+  printf '%s\n' $runs | tr ':' ' ' | xargs -P "$parallel" -L 1 bash -c 'run $0 $1' || true
+fi
+"$python" "$(dirname "$0")/conll2003_table.py" "$out"

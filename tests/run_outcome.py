@@ -1,4 +1,4 @@
-"""What a training run leaves behind, to compare runs: shared by test_train.py and test_train_processes.py.
+"""What a training run leaves behind, to compare runs: shared by test_train.py and reliability/test_signals.py.
 
 Not a test module: pytest puts this directory on ``sys.path``, so the two import it by name.
 """

@@ -313,3 +313,23 @@ def test_load_pipe_nbest_and_marginals_of_the_bundled_model():
     assert np.allclose(from_paths, marginals, atol=1e-4)
     three, empty = tagger.nbest([words, []], k=3)
     assert len(three) == 3 and three[0][0] == tagger.tag(words) and empty == [([], 1.0)]
+
+
+def test_raw_lines_are_tokenised_where_tagged(wikigold, fixture_sentences):
+    """Lines of raw text (`RawLine`, tokenised by whoever tags them: this process or a worker) tag as the
+    tokenised lines do, and one process and two workers cut windows into the same tasks (`task_plan`)."""
+    from nertag.data.text import RawLine, text_line
+    from nertag.tagger import task_plan
+
+    texts = [" ".join(s.words) for s in fixture_sentences] + ["", "Anna Berg lives in Oslo."]
+    raw = [RawLine(t, i + 1, "ptb") for i, t in enumerate(texts)]
+    tokenised = [text_line(t, "ptb", False, i + 1) for i, t in enumerate(texts)]
+    expected = [(t.tags, t.entities) for t in wikigold.tag_sentences(tokenised, batch_size=4, window=50)]
+    for jobs in (1, 2):
+        got = [(t.tags, t.entities) for t in wikigold.tag_sentences(raw, batch_size=4, window=50, jobs=jobs)]
+        assert [tags for tags, _ in got] == [tags for tags, _ in expected]
+        assert [[(e.text, e.start, e.end) for e in es] for _, es in got] == \
+            [[(e.text, e.start, e.end) for e in es] for _, es in expected]
+    plan = task_plan([3, 0, 5, 1, 5, 2] * 50, batch_size=64)                   # tasks of two whole batches
+    assert [len(task) for task in plan] == [122, 128] and sorted(sum(plan, [])) == [
+        i for i in range(300) if i % 6 != 1]                                     # the empty sentences in none

@@ -2,7 +2,7 @@
 
 The promise under test: same seed, same data, one thread, and a run interrupted anywhere and resumed
 ends with the very bytes of an uninterrupted run. These in-process tests interrupt at every file write (and
-with real signals sent to this process); test_train_processes.py sends SIGINT, SIGTERM and SIGKILL to a
+with real signals sent to this process); reliability/test_signals.py sends SIGINT, SIGTERM and SIGKILL to a
 real `python -m nertag train`.
 """
 from __future__ import annotations
@@ -391,3 +391,26 @@ def test_whole_network_gradients_for_every_cell_and_character_encoder(cell, char
     assert len(set(batch.lengths.tolist())) > 1
     # (eps 1e-4: the loss sums three sentences, and smaller steps drown in its rounding)
     assert check_param_grads(lambda: tagger.net.loss(batch), tagger.buffer, eps=1e-4) < 1e-5
+
+
+def test_cnn_character_encoder_reads_dropped_character_embeddings():
+    """Ma and Hovy drop character embeddings before the CNN: in training about `dropout` of the CNN's real
+    inputs are 0 and the rest scaled; at prediction it reads the embeddings as they are."""
+    from nertag.data.batches import encode_sentences, pad
+
+    sentences = load_conll(TRAIN_PATH)[:20]
+    config = Config(word_dim=3, char_dim=8, char_hidden=4, hidden=2, dropout=0.5, dtype="float64",
+                    char_encoder="cnn")
+    tagger = build_tagger(config, sentences, log=lambda _: None)
+    batch = pad(encode_sentences(sentences, tagger.words, tagger.chars, tagger.tags,
+                                 schemes=(tagger.meta["input_scheme"], config.scheme)))
+    seen = []
+    cnn_forward = tagger.net.char_cnn.forward
+    tagger.net.char_cnn.forward = lambda X, lengths, rng: (seen.append(X.copy()), cnn_forward(X, lengths, rng))[1]
+    tagger.net.loss(batch, np.random.default_rng(0))
+    tagger.net.emissions(batch, grad=False)
+    trained, predicted = seen
+    real = np.arange(trained.shape[0])[:, None] < batch.char_padded.lengths[None, :]        # (C, N)
+    dropped = trained[real] == 0
+    assert 0.4 < dropped.mean() < 0.6
+    np.testing.assert_allclose(trained[real][~dropped], 2 * predicted[real][~dropped])

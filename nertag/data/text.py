@@ -10,12 +10,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from nertag.data._lines import Source, iter_lines
 from nertag.data.sentences import TextSpan, sentence_tokens, split_sentences
 from nertag.data.tokenize import ABBREVIATIONS, TOKENIZERS, Token, tokenize
 
-__all__ = ["ABBREVIATIONS", "TOKENIZERS", "TextLine", "TextSpan", "Token", "read_text", "sentence_tokens",
+__all__ = ["ABBREVIATIONS", "TOKENIZERS", "RawLine", "TextLine", "TextSpan", "Token", "read_text", "sentence_tokens",
            "split_sentences", "text_line", "tokenize"]
 
 
@@ -38,11 +39,34 @@ class TextLine:
         return [token.text for token in self.tokens]
 
 
-def read_text(source: Source, mode: str = "ptb", sentences: bool = False) -> Iterator[TextLine]:
+class RawLine(NamedTuple):
+    """A line of text not tokenised yet, and how to tokenise it: where it is tagged (`tokenized`), perhaps in
+    a worker process (a few bytes to send, where its tokens would cost more to pickle than to make).
+
+    `words_guess` (its whitespace-separated chunks) stands in for its length when sentences are sorted
+    before tokenising: as many as its tokens for tokenised text, a few fewer for raw text.
+    """
+
+    text: str
+    line: int
+    mode: str = "ptb"
+    sentences: bool = False
+
+    def tokenized(self) -> TextLine:
+        return text_line(self.text, self.mode, self.sentences, self.line)
+
+    @property
+    def words_guess(self) -> int:
+        return len(self.text.split())
+
+
+def read_text(source: Source, mode: str = "ptb", sentences: bool = False, *, raw: bool = False
+              ) -> Iterator[TextLine] | Iterator[RawLine]:
     """Stream the lines of a raw-text file, each tokenised with `tokenize`; blank lines are kept.
 
     With ``sentences=True`` each line is split into sentences first (`sentence_tokens`), noted as
-    ``TextLine.breaks``; offsets stay relative to the line.
+    ``TextLine.breaks``; offsets stay relative to the line. ``raw=True`` yields `RawLine` instead, tokenised
+    where it is tagged.
 
     Raises
     ------
@@ -51,6 +75,10 @@ def read_text(source: Source, mode: str = "ptb", sentences: bool = False) -> Ite
     """
     if mode not in TOKENIZERS:
         raise ValueError(f"unknown tokeniser {mode!r}; expected one of {', '.join(TOKENIZERS)}")
+    if raw:
+        for number, text in iter_lines(source):
+            yield RawLine(text, number, mode, sentences)
+        return
     for number, text in iter_lines(source):
         yield text_line(text, mode, sentences, number)
 

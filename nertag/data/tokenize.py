@@ -89,6 +89,7 @@ _PTB = re.compile(
     re.VERBOSE,
 )
 _WHITESPACE = re.compile(r"\S+")
+_ALNUM = re.compile(r"[A-Za-z0-9]+\Z")                    # a chunk that is one "ptb" token whatever its context
 _ORDINAL = re.compile(r"\s*(\d{1,3}[.=])(?=\s|$)")        # a rank opening the line: "1. Name", "6= Name"
 _CLOSING = frozenset("\"'’”)]")
 _ABBREVIATION_END = re.compile(r"[^\W\d_]\.\Z")           # a word ending in its own period
@@ -125,7 +126,7 @@ def ptb_tokenize(line: str) -> list[Token]:
     if ordinal:
         tokens.append(Token(ordinal.group(1), ordinal.start(1), ordinal.end(1)))
         position = ordinal.end(1)
-    tokens += [Token(m.group(), m.start(), m.end()) for m in _PTB.finditer(line, position)]
+    tokens += _ptb_tokens(line, position)
     # The sentence takes the period of a sentence-final abbreviation: "Apple Inc." -> "Apple Inc ."
     last = len(tokens) - 1
     while last > 0 and tokens[last].text in _CLOSING:
@@ -133,4 +134,22 @@ def ptb_tokenize(line: str) -> list[Token]:
     if last >= (1 if ordinal else 0) and _ABBREVIATION_END.search(tokens[last].text):
         text, start, end = tokens[last]
         tokens[last:last + 1] = [Token(text[:-1], start, end - 1), Token(".", end - 1, end)]
+    return tokens
+
+
+def _ptb_tokens(line: str, position: int) -> list[Token]:
+    """``_PTB``'s tokens of ``line[position:]``, whitespace chunk by chunk.
+
+    No token crosses whitespace, and the rules look around a chunk only at the whitespace (or line end)
+    beside it, so each chunk can be matched on its own; most chunks are plain ASCII words or numbers,
+    which are one token under every rule, and skip the regex (tokenising eng.testb takes half the time).
+    """
+    tokens = []
+    alnum, finditer = _ALNUM.match, _PTB.finditer
+    for chunk in _WHITESPACE.finditer(line, position):
+        text = chunk.group()
+        if alnum(text):
+            tokens.append(Token(text, chunk.start(), chunk.end()))
+        else:
+            tokens += [Token(m.group(), m.start(), m.end()) for m in finditer(line, chunk.start(), chunk.end())]
     return tokens

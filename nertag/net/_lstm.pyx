@@ -265,8 +265,7 @@ cdef inline Py_ssize_t _position(bint reverse, long long length, Py_ssize_t t) n
 def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, const floating[::1] bias,
                       const floating[:, ::1] U, const long long[::1] lengths, const long long[::1] order,
                       bint reverse, floating[:, :, ::1] S, floating[:, :, ::1] C, floating[:, :, ::1] IFOG,
-                      floating[:, :, ::1] Tc, floating[:, ::1] G, floating[:, ::1] At, floating[:, ::1] Xt,
-                      floating[:, :, :] Y):
+                      floating[:, :, ::1] Tc, floating[:, ::1] G, floating[:, ::1] At, floating[:, ::1] Xt, Y):
     """All steps of one LSTM direction (layouts in the module docstring).
 
     ``A`` (N, 4H): the input products ``x W`` of the real positions (packed, without bias), or None to
@@ -275,7 +274,8 @@ def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, 
     scratch for the step's h_{t-1} U. ``bias`` (4H,);
     ``U`` (H, 4H); ``S`` (T_real + 1, B, H) with ``S[0]`` holding h0 in sorted row order. Writes ``S[1:]``,
     ``C`` (T_real + 1, B, H) (``C[t + 1] = c_t``, ``C[0] = 0``), the caches ``IFOG`` (T_real, B, 4H) and
-    ``Tc`` (T_real, B, H), and ``Y`` (T, B, H) (batch layout, 0 at padding). Padded rows of ``S`` and ``C``
+    ``Tc`` (T_real, B, H), and ``Y`` (T, B, H) (batch layout, 0 at padding), or nothing when ``Y`` is None
+    (only the states are wanted: a row's output goes to a scratch row). Padded rows of ``S`` and ``C``
     are written 0, those of the caches are left as they were. With ``IFOG`` (1, B, 4H), ``Tc`` (1, B, H)
     and ``C`` (2, B, H) the caches are scratch overwritten at every step (prediction): ``c_t`` then lives in
     ``C[(t + 1) % 2]``.
@@ -289,6 +289,10 @@ def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, 
     cdef bint identity = True                                       # sorted rows == batch columns
     cdef const floating *xrows
     cdef const floating *a
+    cdef bint has_y = Y is not None
+    cdef floating[:, :, :] Yv = Y if has_y else None                # typed here: a None Y must not pick the dtype
+    cdef floating[::1] y_scratch = np.empty(H, dtype=np.float32 if floating is float else np.float64)
+    cdef floating *y
     cdef Py_ssize_t N = 0
     for i in range(B):
         identity = identity and order[i] == i
@@ -321,19 +325,24 @@ def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, 
                     a = &At[i, 0]
                 else:
                     a = &Av[o + i, 0]
+                if has_y:
+                    y = &Yv[p, col, 0]
+                else:
+                    y = &y_scratch[0]
                 if floating is float:
                     nt_lstm_row_forward_f(H, &G[i, 0], a, &bias[0], &C[cprev, i, 0], &IFOG[tc, i, 0],
-                                          &C[cnext, i, 0], &Tc[tc, i, 0], &S[t + 1, i, 0], &Y[p, col, 0])
+                                          &C[cnext, i, 0], &Tc[tc, i, 0], &S[t + 1, i, 0], y)
                 else:
                     nt_lstm_row_forward_d(H, &G[i, 0], a, &bias[0], &C[cprev, i, 0], &IFOG[tc, i, 0],
-                                          &C[cnext, i, 0], &Tc[tc, i, 0], &S[t + 1, i, 0], &Y[p, col, 0])
+                                          &C[cnext, i, 0], &Tc[tc, i, 0], &S[t + 1, i, 0], y)
             if k < B:
                 memset(&S[t + 1, k, 0], 0, (B - k) * H * sizeof(floating))
                 memset(&C[cnext, k, 0], 0, (B - k) * H * sizeof(floating))
             o += k
-        for i in range(B):                                              # output 0 at padding
-            for p in range(lengths[i], T):
-                memset(&Y[p, order[i], 0], 0, H * sizeof(floating))
+        if has_y:
+            for i in range(B):                                          # output 0 at padding
+                for p in range(lengths[i], T):
+                    memset(&Yv[p, order[i], 0], 0, H * sizeof(floating))
 
 
 @cython.boundscheck(False)

@@ -65,7 +65,7 @@ class Bidirectional(Layer):
         self.n_out = fwd.n_out + bwd.n_out
         self._workspace = Workspace()                              # output memory reused across calls
 
-    def run(self, X, lengths=None, h0=None, *, grad: bool = True):
+    def run(self, X, lengths=None, h0=None, *, grad: bool = True, outputs: bool = True):
         """Both directions over a padded batch.
 
         Parameters
@@ -76,10 +76,12 @@ class Bidirectional(Layer):
             Initial states ``[h0_fwd ; h0_bwd]``; zeros when omitted.
         grad : bool
             False: prediction only; the layers may keep no caches for backward, and ``backprop`` raises.
+        outputs : bool
+            False: only ``h_last`` is wanted; no ``Y`` is written and None is returned for it.
 
         Returns
         -------
-        Y : ndarray, shape (T, B, H_f + H_b)
+        Y : ndarray, shape (T, B, H_f + H_b), or None
             0 at padding.
         h_last : ndarray, shape (B, H_f + H_b)
             ``[h_fwd_last ; h_bwd_last]``: the forward state after the last real position and the
@@ -96,9 +98,12 @@ class Bidirectional(Layer):
         if h0 is not None and np.shape(h0) != (B, self.n_out):
             raise ValueError(f"h0 must have shape ({B}, {self.n_out}), got {np.shape(h0)}")
         h0_f, h0_b = (None, None) if h0 is None else (h0[:, :Hf], h0[:, Hf:])
-        Y = self._workspace.take((T, B, self.n_out), self.fwd.p["W"].dtype)   # (T, B, H_f + H_b)
-        _, h_f, back_f = self.fwd.run(X, padded, h0_f, out=Y[:, :, :Hf], grad=grad)
-        _, h_b, back_b = self.bwd.run(X, padded, h0_b, reverse=True, out=Y[:, :, Hf:], grad=grad)
+        Y = Y_f = Y_b = None
+        if outputs:
+            Y = self._workspace.take((T, B, self.n_out), self.fwd.p["W"].dtype)   # (T, B, H_f + H_b)
+            Y_f, Y_b = Y[:, :, :Hf], Y[:, :, Hf:]
+        _, h_f, back_f = self.fwd.run(X, padded, h0_f, out=Y_f, grad=grad, outputs=outputs)
+        _, h_b, back_b = self.bwd.run(X, padded, h0_b, reverse=True, out=Y_b, grad=grad, outputs=outputs)
         h_last = np.concatenate([h_f, h_b], axis=1)                # (B, H_f + H_b)
 
         def backprop(dY, dh_last=None):
@@ -110,6 +115,18 @@ class Bidirectional(Layer):
             return dX_f, np.concatenate([dh0_f, dh0_b], axis=1)
 
         return Y, h_last, backprop
+
+    def final_states_of_ids(self, ids, table, lengths=None) -> np.ndarray:
+        """Prediction only: ``h_last`` (B, H_f + H_b) when the input at each position is the row
+        ``table[ids]`` (``ids`` (T, B) int, ``table`` (V, D)); see :meth:`Recurrent.final_states_of_ids`."""
+        ids = np.asarray(ids)
+        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"ids must be a (T, B) integer array, got {ids.dtype} of shape {ids.shape}")
+        if ids.size and (ids.min() < 0 or ids.max() >= len(table)):
+            raise ValueError(f"ids must lie in 0..{len(table) - 1}, got {ids.min()}..{ids.max()}")
+        padded = as_padded(lengths if lengths is not None else np.full(ids.shape[1], ids.shape[0]), *ids.shape)
+        return np.concatenate([self.fwd.final_states_of_ids(ids, table, padded),
+                               self.bwd.final_states_of_ids(ids, table, padded, reverse=True)], axis=1)
 
     def forward(self, X, lengths=None, rng=None, h0=None):
         """The layer contract: ``(Y, backprop)`` with ``backprop(dY) -> dX``; see :meth:`run` for the rest."""

@@ -106,6 +106,38 @@ class GRU(Recurrent):
         self.param("b", (3 * H,), init.zeros, decay=False)
         self.param("c", (3 * H,), init.zeros, decay=False)
 
+    def _input_bias(self) -> np.ndarray:
+        """``b + [c_r | c_z | 0]`` (3H,): c_r and c_z act like input biases; c_n stays inside the reset."""
+        H, bias = self.n_hidden, self.p["b"].copy()
+        bias[: 2 * H] += self.p["c"][: 2 * H]
+        return bias
+
+    def final_states_of_ids(self, ids, table, padded, reverse: bool = False) -> np.ndarray:
+        """Prediction only: ``h_last`` (B, H) when the input at each position is the row ``table[ids]``.
+
+        ``x_t W`` is then a row of ``table W`` (V, 3H), which the scan reads in place: no (T, B, D) inputs
+        and no product per position (a character encoder: V is ~100 characters, the batch holds thousands).
+        Equal to ``run(table[ids], ...)[1]`` up to rounding.
+        """
+        W, U = self.p["W"], self.p["U"]
+        dtype = W.dtype
+        T, B = ids.shape
+        H = self.n_hidden
+        ws = self._workspace
+        projected = np.asarray(table, dtype) @ W                       # (V, 3H)
+        S = ws.take((padded.T_real + 1, B, H), dtype)                  # S[t + 1] = h_t, sorted rows
+        S[0] = 0
+        none = ws.take((T, B, 0), dtype)                               # no inputs: rows of P stand for them
+        self._kernels.gru_scan_forward(None, none, W, self._input_bias(), U, self.p["c"][2 * H:],
+                                       padded.sorted_lengths, padded.order, reverse, S,
+                                       ws.take((1, B, 3 * H), dtype), ws.take((1, B, H), dtype),
+                                       ws.take((B, 3 * H), dtype), ws.take((B, 3 * H), dtype),
+                                       ws.take((B, 0), dtype), None, projected,
+                                       np.ascontiguousarray(ids, dtype=np.int64))
+        h_last = np.empty((B, H), dtype)
+        h_last[padded.order] = S[padded.sorted_lengths, np.arange(B)]
+        return h_last
+
     def _scan(self, X, padded, h0, reverse, Y, grad):
         """One direction through the compiled scan or its twin; see :meth:`Recurrent._scan`.
 
@@ -117,8 +149,7 @@ class GRU(Recurrent):
         H = self.n_hidden
         order, lengths, T_real = padded.order, padded.sorted_lengths, padded.T_real
         X2 = np.ascontiguousarray(X).reshape(T * B, D)
-        bias = b.copy()
-        bias[: 2 * H] += c[: 2 * H]                                    # c_r, c_z act like input biases
+        bias = self._input_bias()
         ws = self._workspace
         rows = padded.step_rows(reverse)                               # (N,) real positions, step order
         N = rows.shape[0]

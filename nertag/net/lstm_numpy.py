@@ -95,10 +95,12 @@ def lstm_scan_forward(A, X, W, bias, U, lengths, order, reverse, S, C, IFOG, Tc,
         at every step (prediction), ``c_t`` in ``C[(t + 1) % 2]``.
     G, At, Xt : ndarray, shapes (B, 4H), (B, 4H), (B, D)
         Scratch for ``h_{t-1} U``, the step's ``x W`` and its gathered inputs (the last two unused here).
-    Y : ndarray, shape (T, B, H)
+    Y : ndarray, shape (T, B, H), or None
         Written: the outputs ``[position, column]``, 0 at padding; may be a view with a contiguous last axis.
+        None: no outputs (only the states are wanted).
     """
-    Y[...] = 0
+    if Y is not None:
+        Y[...] = 0
     T_real = int(lengths[0]) if len(lengths) else 0
     cache = IFOG.shape[0] == T_real
     C[0] = 0
@@ -112,7 +114,8 @@ def lstm_scan_forward(A, X, W, bias, U, lengths, order, reverse, S, C, IFOG, Tc,
         _step_forward(G[:k], a, bias, C[c_prev, :k], IFOG[tc, :k], C[c_next, :k], Tc[tc, :k], S[t + 1, :k])
         S[t + 1, k:] = 0
         C[c_next, k:] = 0
-        Y[pos, cols] = S[t + 1, :k]
+        if Y is not None:
+            Y[pos, cols] = S[t + 1, :k]
         o += k
 
 

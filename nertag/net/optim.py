@@ -2,11 +2,17 @@
 
 One ``step()``:
 
-1. the learning rate comes from the schedule at the current step;
+1. the learning rate comes from the schedule at the current step, and so does the momentum (Momentum's
+   ``mu``, Adam's ``beta1``) when the schedule cycles it (:class:`~nertag.net.schedules.OneCycle`);
 2. global-norm gradient clipping scales all gradients if their joint L2 norm exceeds ``clip_norm``;
-3. decoupled weight decay ``p -= lr * weight_decay * p`` (Loshchilov & Hutter 2019) on parameters that
-   declared ``decay=True`` (not biases), and on embedding rows only if ``decay_embeddings``;
-4. the algorithm's update: on the dense part of the buffer as a few vectorised in-place operations, on
+3. coupled L2 ``g += l2 * p``: the gradient of the penalty ``l2/2 ||p||^2``, added to the gradient (after
+   clipping, as PyTorch's ``weight_decay=`` is added after ``clip_grad_norm_``), so adaptive methods rescale
+   it like any other gradient;
+4. decoupled weight decay ``p -= lr * weight_decay * p`` (Loshchilov & Hutter 2019), outside the gradient,
+   so Adam does not rescale it. For plain SGD the two are the same update; for Adam they differ.
+   Both act on parameters that declared ``decay=True`` (not biases), and on embedding rows only if
+   ``decay_embeddings``;
+5. the algorithm's update: on the dense part of the buffer as a few vectorised in-place operations, on
    sparse tables (embeddings) only on the rows the batch touched ("lazy" updates: untouched rows and
    their optimiser state do not change that step).
 
@@ -26,12 +32,18 @@ class Optimizer:
     """Base class. Subclasses name their slots and implement :meth:`update`."""
 
     slots: tuple[str, ...] = ()
+    cycled: str | None = None  # the attribute a momentum-cycling schedule sets each step (None: no momentum)
 
     def __init__(self, buffer: ParamBuffer, lr=0.01, *, clip_norm: float | None = None,
-                 weight_decay: float = 0.0, decay_embeddings: bool = False):
+                 weight_decay: float = 0.0, l2: float = 0.0, decay_embeddings: bool = False):
         self.buffer = buffer
         self.schedule = Constant(float(lr)) if isinstance(lr, (int, float)) else lr
         self.clip_norm, self.weight_decay, self.decay_embeddings = clip_norm, weight_decay, decay_embeddings
+        self.l2 = l2
+        self._momentum_at = getattr(self.schedule, "momentum_at", None)
+        if self._momentum_at is not None and self._momentum_at(0) is not None and self.cycled is None:
+            raise ValueError(f"the schedule cycles momentum, but {type(self).__name__} has none "
+                             f"(use Momentum, Nesterov or Adam)")
         self.t = 0  # steps taken
         self.state = {name: np.zeros_like(buffer.data) for name in self.slots}
         self._scratch = np.empty(buffer.n_dense, dtype=buffer.data.dtype)
@@ -48,6 +60,10 @@ class Optimizer:
 
     def step(self) -> None:
         buf, lr = self.buffer, self.lr
+        if self.cycled is not None and self._momentum_at is not None:
+            momentum = self._momentum_at(self.t)
+            if momentum is not None:
+                setattr(self, self.cycled, momentum)
         nd = buf.n_dense
         sparse = [(b, buf.touched_rows(b)) for b in buf.sparse]
         self.last_grad_norm = self._global_norm(sparse)
@@ -59,6 +75,10 @@ class Optimizer:
             buf.grad[:nd] *= scale
         self.t += 1  # before the update: Adam's bias correction counts this step as t
         p, g = buf.data[:nd], buf.grad[:nd]
+        if self.l2:
+            np.multiply(p, self._decay, out=self._scratch)
+            self._scratch *= self.l2
+            g += self._scratch
         if self.weight_decay:
             np.multiply(p, self._decay, out=self._scratch)
             self._scratch *= lr * self.weight_decay
@@ -86,6 +106,9 @@ class Optimizer:
             grad_table[rows] = g
         views = {k: v[b.slice].reshape(b.spec.shape) for k, v in self.state.items()}
         slots = {k: view[rows] for k, view in views.items()}
+        if self.l2 and self.decay_embeddings:
+            g += self.l2 * p
+            grad_table[rows] = g
         if self.weight_decay and self.decay_embeddings:
             p -= lr * self.weight_decay * p
         self.update(p, g, slots, lr, np.empty_like(p))
@@ -121,6 +144,7 @@ class Momentum(Optimizer):
     """Heavy-ball momentum ``v = mu v + g; p -= lr v``; with ``nesterov``: ``p -= lr (g + mu v)``."""
 
     slots = ("velocity",)
+    cycled = "momentum"
 
     def __init__(self, buffer, lr=0.01, momentum: float = 0.9, nesterov: bool = False, **kwargs):
         super().__init__(buffer, lr, **kwargs)
@@ -198,6 +222,7 @@ class Adam(Optimizer):
     """
 
     slots = ("m", "v")
+    cycled = "beta1"  # bias correction then uses the current beta1, as PyTorch's Adam under fastai's cycle
 
     def __init__(self, buffer, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, *,
                  kernel: str = "cython", **kwargs):

@@ -92,7 +92,7 @@ def step_rows(lengths: np.ndarray, order: np.ndarray, reverse: bool, t: int):
     return k, order[:k], positions
 
 
-def gru_scan_forward(A, X, W, bias, U, c_n, lengths, order, reverse, S, RZN, Gn, G, At, Xt, Y) -> None:
+def gru_scan_forward(A, X, W, bias, U, c_n, lengths, order, reverse, S, RZN, Gn, G, At, Xt, Y, P=None, ids=None) -> None:
     """All steps of one GRU direction (twin of :func:`nertag.net._recurrent.gru_scan_forward`).
 
     Parameters
@@ -116,10 +116,14 @@ def gru_scan_forward(A, X, W, bias, U, c_n, lengths, order, reverse, S, RZN, Gn,
         With one step only, (1, B, 3H) and (1, B, H): scratch overwritten at every step (prediction).
     G, At, Xt : ndarray, shapes (B, 3H), (B, 3H), (B, D)
         Scratch for ``h_{t-1} U``, the step's ``x W`` and its gathered inputs (the last two unused here).
-    Y : ndarray, shape (T, B, H)
+    P, ids : ndarray, shapes (V, 3H), (T, B) int64, optional
+        With ``A`` None: the input product at a position is ``P[ids[position, column]]`` (embedding rows).
+    Y : ndarray, shape (T, B, H), or None
         Written: the outputs ``[position, column]``, 0 at padding; may be a view with a contiguous last axis.
+        None: no outputs (only the states are wanted).
     """
-    Y[...] = 0
+    if Y is not None:
+        Y[...] = 0
     T_real = int(lengths[0]) if len(lengths) else 0
     cache = RZN.shape[0] == T_real
     o = 0                                                                    # packed row of step t's row 0
@@ -127,10 +131,14 @@ def gru_scan_forward(A, X, W, bias, U, c_n, lengths, order, reverse, S, RZN, Gn,
         k, cols, pos = step_rows(lengths, order, reverse, t)
         tc = t if cache else 0
         np.dot(S[t, :k], U, out=G[:k])                                       # (k, 3H) the one GEMM of the step
-        a = X[pos, cols] @ W if A is None else A[o: o + k]                    # (k, 3H)
+        if P is not None:
+            a = P[ids[pos, cols]]                                            # (k, 3H) looked up
+        else:
+            a = X[pos, cols] @ W if A is None else A[o: o + k]                # (k, 3H)
         _step_forward(a + bias, G[:k], c_n, S[t, :k], RZN[tc, :k], Gn[tc, :k], S[t + 1, :k])
         S[t + 1, k:] = 0
-        Y[pos, cols] = S[t + 1, :k]
+        if Y is not None:
+            Y[pos, cols] = S[t + 1, :k]
         o += k
 
 

@@ -70,8 +70,8 @@ class Recurrent(Layer):
 
     # 62 lines, half of them the docstring: the one run of every recurrent layer, kept whole so checks,
     # output, final states and the backprop wrapper read in order.
-    def run(self, X, lengths=None, h0=None, *, reverse: bool = False, out=None, grad: bool = True
-            ) -> tuple[np.ndarray, np.ndarray, RecurrentBackprop]:
+    def run(self, X, lengths=None, h0=None, *, reverse: bool = False, out=None, grad: bool = True,
+            outputs: bool = True) -> tuple[np.ndarray | None, np.ndarray, RecurrentBackprop]:
         """Run the recurrence over a padded batch, returning outputs, final states and a backprop.
 
         Parameters
@@ -88,10 +88,13 @@ class Recurrent(Layer):
             Where to write ``Y`` (e.g. one half of a wider output); its last axis must be contiguous.
         grad : bool
             False: prediction only; layers may keep no caches for backward, and ``backprop`` raises.
+        outputs : bool
+            False: only the final states are wanted (e.g. a word summary from its characters): no ``Y`` is
+            written and None is returned for it.
 
         Returns
         -------
-        Y : ndarray, shape (T, B, H)
+        Y : ndarray, shape (T, B, H), or None
             States at real positions, exactly 0 at padding.
         h_last : ndarray, shape (B, H)
             The state at each sequence's own last real step (its first, when ``reverse``).
@@ -104,7 +107,9 @@ class Recurrent(Layer):
         dtype = self.p["W"].dtype
         T, B, _ = X.shape
         H = self.n_hidden
-        if out is None:
+        if not outputs:
+            Y = None
+        elif out is None:
             Y = self._workspace.take((T, B, H), dtype)
         else:
             Y = out
@@ -132,6 +137,11 @@ class Recurrent(Layer):
             return dX, dh0
 
         return Y, h_last, backprop
+
+    def final_states_of_ids(self, ids, table, padded: Padded, reverse: bool = False) -> np.ndarray:
+        """Prediction only: ``h_last`` (B, H) when the input at each position is the row ``table[ids]``
+        (``ids`` (T, B) int, ``table`` (V, D)); layers may compute it without gathering the inputs."""
+        return self.run(np.asarray(table)[ids], padded, reverse=reverse, grad=False, outputs=False)[1]
 
     def _check_inputs(self, X, lengths, h0) -> tuple[np.ndarray, Padded, np.ndarray | None]:
         """``X`` (T, B, D) in the parameters' dtype, the batch layout, and ``h0`` (B, H) or None."""
@@ -163,11 +173,11 @@ class Recurrent(Layer):
         dX[rows] = dXp
         return dX.reshape(T, B, D)
 
-    def _scan(self, X: np.ndarray, padded: Padded, h0: np.ndarray | None, reverse: bool, Y: np.ndarray,
+    def _scan(self, X: np.ndarray, padded: Padded, h0: np.ndarray | None, reverse: bool, Y: np.ndarray | None,
               grad: bool) -> tuple[np.ndarray, ScanBackprop]:
         """The recurrence over the batch, states in :attr:`Padded.order`.
 
-        Writes ``Y`` (T, B, H) in batch order, 0 at padding. Returns the states ``S`` (T_real + 1, B, H) in
+        Writes ``Y`` (T, B, H) in batch order, 0 at padding (nothing when ``Y`` is None). Returns the states ``S`` (T_real + 1, B, H) in
         sorted row order (``S[0]`` the initial states, ``S[t + 1] = h_t``) and ``scan_back(dY, dh) ->
         (dX, dh)``, which accumulates the parameter gradients.
         """
@@ -208,13 +218,15 @@ class RNN(Recurrent):
         S = np.zeros((T_real + 1, B, H), W.dtype)                    # S[t + 1] = h_t, sorted rows
         if h0 is not None:
             S[0] = h0[order]
-        Y[...] = 0
+        if Y is not None:
+            Y[...] = 0
         for t, (k, cols, pos) in enumerate(steps):
             h = S[t + 1, :k]                                          # (k, H) view, written in place
             np.dot(S[t, :k], U, out=h)
             h += A[pos, cols]
             np.tanh(h, out=h)
-            Y[pos, cols] = h
+            if Y is not None:
+                Y[pos, cols] = h
 
         def scan_back(dY, dh):
             dS = np.zeros((T_real, B, H), W.dtype)                   # (T_real, B, H)  ds_t, sorted rows

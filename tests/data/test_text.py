@@ -1,10 +1,14 @@
 """Raw-text tokenisation: tokens and their character offsets, rule by rule."""
+import importlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from nertag.data.text import TOKENIZERS, Token, read_text, tokenize
 from nertag.errors import DataError
+
+tokenize_module = importlib.import_module("nertag.data.tokenize")  # the package exports the function
 
 
 def texts(line, mode="ptb"):
@@ -109,6 +113,15 @@ def test_offsets_point_at_the_token_and_cover_all_non_space(line, mode):
     assert all(line[t.start : t.end] == t.text and t.text and not any(c.isspace() for c in t.text) for t in tokens)
     assert all(a.end <= b.start for a, b in zip(tokens, tokens[1:]))
     assert "".join(t.text for t in tokens) == "".join(line.split())
+
+
+@given(st.one_of(st.text(alphabet=ALPHABET, max_size=40), st.lists(WORDS, max_size=12).map("".join),
+                 st.text(max_size=30)))
+def test_ptb_chunk_by_chunk_is_the_rules_over_the_whole_line(line):
+    """The tokeniser matches the rules one whitespace chunk at a time and takes plain ASCII words whole:
+    the same tokens as the rules' regex over the whole line."""
+    whole = [(m.group(), m.start(), m.end()) for m in tokenize_module._PTB.finditer(line)]
+    assert [tuple(t) for t in tokenize_module._ptb_tokens(line, 0)] == whole
 
 
 def test_unknown_mode():

@@ -5,6 +5,7 @@ import pytest
 
 from nertag.net.bidirectional import Bidirectional
 from nertag.net.gru import GRU
+from nertag.net.lstm import LSTM
 from nertag.net.params import ParamBuffer
 from nertag.net.rnn import RNN
 
@@ -118,3 +119,47 @@ def test_bidirectional_in_place_equals_the_gather_path():
         results.append((Y, h_last, dX, dh0, buffer.grad.copy()))
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", [GRU, RNN, LSTM])
+def test_final_states_only_equal_the_run_with_outputs(cell):
+    """``outputs=False`` (a word summary from its characters): no Y, and the same final states and gradients."""
+    layer = Bidirectional(lambda: cell(3, 4))
+    buffer = ParamBuffer(layer, np.float64, seed=0)
+    rng = np.random.default_rng(2)
+    lengths = np.array([5, 1, 3, 2, 5])
+    X, dh_last = rng.normal(size=(5, 5, 3)), rng.normal(size=(5, 8))
+    results = []
+    for outputs in (True, False):
+        buffer.grad[:] = 0
+        Y, h_last, backprop = layer.run(X, lengths, outputs=outputs)
+        assert (Y is None) == (not outputs)
+        dX, dh0 = backprop(None, dh_last)
+        results.append((h_last.copy(), dX.copy(), dh0.copy(), buffer.grad.copy()))
+    for with_outputs, without in zip(*results):
+        np.testing.assert_array_equal(without, with_outputs)
+
+
+@pytest.mark.parametrize("cell, kernel", [(GRU, "cython"), (GRU, "numpy"), (RNN, None), (LSTM, None)])
+def test_final_states_of_ids_equal_the_run_on_looked_up_rows(cell, kernel):
+    """Prediction from ids and a table (the character encoder's path): the final states of running the
+    gathered rows, whichever way a layer computes them (the GRU looks up rows of table W)."""
+    make = (lambda: cell(3, 4, kernel=kernel)) if kernel else (lambda: cell(3, 4))
+    layer = Bidirectional(make)
+    ParamBuffer(layer, np.float64, seed=0)
+    rng = np.random.default_rng(4)
+    table = rng.normal(size=(9, 3))
+    lengths = np.array([5, 1, 3, 2, 5, 4])
+    ids = rng.integers(1, 9, size=(5, 6))
+    ids[np.arange(5)[:, None] >= lengths[None, :]] = 0                    # padding id, never read
+    expected = layer.run(table[ids], lengths, grad=False)[1]
+    np.testing.assert_allclose(layer.final_states_of_ids(ids, table, lengths), expected, rtol=0, atol=1e-13)
+
+
+def test_final_states_of_ids_refuse_ids_outside_the_table():
+    layer = Bidirectional(lambda: GRU(3, 4))
+    ParamBuffer(layer, np.float64, seed=0)
+    with pytest.raises(ValueError, match=r"ids must lie in 0..8, got 0..9"):
+        layer.final_states_of_ids(np.array([[0], [9]]), np.zeros((9, 3)))
+    with pytest.raises(ValueError, match="integer"):
+        layer.final_states_of_ids(np.zeros((2, 1)), np.zeros((9, 3)))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from recurrent_checks import assert_saturated_gates_stay_finite
 
-from nertag.net._recurrent import _set_own_gemm, gru_scan_backward, gru_scan_forward
+from nertag.net._recurrent import _set_block, _set_own_gemm, gru_scan_backward, gru_scan_forward
 from nertag.net.bidirectional import Bidirectional
 from nertag.net.gru import GRU
 from nertag.net.padded import Padded
@@ -56,7 +56,7 @@ def packed_rows(sorted_lengths, order, reverse, B):
     return np.array(rows, dtype=np.int64)
 
 
-def run_scan(forward, backward, case, with_dy=True, per_step=False):
+def run_scan(forward, backward, case, with_dy=True, per_step=False, outputs=True):
     A, U, X = case["A"], case["U"], case["X"]
     T, B, D = X.shape
     H = U.shape[0]
@@ -69,7 +69,7 @@ def run_scan(forward, backward, case, with_dy=True, per_step=False):
     wide = np.full((T, B, 2 * H), np.nan, dtype)
     Y = wide[:, :, H:]                                        # a strided view, as Bidirectional passes
     forward(None if per_step else A, X, case["W"], case["bias"], U, case["c_n"], case["lengths"], case["order"],
-            case["reverse"], S, RZN, Gn, G, At, Xt, Y)
+            case["reverse"], S, RZN, Gn, G, At, Xt, Y if outputs else None)
     N = int(case["lengths"].sum())
     dG = np.full((N, 3 * H), np.nan, dtype)
     dA = np.full((N, 3 * H), np.nan, dtype)
@@ -78,7 +78,11 @@ def run_scan(forward, backward, case, with_dy=True, per_step=False):
     dY = case["dY"] if with_dy else None
     UT = np.full((3 * H, H), np.nan, dtype)
     backward(dY, U, RZN, Gn, S, case["lengths"], case["order"], case["reverse"], dG, dA, Sp, dh, UT)
-    return {"Y": Y, "S": S, "dG": dG, "dA": dA, "Sp": Sp, "dh0": dh}
+    results = {"Y": Y, "S": S, "dG": dG, "dA": dA, "Sp": Sp, "dh0": dh}
+    if not outputs:
+        assert np.all(np.isnan(wide)), "Y was written although None was passed"
+        del results["Y"]
+    return results
 
 
 @pytest.mark.parametrize("T, lengths", CASES)
@@ -108,6 +112,55 @@ def test_scans_without_output_gradient(dtype):
         np.testing.assert_allclose(compiled[name], twin[name], rtol=0, atol=tol, err_msg=name)
 
 
+def predict_scan(forward, case, per_step, outputs):
+    """The forward scan as prediction runs it (one step of gate scratch, no caches): ``S`` and ``Y``."""
+    A, U, X = case["A"], case["U"], case["X"]
+    T, B, D = X.shape
+    H = U.shape[0]
+    dtype = A.dtype
+    S = np.full((case["T_real"] + 1, B, H), np.nan, dtype)
+    S[0] = case["h0"]
+    RZN, Gn = np.empty((1, B, 3 * H), dtype), np.empty((1, B, H), dtype)
+    G, At, Xt = np.empty((B, 3 * H), dtype), np.empty((B, 3 * H), dtype), np.empty((B, D), dtype)
+    Y = np.full((T, B, H), np.nan, dtype)
+    forward(None if per_step else A, X, case["W"], case["bias"], U, case["c_n"], case["lengths"], case["order"],
+            case["reverse"], S, RZN, Gn, G, At, Xt, Y if outputs else None)
+    return S, Y
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("per_step", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_prediction_scans_in_blocks_of_rows_match_the_twin(dtype, per_step, reverse, blocks):
+    """Prediction runs the sorted rows in blocks (all steps of a block, then the next): every block size gives
+    the twin's states and outputs, padding written as 0; without outputs Y is left alone."""
+    lengths = [7, 2, 5, 1, 7, 3, 4, 6, 2, 5, 1, 7, 3]
+    case = scan_inputs(8, lengths, H=6, dtype=dtype, seed=13, reverse=reverse, shuffle=True)
+    S_twin, Y_twin = predict_scan(gru_scan_forward_numpy, case, per_step, True)
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    for outputs in (True, False):
+        S, Y = predict_scan(gru_scan_forward, case, per_step, outputs)
+        np.testing.assert_allclose(S, S_twin, rtol=0, atol=tol)
+        if outputs:
+            np.testing.assert_allclose(Y, Y_twin, rtol=0, atol=tol)
+        else:
+            assert np.all(np.isnan(Y))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("per_step", [False, True])
+def test_scans_without_outputs_write_the_same_states(dtype, per_step):
+    """Y None (a character encoder wants only the final states): nothing written to Y, states, caches and
+    gradients as with outputs."""
+    case = scan_inputs(7, [7, 2, 5, 1, 7, 3, 4, 6, 2, 5, 1], H=6, dtype=dtype, seed=11, reverse=True, shuffle=True)
+    for forward, backward in ((gru_scan_forward, gru_scan_backward),
+                              (gru_scan_forward_numpy, gru_scan_backward_numpy)):
+        with_outputs = run_scan(forward, backward, case, with_dy=False, per_step=per_step)
+        without = run_scan(forward, backward, case, with_dy=False, per_step=per_step, outputs=False)
+        for name in without:
+            np.testing.assert_array_equal(without[name], with_outputs[name], err_msg=name)
+
+
 @pytest.fixture(params=[(0, 0), None, (10**6, 0)], ids=["all-BLAS", "default", "no-BLAS"])
 def own_gemm(request):
     """Which of the steps' products skip BLAS, set for one test (None: the default, BLAS at these sizes)."""
@@ -115,6 +168,15 @@ def own_gemm(request):
     yield request.param
     if old:
         _set_own_gemm(*old)
+
+
+@pytest.fixture(params=[None, (0, 1), (0, 3), (0, 8)], ids=["one-block", "rows-1", "rows-3", "rows-8"])
+def blocks(request):
+    """How many sorted rows the scans run together (None: the default, one block at these sizes)."""
+    old = _set_block(*request.param) if request.param else None
+    yield request.param
+    if old:
+        _set_block(*old)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

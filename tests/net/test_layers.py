@@ -53,6 +53,34 @@ def test_dense_gradients(activation):
     assert errors["params"] < 1e-6 and errors["inputs"] < 1e-6, errors
 
 
+def test_dense_softmax_gives_probabilities_and_its_jacobian_checks_out():
+    """Every input, weight and bias entry by central differences (float64), against a random R."""
+    X = np.random.default_rng(3).normal(size=(5, 4, 3))
+    layer = Dense(3, 4, "softmax")
+    errors = check_layer(layer, X, LENGTHS, seed=2)
+    assert errors["params"] < 1e-6 and errors["inputs"] < 1e-6, errors
+    Y = layer(X * 100)  # large scores: no overflow, rows still sum to 1
+    np.testing.assert_allclose(Y.sum(axis=-1), 1.0)
+    assert np.all(Y >= 0)
+    Z = X @ layer.p["W"] + layer.p["b"]
+    np.testing.assert_allclose(layer(X), np.exp(Z) / np.exp(Z).sum(-1, keepdims=True))
+
+
+def test_dense_softmax_backward_is_the_full_jacobian_product():
+    from nertag.net.dense import softmax, softmax_backward
+    rng = np.random.default_rng(4)
+    Z, dY = rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
+    Y = softmax(Z.copy())
+    for y, dy, dz in zip(Y, dY, softmax_backward(Y, dY)):
+        J = np.diag(y) - np.outer(y, y)  # dY_i/dZ_j
+        np.testing.assert_allclose(dz, J.T @ dy)
+
+
+def test_unknown_activation_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="activation must be one of .*'softmax'.*got 'gelu'"):
+        Dense(3, 2, "gelu")
+
+
 def test_dense_on_plain_matrices():
     errors = check_layer(Dense(3, 2, "tanh"), np.random.default_rng(2).normal(size=(7, 3)))
     assert max(errors.values()) < 1e-6

@@ -448,3 +448,19 @@ def test_both_kernels_give_the_same_layer_outputs_and_gradients(dtype):
 def test_unknown_kernel_is_reported():
     with pytest.raises(ValueError, match="kernel must be one of .* got 'fortran'"):
         LSTM(3, 4, kernel="fortran")
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_final_states_only_write_no_outputs_and_equal_the_full_run(kernel):
+    """``run(outputs=False)`` (a word summary from its characters): no Y, the same h_last, for both kernels."""
+    layer, _ = make("bilstm", kernel=kernel)
+    rng = np.random.default_rng(9)
+    X, lengths = rng.normal(size=(6, 4, D)), np.array([4, 1, 6, 2])
+    _, h_last, _ = layer.fwd.run(X, lengths, grad=False)
+    Y_none, h_only, _ = layer.fwd.run(X, lengths, grad=False, outputs=False)
+    assert Y_none is None
+    np.testing.assert_array_equal(h_only, h_last)
+    table, ids = rng.normal(size=(5, D)), rng.integers(0, 5, size=(6, 4))
+    for reverse in (False, True):                                  # the character encoder's path at prediction
+        np.testing.assert_array_equal(layer.bwd.final_states_of_ids(ids, table, lengths, reverse=reverse),
+                                      layer.bwd.run(table[ids], lengths, reverse=reverse, grad=False)[1])

@@ -121,6 +121,79 @@ def test_weight_decay_skips_biases_and_embeddings():
     np.testing.assert_allclose(emb.p["W"], E)
 
 
+def decayed_run(make, steps=5, **penalty):
+    """Parameters of a Dense(3, 2) after ``steps`` steps of a fixed gradient under one penalty."""
+    net = Dense(3, 2)
+    buffer = ParamBuffer(net, np.float64, seed=4)
+    net.p["b"][...] = 1.0
+    opt = make(buffer, **penalty)
+    for _ in range(steps):
+        buffer.zero_grad()
+        net.g["W"] += np.arange(6.0).reshape(3, 2) - 2.5
+        net.g["b"] += 0.5
+        opt.step()
+    return net.p["W"].copy(), net.p["b"].copy()
+
+
+OPTIMISER_MAKERS = {"sgd": lambda b, **k: SGD(b, 0.1, **k), "momentum": lambda b, **k: Momentum(b, 0.1, **k),
+                    "nesterov": lambda b, **k: Nesterov(b, 0.1, **k), "adagrad": lambda b, **k: AdaGrad(b, 0.1, **k),
+                    "rmsprop": lambda b, **k: RMSProp(b, 0.1, **k), "adam": lambda b, **k: Adam(b, 0.1, **k)}
+
+
+@pytest.mark.parametrize("name", OPTIMISER_MAKERS)
+def test_coupled_l2_is_the_penalty_gradient_added_to_the_gradient(name):
+    """l2=c gives the updates of the same optimiser fed g + c p by hand (on weights, never on biases)."""
+    make = OPTIMISER_MAKERS[name]
+    net = Dense(3, 2)
+    buffer = ParamBuffer(net, np.float64, seed=4)
+    net.p["b"][...] = 1.0
+    by_hand = make(buffer)
+    for _ in range(5):
+        buffer.zero_grad()
+        net.g["W"] += np.arange(6.0).reshape(3, 2) - 2.5 + 0.3 * net.p["W"]
+        net.g["b"] += 0.5
+        by_hand.step()
+    W, b = decayed_run(make, l2=0.3)
+    np.testing.assert_allclose(W, net.p["W"], rtol=1e-12)
+    np.testing.assert_array_equal(b, net.p["b"])
+
+
+def test_coupled_l2_and_decoupled_weight_decay_agree_for_sgd():
+    W_l2, b_l2 = decayed_run(OPTIMISER_MAKERS["sgd"], l2=0.3)
+    W_wd, b_wd = decayed_run(OPTIMISER_MAKERS["sgd"], weight_decay=0.3)
+    np.testing.assert_allclose(W_l2, W_wd, rtol=1e-12)
+    np.testing.assert_array_equal(b_l2, b_wd)
+    assert not np.allclose(W_l2, decayed_run(OPTIMISER_MAKERS["sgd"])[0])  # the penalty did something
+
+
+def test_coupled_l2_and_decoupled_weight_decay_differ_for_adam():
+    """Adam divides the L2 gradient by sqrt(v); AdamW's decay is not rescaled (Loshchilov & Hutter 2019)."""
+    W_l2, _ = decayed_run(OPTIMISER_MAKERS["adam"], l2=0.3)
+    W_wd, _ = decayed_run(OPTIMISER_MAKERS["adam"], weight_decay=0.3)
+    assert np.abs(W_l2 - W_wd).max() > 1e-3
+    # one step from W0 with gradient G: AdamW moves by lr*sign(G) + lr*wd*W0, Adam+L2 by lr*sign(G + l2*W0)
+    net = Dense(3, 2)
+    ParamBuffer(net, np.float64, seed=4)
+    W0, G = net.p["W"].copy(), np.arange(6.0).reshape(3, 2) - 2.5
+    W_l2, _ = decayed_run(OPTIMISER_MAKERS["adam"], steps=1, l2=0.3)
+    W_wd, _ = decayed_run(OPTIMISER_MAKERS["adam"], steps=1, weight_decay=0.3)
+    np.testing.assert_allclose(W_wd, W0 - 0.1 * 0.3 * W0 - 0.1 * np.sign(G), atol=1e-6)
+    np.testing.assert_allclose(W_l2, W0 - 0.1 * np.sign(G + 0.3 * W0), atol=1e-6)
+
+
+def test_coupled_l2_reaches_embedding_rows_only_with_decay_embeddings():
+    for decay_embeddings in (False, True):
+        emb = Embedding(4, 2)
+        buffer = ParamBuffer(emb, np.float64, seed=1)
+        E = emb.p["W"].copy()
+        emb.touch("W", np.array([1, 2]))
+        SGD(buffer, 0.1, l2=0.5, decay_embeddings=decay_embeddings).step()  # zero data gradient
+        expected = E.copy()
+        if decay_embeddings:
+            expected[[1, 2]] *= 1 - 0.05
+        np.testing.assert_allclose(emb.p["W"], expected)
+
+
 def test_sparse_update_touches_only_used_rows_and_their_state():
     emb = Embedding(6, 3)
     buffer = ParamBuffer(emb, np.float64)

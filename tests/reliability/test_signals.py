@@ -1,7 +1,7 @@
 """Training in a real process: two runs give the same bytes, and SIGINT, SIGTERM or SIGKILL sent to a real
 `python -m nertag train` at any moment loses nothing that a resume cannot restore (issues 6 and 9).
 
-The in-process tests of checkpoints, resume and divergence are in test_train.py.
+The in-process tests of checkpoints, resume and divergence are in tests/test_train.py.
 """
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
 from run_outcome import DEV_PATH, MODEL_FILES, TRAIN_PATH, assert_same, outcome
 
+import nertag.console
 from nertag.model_dir import load_weights
 from nertag.tagger import Tagger
 
@@ -110,3 +112,31 @@ def test_a_second_sigint_stops_at_once_cleanly_and_resumes(process_reference, tm
     returncode, out, err = finish(nertag_train("--resume", directory, "--model-dir", directory))
     assert returncode == 0 and "finished after 4 epochs" in out, err
     assert_same(outcome(directory), process_reference)
+
+
+def test_ctrl_c_during_start_up_exits_130_without_a_traceback(monkeypatch):
+    """The entry point turns a KeyboardInterrupt while nertag.cli is imported (or runs) into exit code 130;
+    a real process interrupted early in its start-up does the same."""
+    class Interrupting(types.ModuleType):
+        def __getattr__(self, name):
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "nertag.cli", Interrupting("nertag.cli"))
+    with pytest.raises(SystemExit) as exited:
+        nertag.console.main()
+    assert exited.value.code == 130
+    monkeypatch.undo()
+    for delay in (0.0, 0.1):
+        process = subprocess.Popen([sys.executable, "-m", "nertag", "tag"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        # Once NumPy is mapped, nertag's imports are under way (the interpreter's own start-up, before any
+        # code of nertag runs, is beyond any program's reach).
+        deadline = time.monotonic() + 60
+        while b"_multiarray_umath" not in Path(f"/proc/{process.pid}/maps").read_bytes():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.002)
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130 and b"Traceback" not in err, (delay, err.decode())
