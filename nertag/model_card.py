@@ -82,7 +82,7 @@ def system() -> list[str]:
     from threadpoolctl import threadpool_info
 
     from . import __version__
-    from .net import _crf, _embedding, _recurrent
+    from .net import _crf, _embedding, _lstm, _optim, _recurrent
 
     lines = [f"nertag      {__version__} (python {platform.python_version()}, numpy {np.__version__}, "
              f"{platform.machine()})"]
@@ -90,7 +90,7 @@ def system() -> list[str]:
         kernel = pool.get("architecture") or "?"
         lines.append(f"{pool.get('user_api', '?'):<11} {pool.get('internal_api')} {pool.get('version')}, "
                      f"kernel {kernel}, {pool.get('num_threads')} threads ({pool.get('filepath')})")
-    kernels = ", ".join(Path(m.__file__).name for m in (_crf, _recurrent, _embedding))
+    kernels = ", ".join(Path(m.__file__).name for m in (_crf, _recurrent, _lstm, _embedding, _optim))
     lines.append(f"kernels     compiled: {kernels}")
     lines.append(f"interpreter {sys.executable}")
     return lines

@@ -31,13 +31,14 @@ LAYERS = {
     "rnn": (lambda: RNN(D, 4), floats, 4, None),
     "gru": (lambda: GRU(D, 4), floats, 4, None),
     "gru-numpy": (lambda: GRU(D, 4, kernel="numpy"), floats, 4, None),
+    "lstm-numpy": (lambda: LSTM(D, 4, kernel="numpy"), floats, 4, None),
     "bigru": (lambda: Bidirectional(lambda: GRU(D, 4)), floats, 8, None),
     "birnn": (lambda: Bidirectional(RNN(D, 3), RNN(D, 2)), floats, 5, None),
     "lstm": (lambda: LSTM(D, 4), floats, 4, None),
     "bilstm": (lambda: Bidirectional(lambda: LSTM(D, 4)), floats, 8, None),
     "conv": (lambda: Conv1D(D, 5, 3, "tanh"), floats, 5, None),
 }
-RECURRENT = {"rnn", "gru", "gru-numpy", "bigru", "birnn", "lstm", "bilstm"}
+RECURRENT = {"rnn", "gru", "gru-numpy", "bigru", "birnn", "lstm", "lstm-numpy", "bilstm"}
 
 
 def bound(make, seed=0):
