@@ -5,6 +5,7 @@ from .crf import CRF, Constraints, NonFiniteScores
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
+from .fit import FitResult, fit
 from .gru import GRU
 from .layer import Layer, OutputLayer
 from .lstm import LSTM
@@ -12,6 +13,7 @@ from .losses import SoftmaxCrossEntropy, SquaredError
 from .padded import Padded, sequence_mask
 from .params import ParamBuffer
 from .rnn import RNN, Recurrent
+from .saving import load, save
 from .sequential import Sequential
 
 __all__ = [
@@ -20,18 +22,3 @@ __all__ = [
     "SquaredError", "sequence_mask",
     "Conv1D", "MaxOverTime", "FitResult", "fit", "load", "save",
 ]
-
-
-# The training loop and saving load on first use: `nertag tag` needs neither (their optimisers and schedules
-# cost ~20 ms of a one-sentence start-up).
-_LAZY = {"fit": "fit", "FitResult": "fit", "save": "saving", "load": "saving"}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
