@@ -92,7 +92,8 @@ def step_rows(lengths: np.ndarray, order: np.ndarray, reverse: bool, t: int):
     return k, order[:k], positions
 
 
-def gru_scan_forward(A, X, W, bias, U, c_n, lengths, order, reverse, S, RZN, Gn, G, At, Xt, Y, P=None, ids=None) -> None:
+def gru_scan_forward(A, X, W, bias, U, c_n, lengths, order, reverse, S, RZN, Gn, G, At, Xt, Y, P=None,
+                     ids=None) -> None:
     """All steps of one GRU direction (twin of :func:`nertag.net._recurrent.gru_scan_forward`).
 
     Parameters

@@ -177,9 +177,9 @@ class Recurrent(Layer):
               grad: bool) -> tuple[np.ndarray, ScanBackprop]:
         """The recurrence over the batch, states in :attr:`Padded.order`.
 
-        Writes ``Y`` (T, B, H) in batch order, 0 at padding (nothing when ``Y`` is None). Returns the states ``S`` (T_real + 1, B, H) in
-        sorted row order (``S[0]`` the initial states, ``S[t + 1] = h_t``) and ``scan_back(dY, dh) ->
-        (dX, dh)``, which accumulates the parameter gradients.
+        Writes ``Y`` (T, B, H) in batch order, 0 at padding (nothing when ``Y`` is None). Returns the states
+        ``S`` (T_real + 1, B, H) in sorted row order (``S[0]`` the initial states, ``S[t + 1] = h_t``) and
+        ``scan_back(dY, dh) -> (dX, dh)``, which accumulates the parameter gradients.
         """
         raise NotImplementedError
 
