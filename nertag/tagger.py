@@ -197,8 +197,8 @@ class Tagger:
         return sentences, [Tagged([], [], []) if r is None else r for r in results]   # (empty: in no task)
 
     def _lengths(self, window, source: str) -> list[int]:
-        """Tokens in each sentence of a window."""
-        return list(map(sentence_length, window))
+        """The length each sentence of a window is planned by (`plan_length`)."""
+        return list(map(plan_length, window))
 
     def _prepare(self, window, source: str) -> list[tuple[list[str], list[Token] | None, tuple[int, ...]]]:
         """Words, tokens (None unless from text) and sentence breaks (`TextLine.breaks`) of each sentence."""
@@ -332,6 +332,18 @@ def task_plan(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     short). A task is tagged on its own (`Tagger._tag_window`), so the plan fixes every batch."""
     order, step = length_order(lengths), batch_size * max(1, TASK_SENTENCES // batch_size)
     return [order[start:start + step] for start in reversed(range(0, len(order), step))]
+
+
+def plan_length(sentence: Sequence[str] | TextLine | Sentence | RawLine) -> int:
+    """The length `task_plan` sorts a sentence by: for a line of text, tokenised (`TextLine`) or not
+    (`RawLine`), its whitespace-separated chunks, so that a text is batched with the same others whichever way
+    it came (the command line, which tokenises where it tags, the API, tag-corpus: BLAS may round a row
+    differently in a batch of other rows); else its tokens. 0 only for an empty sentence."""
+    if type(sentence) is RawLine:
+        return sentence.words_guess
+    if isinstance(sentence, TextLine):
+        return max(1, len(sentence.text.split())) if sentence.tokens else 0
+    return sentence_length(sentence)
 
 
 def tokenized(sentence):
