@@ -21,7 +21,10 @@ NAMES = {"full": "nertag char-BiGRU + GloVe-50d, BiGRU-CRF",
          "nochar": "nertag GloVe-50d, BiGRU-CRF (no chars)",
          "random": "nertag char-BiGRU + random 100d, BiGRU-CRF",
          "nochar_wide_avg": "nertag GloVe-50d, BiGRU-CRF (no chars), 200 + 200 units, averaged weights",
-         "random_wide_avg": "nertag char-BiGRU + random 100d, BiGRU-CRF, 200 + 200 units, averaged weights"}
+         "random_wide_avg": "nertag char-BiGRU + random 100d, BiGRU-CRF, 200 + 200 units, averaged weights",
+         "lample": "nertag Lample-style: char-BiLSTM 25 + 25 + GloVe-50d, BiLSTM-CRF 100 + 100",
+         "ma_hovy": "nertag Ma & Hovy-style: char-CNN (30 filters) + GloVe-50d, BiLSTM-CRF 200 + 200",
+         "distill_wide_avg": "nertag wide_avg student distilled from the 5 wide_avg runs' ensemble"}
 
 
 def main(out: Path) -> None:

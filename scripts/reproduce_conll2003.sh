@@ -18,7 +18,8 @@
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 DATA_DIR EMBEDDINGS [OUT_DIR]" >&2; exit 2; }
 data=$1 emb=$2 out=${3:-runs/conll2003}
-all_variants="full wide full_avg wide_avg nochar random nochar_wide_avg random_wide_avg"
+all_variants="full wide full_avg wide_avg nochar random nochar_wide_avg random_wide_avg lample ma_hovy
+              distill_wide_avg"
 seeds=${SEEDS:-1 2 3 4 5} variants=${VARIANTS:-$all_variants} parallel=${PARALLEL:-2}
 nertag=${NERTAG:-nertag} python=${PYTHON:-python3}
 # The README table's recipe, spelled out so that a change of the CLI defaults cannot change the table.
@@ -43,6 +44,22 @@ run() {  # variant seed
     nochar_wide_avg) extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 0 --no-lowercase --hidden 200
                             --ema-decay 0.999) ;;
     random_wide_avg) extra=(--word-dim 100 --char-dim 25 --lowercase --hidden 200 --ema-decay 0.999) ;;
+    # The papers' own architectures with this recipe and GloVe-50d: Lample et al. (2016), a BiLSTM of
+    # 100 + 100 over a character BiLSTM of 25 + 25; Ma and Hovy (2016), a BiLSTM of 200 + 200 over 30
+    # character filters of width 3 on 30-d character embeddings.
+    lample)   extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 100
+                     --cell lstm --char-encoder lstm) ;;
+    ma_hovy)  extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 30 --char-hidden 30 --char-window 3
+                     --lowercase --hidden 200 --cell lstm --char-encoder cnn) ;;
+    # A wide_avg student of the five wide_avg runs (their product of CRFs tags eng.train as soft targets).
+    distill_wide_avg)
+      extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 200 --ema-decay 0.999)
+      local teacher
+      for teacher in 1 2 3 4 5; do
+        [ -f "$out/wide_avg/seed$teacher/test.json" ] ||
+          { echo "distill_wide_avg needs the 5 wide_avg runs first" >&2; return 1; }
+        extra+=(--teacher "$out/wide_avg/seed$teacher/model")
+      done ;;
   esac
   if [ -f "$dir/test.json" ]; then return 0; fi
   mkdir -p "$dir"
