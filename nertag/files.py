@@ -11,7 +11,6 @@ import contextlib
 import json
 import math
 import os
-import secrets
 import stat
 import zipfile
 import zlib
@@ -30,7 +29,7 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry; n
 def _create_temporary(path: Path) -> tuple[int, str]:
     """A new file beside ``path``, created with mode 0666 so that the umask applies (mkstemp uses 0600)."""
     for _ in range(100):
-        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+        tmp = str(path.parent / f".{path.name}.{os.urandom(4).hex()}{TMP_SUFFIX}")
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
         except FileExistsError:

@@ -19,7 +19,6 @@ tags them, so the results are the same bit for bit with any number of workers.
 from __future__ import annotations
 
 import collections
-import multiprocessing
 import operator
 import os
 import signal
@@ -127,6 +126,7 @@ def _start_worker(tagger, description, weights) -> None:
 
 
 def _start_method() -> str:
+    import multiprocessing  # here: one process (--jobs 1, the reader threads) never loads it (~4 ms)
     forkable = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
     return "fork" if forkable else "spawn"
 
@@ -189,6 +189,7 @@ class WorkerPool:
         self._pool = None
 
     def __enter__(self) -> WorkerPool:
+        import multiprocessing
         method = self.start_method or _start_method()
         context = multiprocessing.get_context(method)
         initargs = ((self.tagger, None, None) if method == "fork"

@@ -37,7 +37,7 @@ from .errors import DataError, NertagError
 from .model_dir import ModelDir
 from .net.averaging import ParameterAverage
 from .net.crf import NonFiniteScores
-from .net.fit import NonFiniteGradient, NonFiniteLoss, Patience, train_step
+from .net.fitting import NonFiniteGradient, NonFiniteLoss, Patience, train_step
 from .net.optim import OPTIMIZERS, Optimizer
 from .net.schedules import InverseTimeDecay
 from .pictures.curve import write_curve

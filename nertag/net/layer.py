@@ -29,7 +29,7 @@ import numpy as np
 
 from .padded import sequence_mask  # noqa: F401  (re-exported: part of the layer toolkit)
 
-Initializer = Callable[[np.random.Generator, tuple], np.ndarray]
+Initializer = Callable[["np.random.Generator", tuple], np.ndarray]  # a string: numpy.random loads lazily
 Backprop = Callable[[np.ndarray], "np.ndarray | None"]
 
 

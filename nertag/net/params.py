@@ -58,7 +58,9 @@ class ParamBuffer:
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"parameters must be float32 or float64, got {dtype}")
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = None
+        if initialise:  # (np.random, ~10 ms of imports, is not needed to load saved weights)
+            rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.root = root
         pairs = [(layer, spec) for layer in root.walk() for spec in layer.specs]
         ordered = [pair for pair in pairs if not pair[1].sparse] + [pair for pair in pairs if pair[1].sparse]

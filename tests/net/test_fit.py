@@ -1,9 +1,9 @@
-"""nertag.net.fit: mini-batch and full-batch training, seeding, reports, held-out evaluation, early stopping."""
+"""nertag.net.fit (nertag/net/fitting.py): mini-batch and full-batch training, seeding, reports, held-out evaluation, early stopping."""
 import numpy as np
 import pytest
 
 from nertag.net import GRU, Dense, Dropout, Embedding, ParamBuffer, Sequential, SoftmaxCrossEntropy, SquaredError
-from nertag.net.fit import NonFiniteLoss, Patience, fit, minibatches, train_step
+from nertag.net.fitting import NonFiniteLoss, Patience, fit, minibatches, train_step
 from nertag.net.optim import SGD, Adam
 from nertag.net.schedules import OneCycle
 

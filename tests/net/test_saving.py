@@ -7,7 +7,7 @@ import pytest
 
 from nertag.errors import ModelError
 from nertag.net import GRU, Bidirectional, Dense, Dropout, Embedding, ParamBuffer, Sequential, SoftmaxCrossEntropy
-from nertag.net.fit import fit
+from nertag.net.fitting import fit
 from nertag.net.optim import SGD, Adam, Momentum
 from nertag.net.saving import describe, load, save
 from nertag.net.schedules import OneCycle
