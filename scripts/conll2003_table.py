@@ -25,7 +25,9 @@ NAMES = {"full": "nertag char-BiGRU + GloVe-50d, BiGRU-CRF",
          "lample": "nertag Lample-style: char-BiLSTM 25 + 25 + GloVe-50d, BiLSTM-CRF 100 + 100",
          "ma_hovy": "nertag Ma & Hovy-style: char-CNN (30 filters) + GloVe-50d, BiLSTM-CRF 200 + 200",
          "distill_wide_avg": "nertag wide_avg student distilled from the 5 wide_avg runs' ensemble",
-         "lample_traindev": "nertag Lample-style trained on eng.train + eng.testa, 30 epochs (no dev selection)"}
+         "lample_traindev": "nertag Lample-style trained on eng.train + eng.testa, 30 epochs (no dev selection)",
+         "ma_hovy_traindev": "nertag Ma & Hovy-style trained on eng.train + eng.testa, 28 epochs (no dev selection)",
+         "distill15_lample": "nertag Lample-style student distilled from the 15 wide_avg, lample and ma_hovy runs"}
 
 
 def main(out: Path) -> None:
@@ -37,7 +39,7 @@ def main(out: Path) -> None:
             continue
         test = [json.loads(p.read_text())["overall"]["f1"] for p in runs]
         metas = [json.loads((p.parent / "model" / "meta.json").read_text()) for p in runs]
-        dev = [m["scores"]["dev"]["f1"] for m in metas if "dev" in m["scores"]]  # none: dev was trained on
+        dev = [m["scores"]["dev"]["f1"] for m in metas if m["scores"].get("dev")]  # none: dev was trained on
         minutes = [sum(int(s) for s in (p.parent / "seconds").read_text().split()) / 60 for p in runs]
         std = statistics.stdev(test) if len(test) > 1 else 0.0
         best = [m["best_epoch"] for m in metas if m.get("best_epoch") is not None]  # None: dev F1 never rose

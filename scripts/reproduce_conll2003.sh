@@ -19,7 +19,7 @@ set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 DATA_DIR EMBEDDINGS [OUT_DIR]" >&2; exit 2; }
 data=$1 emb=$2 out=${3:-runs/conll2003}
 all_variants="full wide full_avg wide_avg nochar random nochar_wide_avg random_wide_avg lample ma_hovy
-              distill_wide_avg lample_traindev"
+              distill_wide_avg lample_traindev ma_hovy_traindev distill15_lample"
 seeds=${SEEDS:-1 2 3 4 5} variants=${VARIANTS:-$all_variants} parallel=${PARALLEL:-2}
 nertag=${NERTAG:-nertag} python=${PYTHON:-python3}
 # The README table's recipe, spelled out so that a change of the CLI defaults cannot change the table.
@@ -67,6 +67,20 @@ run() {  # variant seed
       extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 100
              --cell lstm --char-encoder lstm --epochs 30)
       data_files=(--conll "$data/eng.train" --conll "$data/eng.testa") ;;
+    ma_hovy_traindev)  # the same for ma_hovy: 28 epochs
+      extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 30 --char-hidden 30 --char-window 3
+             --lowercase --hidden 200 --cell lstm --char-encoder cnn --epochs 28)
+      data_files=(--conll "$data/eng.train" --conll "$data/eng.testa") ;;
+    # A lample student of the ensemble of all three 5-run sets (wide_avg, lample, ma_hovy).
+    distill15_lample)
+      extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 100
+             --cell lstm --char-encoder lstm)
+      local teacher
+      for teacher in {wide_avg,lample,ma_hovy}/seed{1,2,3,4,5}; do
+        [ -f "$out/$teacher/test.json" ] ||
+          { echo "distill15_lample needs the wide_avg, lample and ma_hovy runs first" >&2; return 1; }
+        extra+=(--teacher "$out/$teacher/model")
+      done ;;
   esac
   if [ -f "$dir/test.json" ]; then return 0; fi
   mkdir -p "$dir"
