@@ -7,6 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def assert_scans_agree(compiled: dict, twin: dict, atol: float, rtol: float = 0.0, *, finite: bool = True) -> None:
+    """Every array two runs of a scan wrote (``run_scan``/``run_scans`` results) agrees; with ``finite``, the
+    first's are finite everywhere (every entry written, padding included)."""
+    for name in compiled:
+        if finite:
+            assert np.all(np.isfinite(compiled[name])), name
+        np.testing.assert_allclose(compiled[name], twin[name], rtol=rtol, atol=atol, err_msg=name)
+
+
 def assert_padded_batch_equals_sequences_one_at_a_time(layer, buffer, n_in: int, atol: float) -> None:
     """Outputs, final states and every gradient of a padded batch equal those of its sequences run alone."""
     T, lengths = 7, np.array([6, 1, 4, 2, 6, 3])                   # unsorted, and a trailing all-padding step

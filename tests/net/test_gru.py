@@ -2,7 +2,7 @@
 kernels end to end, parameters, prediction without caches, the workspace pool."""
 import numpy as np
 import pytest
-from recurrent_checks import assert_saturated_gates_stay_finite
+from recurrent_checks import assert_saturated_gates_stay_finite, assert_scans_agree
 
 from nertag.net._recurrent import _set_block, _set_own_gemm, gru_scan_backward, gru_scan_forward
 from nertag.net.bidirectional import Bidirectional
@@ -96,10 +96,8 @@ def test_compiled_scans_match_their_numpy_twins(T, lengths, dtype, reverse, shuf
     twin = run_scan(gru_scan_forward_numpy, gru_scan_backward_numpy, case, per_step=per_step)
     hoisted = run_scan(gru_scan_forward_numpy, gru_scan_backward_numpy, case)
     tol = 2e-5 if dtype == np.float32 else 1e-12
-    for name in compiled:
-        assert np.all(np.isfinite(compiled[name])), name        # every entry written, padding included
-        np.testing.assert_allclose(compiled[name], twin[name], rtol=0, atol=tol, err_msg=name)
-        np.testing.assert_allclose(twin[name], hoisted[name], rtol=0, atol=tol, err_msg=name)
+    assert_scans_agree(compiled, twin, tol)
+    assert_scans_agree(twin, hoisted, tol, finite=False)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -108,8 +106,7 @@ def test_scans_without_output_gradient(dtype):
     compiled = run_scan(gru_scan_forward, gru_scan_backward, case, with_dy=False)
     twin = run_scan(gru_scan_forward_numpy, gru_scan_backward_numpy, case, with_dy=False)
     tol = 2e-5 if dtype == np.float32 else 1e-12
-    for name in compiled:
-        np.testing.assert_allclose(compiled[name], twin[name], rtol=0, atol=tol, err_msg=name)
+    assert_scans_agree(compiled, twin, tol, finite=False)
 
 
 def predict_scan(forward, case, per_step, outputs):
@@ -193,9 +190,7 @@ def test_scans_match_their_twins_at_larger_sizes(dtype, H, B, own_gemm):
         compiled = run_scan(gru_scan_forward, gru_scan_backward, case, per_step=per_step)
         twin = run_scan(gru_scan_forward_numpy, gru_scan_backward_numpy, case, per_step=per_step)
         rtol, atol = (2e-5, 5e-5) if dtype == np.float32 else (1e-12, 1e-11)   # gradients grow to ~50 here
-        for name in compiled:
-            assert np.all(np.isfinite(compiled[name])), name
-            np.testing.assert_allclose(compiled[name], twin[name], rtol=rtol, atol=atol, err_msg=name)
+        assert_scans_agree(compiled, twin, atol, rtol)
 
 
 def test_padding_is_written_as_zero():

@@ -8,6 +8,7 @@ import pytest
 from recurrent_checks import (
     assert_padded_batch_equals_sequences_one_at_a_time,
     assert_saturated_gates_stay_finite,
+    assert_scans_agree,
 )
 
 from nertag.net import lstm as lstm_module
@@ -298,10 +299,8 @@ def test_compiled_scans_match_their_numpy_twins(T, lengths, dtype, reverse, shuf
     twin = run_scans(lstm_scan_forward_numpy, lstm_scan_backward_numpy, case, per_step=per_step)
     hoisted = run_scans(lstm_scan_forward_numpy, lstm_scan_backward_numpy, case)
     tol = 2e-6 if dtype == np.float32 else 1e-13
-    for name in compiled:
-        assert np.all(np.isfinite(compiled[name])), name        # every entry written, padding included
-        np.testing.assert_allclose(compiled[name], twin[name], rtol=0, atol=tol, err_msg=name)
-        np.testing.assert_allclose(twin[name], hoisted[name], rtol=0, atol=tol, err_msg=name)
+    assert_scans_agree(compiled, twin, tol)
+    assert_scans_agree(twin, hoisted, tol, finite=False)
 
 
 @pytest.fixture(params=[0, 25000, 45000, None], ids=["whole", "pieces-a", "pieces-b", "default"])
@@ -327,9 +326,7 @@ def test_scans_match_their_twins_at_larger_sizes(dtype, H, B, small_product):
         compiled = run_scans(lstm_scan_forward, lstm_scan_backward, case, per_step=per_step)
         twin = run_scans(lstm_scan_forward_numpy, lstm_scan_backward_numpy, case, per_step=per_step)
         rtol, atol = (2e-5, 2e-5) if dtype == np.float32 else (1e-12, 1e-12)
-        for name in compiled:
-            assert np.all(np.isfinite(compiled[name])), name
-            np.testing.assert_allclose(compiled[name], twin[name], rtol=rtol, atol=atol, err_msg=name)
+        assert_scans_agree(compiled, twin, atol, rtol)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -339,8 +336,7 @@ def test_scans_without_output_gradient(dtype):
     compiled = run_scans(lstm_scan_forward, lstm_scan_backward, case, with_dy=False)
     twin = run_scans(lstm_scan_forward_numpy, lstm_scan_backward_numpy, case, with_dy=False)
     assert np.any(compiled["dZ"] != 0)
-    for name in compiled:
-        np.testing.assert_allclose(compiled[name], twin[name], rtol=0, atol=2e-6, err_msg=name)
+    assert_scans_agree(compiled, twin, 2e-6, finite=False)
 
 
 def test_scans_write_zero_at_padding():
