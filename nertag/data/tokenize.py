@@ -141,15 +141,27 @@ def _ptb_tokens(line: str, position: int) -> list[Token]:
     """``_PTB``'s tokens of ``line[position:]``, whitespace chunk by chunk.
 
     No token crosses whitespace, and the rules look around a chunk only at the whitespace (or line end)
-    beside it, so each chunk can be matched on its own; most chunks are plain ASCII words or numbers,
-    which are one token under every rule, and skip the regex (tokenising eng.testb takes half the time).
+    beside it, so each chunk can be matched on its own: its tokens depend on its text only. Most chunks are
+    plain ASCII words or numbers, which are one token under every rule, and skip the regex; the others
+    (punctuation, hyphenated words, abbreviations) repeat, and are matched once (`_CHUNK_CACHE`).
     """
     tokens = []
-    alnum, finditer = _ALNUM.match, _PTB.finditer
+    append, alnum, cache = tokens.append, _ALNUM.match, _CHUNK_CACHE
     for chunk in _WHITESPACE.finditer(line, position):
         text = chunk.group()
+        start = chunk.start()
         if alnum(text):
-            tokens.append(Token(text, chunk.start(), chunk.end()))
-        else:
-            tokens += [Token(m.group(), m.start(), m.end()) for m in finditer(line, chunk.start(), chunk.end())]
+            append(Token(text, start, chunk.end()))
+            continue
+        pieces = cache.get(text)
+        if pieces is None:
+            if len(cache) >= _CHUNK_CACHE_SIZE:
+                cache.clear()  # bounded memory on endless streams of new chunks
+            pieces = cache[text] = [(m.group(), m.start(), m.end()) for m in _PTB.finditer(text)]
+        for piece, begin, end in pieces:
+            append(Token(piece, start + begin, start + end))
     return tokens
+
+
+_CHUNK_CACHE: dict[str, list[tuple[str, int, int]]] = {}   # chunk text -> its tokens, offsets in the chunk
+_CHUNK_CACHE_SIZE = 100_000
