@@ -97,6 +97,28 @@ def gemm_peak(size: int = 1024, rounds: int = 5) -> float:
     return statistics.median(rates)
 
 
+def unmet_requirements() -> list[str]:
+    """nertag's runtime dependencies that this Python lacks or has at a version pyproject.toml excludes (a
+    typer outside its pin, for one, adds ~0.1 s to every start-up and would skew the figures)."""
+    import tomllib
+    from importlib import metadata
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:
+        return ["(packaging is not installed: versions not checked)"]
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    unmet = []
+    for requirement in map(Requirement, project["dependencies"]):
+        try:
+            version = metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            unmet.append(f"{requirement.name} missing")
+            continue
+        if not requirement.specifier.contains(version, prereleases=True):
+            unmet.append(f"{requirement.name} {version} (nertag wants {requirement.specifier})")
+    return unmet
+
+
 def blas_kernels() -> str:
     from threadpoolctl import threadpool_info
     return ", ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
@@ -230,6 +252,8 @@ def main() -> None:
     times = f" ({args.repeat} times over)" if args.repeat > 1 else ""
     print(f"text: {args.conll}{times} as {len(sentences)} lines, {n_tokens} tokens; model {model_dir}")
     print(f"BLAS: {blas_kernels()}; one thread per process ({', '.join(f'{k}=1' for k in ONE_THREAD)})")
+    for problem in unmet_requirements():
+        print(f"WARNING: this Python's {problem}: nertag's figures are not what an install gives")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
