@@ -28,60 +28,45 @@ recipe="--optimizer adam --lr 0.001 --lr-decay 0.05 --clip 5 --batch-size 10 --d
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 run() {  # variant seed
-  local variant=$1 seed=$2 dir="$out/$1/seed$2" extra=()
+  local variant=$1 seed=$2 dir="$out/$1/seed$2" extra=() teachers=()
   local data_files=(--conll "$data/eng.train" --dev "$data/eng.testa")
+  local train_and_dev=(--conll "$data/eng.train" --conll "$data/eng.testa")
+  local glove=(--embeddings "$emb" --embeddings-vocab all)
+  # The papers' own architectures with this recipe and GloVe-50d: Lample et al. (2016), a BiLSTM of
+  # 100 + 100 over a character BiLSTM of 25 + 25; Ma and Hovy (2016), a BiLSTM of 200 + 200 over 30
+  # character filters of width 3 on 30-d character embeddings.
+  local lample=("${glove[@]}" --char-dim 25 --lowercase --hidden 100 --cell lstm --char-encoder lstm)
+  local ma_hovy=("${glove[@]}" --char-dim 30 --char-hidden 30 --char-window 3 --lowercase --hidden 200
+                 --cell lstm --char-encoder cnn)
+  local wide_avg=("${glove[@]}" --char-dim 25 --lowercase --hidden 200 --ema-decay 0.999)
   case $variant in
     # Words are lowercased for lookup when the char BiGRU sees their case; without it they keep it.
     # The _avg variants evaluate and keep a moving average of the weights (the training is the same).
-    full)     extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 100) ;;
-    wide)     extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 200) ;;
-    full_avg) extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 100
-                     --ema-decay 0.999) ;;
-    wide_avg) extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 200
-                     --ema-decay 0.999) ;;
-    nochar)   extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 0 --no-lowercase --hidden 100) ;;
+    full)     extra=("${glove[@]}" --char-dim 25 --lowercase --hidden 100) ;;
+    wide)     extra=("${glove[@]}" --char-dim 25 --lowercase --hidden 200) ;;
+    full_avg) extra=("${glove[@]}" --char-dim 25 --lowercase --hidden 100 --ema-decay 0.999) ;;
+    wide_avg) extra=("${wide_avg[@]}") ;;
+    nochar)   extra=("${glove[@]}" --char-dim 0 --no-lowercase --hidden 100) ;;
     random)   extra=(--word-dim 100 --char-dim 25 --lowercase --hidden 100) ;;   # random 100d word vectors
     # The two ablations of wide_avg.
-    nochar_wide_avg) extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 0 --no-lowercase --hidden 200
-                            --ema-decay 0.999) ;;
+    nochar_wide_avg) extra=("${glove[@]}" --char-dim 0 --no-lowercase --hidden 200 --ema-decay 0.999) ;;
     random_wide_avg) extra=(--word-dim 100 --char-dim 25 --lowercase --hidden 200 --ema-decay 0.999) ;;
-    # The papers' own architectures with this recipe and GloVe-50d: Lample et al. (2016), a BiLSTM of
-    # 100 + 100 over a character BiLSTM of 25 + 25; Ma and Hovy (2016), a BiLSTM of 200 + 200 over 30
-    # character filters of width 3 on 30-d character embeddings.
-    lample)   extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 100
-                     --cell lstm --char-encoder lstm) ;;
-    ma_hovy)  extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 30 --char-hidden 30 --char-window 3
-                     --lowercase --hidden 200 --cell lstm --char-encoder cnn) ;;
-    # A wide_avg student of the five wide_avg runs (their product of CRFs tags eng.train as soft targets).
-    distill_wide_avg)
-      extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 200 --ema-decay 0.999)
-      local teacher
-      for teacher in 1 2 3 4 5; do
-        [ -f "$out/wide_avg/seed$teacher/test.json" ] ||
-          { echo "distill_wide_avg needs the 5 wide_avg runs first" >&2; return 1; }
-        extra+=(--teacher "$out/wide_avg/seed$teacher/model")
-      done ;;
-    # Its own row, never a dev-selected one: lample trained on eng.train + eng.testa for 30 epochs (the mean
-    # best epoch of the five lample runs, chosen on eng.testa), the last epoch's model kept.
-    lample_traindev)
-      extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 100
-             --cell lstm --char-encoder lstm --epochs 30)
-      data_files=(--conll "$data/eng.train" --conll "$data/eng.testa") ;;
-    ma_hovy_traindev)  # the same for ma_hovy: 28 epochs
-      extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 30 --char-hidden 30 --char-window 3
-             --lowercase --hidden 200 --cell lstm --char-encoder cnn --epochs 28)
-      data_files=(--conll "$data/eng.train" --conll "$data/eng.testa") ;;
-    # A lample student of the ensemble of all three 5-run sets (wide_avg, lample, ma_hovy).
-    distill15_lample)
-      extra=(--embeddings "$emb" --embeddings-vocab all --char-dim 25 --lowercase --hidden 100
-             --cell lstm --char-encoder lstm)
-      local teacher
-      for teacher in {wide_avg,lample,ma_hovy}/seed{1,2,3,4,5}; do
-        [ -f "$out/$teacher/test.json" ] ||
-          { echo "distill15_lample needs the wide_avg, lample and ma_hovy runs first" >&2; return 1; }
-        extra+=(--teacher "$out/$teacher/model")
-      done ;;
+    lample)   extra=("${lample[@]}") ;;
+    ma_hovy)  extra=("${ma_hovy[@]}") ;;
+    # Students: the gold data plus the tags that their teachers' ensemble (product of CRFs) gives eng.train.
+    distill_wide_avg) extra=("${wide_avg[@]}") teachers=(wide_avg/seed{1,2,3,4,5}) ;;
+    distill15_lample) extra=("${lample[@]}") teachers=({wide_avg,lample,ma_hovy}/seed{1,2,3,4,5}) ;;
+    # Their own rows, never dev-selected ones: trained on eng.train + eng.testa for the mean best epoch of
+    # the variant's five runs (chosen on eng.testa), the last epoch's model kept.
+    lample_traindev)  extra=("${lample[@]}" --epochs 30) data_files=("${train_and_dev[@]}") ;;
+    ma_hovy_traindev) extra=("${ma_hovy[@]}" --epochs 28) data_files=("${train_and_dev[@]}") ;;
   esac
+  local teacher
+  for teacher in "${teachers[@]}"; do
+    [ -f "$out/$teacher/test.json" ] ||
+      { echo "$variant needs its teachers' runs first: $out/$teacher is not finished" >&2; return 1; }
+    extra+=(--teacher "$out/$teacher/model")
+  done
   if [ -f "$dir/test.json" ]; then return 0; fi
   mkdir -p "$dir"
   local resume=()
