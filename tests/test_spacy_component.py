@@ -64,6 +64,8 @@ def recorded_calls(monkeypatch, component: NertagComponent) -> list[list[list[st
 def test_entities_labels_and_confidences_of_the_bundled_model(nlp):
     docs = [nlp(text) for text in TEXTS[:4]]
     assert ents(docs[0]) == [("John", "PER", 0, 1), ("Berlin", "LOC", 3, 4)]
+    spans = [(text, start, end) for text, _, start, end in ents(docs[1])]
+    assert spans == [("Angela Merkel", 0, 2), ("Barack Obama", 3, 5), ("Washington", 6, 7)]
     assert ents(docs[1])[1:] == [("Barack Obama", "PER", 3, 5), ("Washington", "LOC", 6, 7)]
     tagger = nlp.get_pipe("nertag").tagger
     for doc in docs:  # each token's IOB2 tag is the tagger's own (whatever this model makes of Merkel)

@@ -1,4 +1,5 @@
-"""nertag.net.fit (nertag/net/fitting.py): mini-batch and full-batch training, seeding, reports, held-out evaluation, early stopping."""
+"""nertag.net.fit (in nertag/net/fitting.py): mini-batch and full-batch training, seeding, reports, held-out
+evaluation, early stopping."""
 import numpy as np
 import pytest
 
