@@ -1,7 +1,8 @@
-"""Benchmark (not a test): training speed of the bundled recipe on CoNLL-2003, checkouts side by side.
+"""Benchmark (not a test): training speed of a fixed recipe on CoNLL-2003, checkouts side by side.
 
-Trains one epoch of the bundled recipe (``nertag/models/conll2003/config.json``: 200 + 200 word BiGRU,
-25 + 25 character BiGRU, 50-d GloVe, batches of 10, Adam, parameter averaging) on the first ``--sentences``
+Trains one epoch of the recipe in ``scripts/bench_train_recipe.json`` (the bundled model's recipe when the
+training-speed issue was filed at 5642ddd, seed included: 200 + 200 word BiGRU, 25 + 25 character BiGRU,
+50-d GloVe, batches of 10, Adam, parameter averaging; ``--recipe`` picks another) on the first ``--sentences``
 sentences of ``eng.train`` (all of them by default), in a fresh process per run, alternating between the
 checkouts given (so that a busy machine slows all of them alike), with one BLAS thread. Prints the median
 training tokens/s of each checkout (the epoch's ``tokens_per_s``: the batch loop only, without loading,
@@ -13,7 +14,8 @@ Usage::
     python scripts/bench_train.py [--runs 3] [--sentences N] [--data DIR] [--embeddings FILE] [CHECKOUT ...]
 
 A checkout is a source tree with built kernels; it is put first on ``PYTHONPATH`` (default: this checkout).
-Each run builds a new model in a temporary directory with the checkout's own copy of the bundled config.
+Each run builds a new model in a temporary directory from the same recipe file, whatever the checkout bundles
+(so that the loss and parameters digest printed compare like with like).
 ``--profile FILE`` runs this checkout once under cProfile instead and writes the statistics to FILE.
 """
 from __future__ import annotations
@@ -33,10 +35,11 @@ HERE = Path(__file__).resolve()
 SHARED = HERE.parents[2] / "shared" / "data"
 DEFAULT_DATA = SHARED / "conll2003"
 DEFAULT_EMBEDDINGS = SHARED / "embeddings" / "glove.6B.50d.conll2003.txt"
+DEFAULT_RECIPE = HERE.parent / "bench_train_recipe.json"
 PINNED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def worker(data: str, embeddings: str, sentences: int, profile: str | None) -> dict:
+def worker(data: str, embeddings: str, sentences: int, recipe: str, profile: str | None) -> dict:
     """One training epoch in this process (the checkout is whichever ``nertag`` imports); its figures.
 
     The epoch is the loop of ``nertag.train._train_epoch`` without its progress bar and checkpoints: the
@@ -50,8 +53,7 @@ def worker(data: str, embeddings: str, sentences: int, profile: str | None) -> d
     from nertag.model_dir import ModelDir
     from nertag.train import _new_run, _step
 
-    recipe = Path(nertag.__file__).parent / "models" / "conll2003" / "config.json"
-    config = Config.from_dict(json.loads(recipe.read_text()), str(recipe)).replace(epochs=1)
+    config = Config.from_dict(json.loads(Path(recipe).read_text()), recipe).replace(epochs=1)
     train_data = load_conll(os.path.join(data, "eng.train"))
     if sentences:
         train_data = train_data[:sentences]
@@ -89,7 +91,7 @@ def run_once(checkout: str, args) -> dict:
     """One fresh worker process on ``checkout``."""
     env = {**os.environ, "PYTHONPATH": checkout, **PINNED}
     command = [sys.executable, str(HERE), "--worker", "--data", args.data, "--embeddings", args.embeddings,
-               "--sentences", str(args.sentences)]
+               "--sentences", str(args.sentences), "--recipe", args.recipe]
     done = subprocess.run(command, env=env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if done.returncode != 0:
         raise SystemExit(f"{checkout}: training failed:\n{done.stderr.decode()}")
@@ -106,13 +108,14 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=0, help="first N sentences of eng.train (0: all)")
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="directory with eng.train")
     parser.add_argument("--embeddings", default=str(DEFAULT_EMBEDDINGS))
+    parser.add_argument("--recipe", default=str(DEFAULT_RECIPE), help="training config.json to train with")
     parser.add_argument("--profile", metavar="FILE", help="one cProfile'd run of this checkout, stats to FILE")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker or args.profile:
         if args.profile:
             os.environ.update(PINNED)               # before NumPy loads its BLAS
-        print(json.dumps(worker(args.data, args.embeddings, args.sentences, args.profile)))
+        print(json.dumps(worker(args.data, args.embeddings, args.sentences, args.recipe, args.profile)))
         return
     checkouts = [str(Path(c).resolve()) for c in args.checkouts]
     print(f"python {sys.version.split()[0]}, 1 BLAS thread, {args.runs} alternating runs each, "
