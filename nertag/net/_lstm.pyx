@@ -265,7 +265,8 @@ cdef inline Py_ssize_t _position(bint reverse, long long length, Py_ssize_t t) n
 def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, const floating[::1] bias,
                       const floating[:, ::1] U, const long long[::1] lengths, const long long[::1] order,
                       bint reverse, floating[:, :, ::1] S, floating[:, :, ::1] C, floating[:, :, ::1] IFOG,
-                      floating[:, :, ::1] Tc, floating[:, ::1] G, floating[:, ::1] At, floating[:, ::1] Xt, Y):
+                      floating[:, :, ::1] Tc, floating[:, ::1] G, floating[:, ::1] At, floating[:, ::1] Xt, Y,
+                      P=None, ids=None):
     """All steps of one LSTM direction (layouts in the module docstring).
 
     ``A`` (N, 4H): the input products ``x W`` of the real positions (packed, without bias), or None to
@@ -278,14 +279,19 @@ def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, 
     (only the states are wanted: a row's output goes to a scratch row). Padded rows of ``S`` and ``C``
     are written 0, those of the caches are left as they were. With ``IFOG`` (1, B, 4H), ``Tc`` (1, B, H)
     and ``C`` (2, B, H) the caches are scratch overwritten at every step (prediction): ``c_t`` then lives in
-    ``C[(t + 1) % 2]``.
+    ``C[(t + 1) % 2]``. With ``P`` (V, 4H) and ``ids`` (T, B) int64 (``A`` None), the input product at a
+    position is the row ``P[ids[position, column]]``: inputs that are embedding rows, ``P`` = (embeddings W),
+    read in place (``X`` is then (T, B, 0)).
     """
     cdef Py_ssize_t T = X.shape[0], B = X.shape[1], D = X.shape[2], H = U.shape[0]
     cdef Py_ssize_t T_real = lengths[0] if B else 0
     cdef Py_ssize_t t, tc, cprev, cnext, i, p, col, k = B, o = 0      # o: packed row of step t's row 0
-    cdef bint per_step = A is None
+    cdef bint lookup = P is not None
+    cdef bint per_step = A is None and not lookup
+    cdef const floating[:, ::1] Pv = P if lookup else None          # typed here: None must not pick the dtype
+    cdef const long long[:, ::1] idv = ids if lookup else None
     cdef bint cache = IFOG.shape[0] == T_real
-    cdef const floating[:, ::1] Av = None if per_step else A        # typed here: a None A must not pick the dtype
+    cdef const floating[:, ::1] Av = A if A is not None else None   # typed here: a None A must not pick the dtype
     cdef bint identity = True                                       # sorted rows == batch columns
     cdef const floating *xrows
     cdef const floating *a
@@ -297,7 +303,12 @@ def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, 
     for i in range(B):
         identity = identity and order[i] == i
         N += lengths[i]
-    if not per_step and Av.shape[0] != N:
+    if lookup:
+        if A is not None or idv.shape[0] != T or idv.shape[1] != B or Pv.shape[1] != 4 * H:
+            raise ValueError(f"P must be (V, {4 * H}) and ids ({T}, {B}), without A")
+        if idv.shape[0] and (np.min(ids) < 0 or np.max(ids) >= Pv.shape[0]):
+            raise ValueError(f"ids must lie in 0..{Pv.shape[0] - 1}")
+    elif not per_step and Av.shape[0] != N:
         raise ValueError(f"A must hold the {N} real positions (packed), got {Av.shape[0]} rows")
     if IFOG.shape[0] != Tc.shape[0] or C.shape[0] != (T_real + 1 if cache else 2):
         raise ValueError(f"IFOG, Tc and C must hold {T_real}, {T_real} and {T_real + 1} steps (or 1, 1 and 2 "
@@ -321,7 +332,9 @@ def lstm_scan_forward(A, const floating[:, :, ::1] X, const floating[:, ::1] W, 
             for i in range(k):
                 col = order[i]
                 p = _position(reverse, lengths[i], t)
-                if per_step:
+                if lookup:
+                    a = &Pv[idv[p, col], 0]
+                elif per_step:
                     a = &At[i, 0]
                 else:
                     a = &Av[o + i, 0]

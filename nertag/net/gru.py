@@ -42,6 +42,7 @@ import numpy as np
 
 from . import init
 from .kernels import select
+from .padded import as_padded
 from .rnn import Recurrent
 
 # From this batch size on, prediction computes the input products x_t W inside the time loop for the real
@@ -124,6 +125,7 @@ class GRU(Recurrent):
         T, B = ids.shape
         H = self.n_hidden
         ws = self._workspace
+        padded = as_padded(padded, T, B)                               # (lengths are accepted too)
         projected = np.asarray(table, dtype) @ W                       # (V, 3H)
         S = ws.take((padded.T_real + 1, B, H), dtype)                  # S[t + 1] = h_t, sorted rows
         S[0] = 0

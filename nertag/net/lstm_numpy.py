@@ -70,7 +70,8 @@ def _step_backward(dh, dc, dy, ifog, tc, c_prev, dz) -> None:
     dc *= f                                                        # 5. to c_{t-1}
 
 
-def lstm_scan_forward(A, X, W, bias, U, lengths, order, reverse, S, C, IFOG, Tc, G, At, Xt, Y) -> None:
+def lstm_scan_forward(A, X, W, bias, U, lengths, order, reverse, S, C, IFOG, Tc, G, At, Xt, Y, P=None,
+                      ids=None) -> None:
     """All steps of one LSTM direction (twin of :func:`nertag.net._lstm.lstm_scan_forward`).
 
     Parameters
@@ -98,6 +99,8 @@ def lstm_scan_forward(A, X, W, bias, U, lengths, order, reverse, S, C, IFOG, Tc,
     Y : ndarray, shape (T, B, H), or None
         Written: the outputs ``[position, column]``, 0 at padding; may be a view with a contiguous last axis.
         None: no outputs (only the states are wanted).
+    P, ids : ndarray, shapes (V, 4H), (T, B) int64, optional
+        With ``A`` None: the input product at a position is ``P[ids[position, column]]`` (embedding rows).
     """
     if Y is not None:
         Y[...] = 0
@@ -110,7 +113,10 @@ def lstm_scan_forward(A, X, W, bias, U, lengths, order, reverse, S, C, IFOG, Tc,
         tc = t if cache else 0
         c_prev, c_next = (t, t + 1) if cache else (t % 2, (t + 1) % 2)
         np.dot(S[t, :k], U, out=G[:k])                                       # (k, 4H) the one GEMM of the step
-        a = X[pos, cols] @ W if A is None else A[o: o + k]                   # (k, 4H)
+        if P is not None:
+            a = P[ids[pos, cols]]                                            # (k, 4H) looked up
+        else:
+            a = X[pos, cols] @ W if A is None else A[o: o + k]               # (k, 4H)
         _step_forward(G[:k], a, bias, C[c_prev, :k], IFOG[tc, :k], C[c_next, :k], Tc[tc, :k], S[t + 1, :k])
         S[t + 1, k:] = 0
         C[c_next, k:] = 0

@@ -140,10 +140,11 @@ def test_final_states_only_equal_the_run_with_outputs(cell):
         np.testing.assert_array_equal(without, with_outputs)
 
 
-@pytest.mark.parametrize("cell, kernel", [(GRU, "cython"), (GRU, "numpy"), (RNN, None), (LSTM, None)])
+@pytest.mark.parametrize("cell, kernel", [(GRU, "cython"), (GRU, "numpy"), (RNN, None), (LSTM, "cython"),
+                                          (LSTM, "numpy")])
 def test_final_states_of_ids_equal_the_run_on_looked_up_rows(cell, kernel):
     """Prediction from ids and a table (the character encoder's path): the final states of running the
-    gathered rows, whichever way a layer computes them (the GRU looks up rows of table W)."""
+    gathered rows, whichever way a layer computes them (the GRU and the LSTM look up rows of table W)."""
     make = (lambda: cell(3, 4, kernel=kernel)) if kernel else (lambda: cell(3, 4))
     layer = Bidirectional(make)
     ParamBuffer(layer, np.float64, seed=0)
@@ -156,8 +157,9 @@ def test_final_states_of_ids_equal_the_run_on_looked_up_rows(cell, kernel):
     np.testing.assert_allclose(layer.final_states_of_ids(ids, table, lengths), expected, rtol=0, atol=1e-13)
 
 
-def test_final_states_of_ids_refuse_ids_outside_the_table():
-    layer = Bidirectional(lambda: GRU(3, 4))
+@pytest.mark.parametrize("cell", [GRU, LSTM])
+def test_final_states_of_ids_refuse_ids_outside_the_table(cell):
+    layer = Bidirectional(lambda: cell(3, 4))
     ParamBuffer(layer, np.float64, seed=0)
     with pytest.raises(ValueError, match=r"ids must lie in 0..8, got 0..9"):
         layer.final_states_of_ids(np.array([[0], [9]]), np.zeros((9, 3)))
