@@ -127,13 +127,22 @@ def blas_kernels() -> str:
 
 # -- the model's cost ------------------------------------------------------------------------------------------
 def flop_per_token(model_dir: Path, n_tags: int, chars_per_token: float) -> dict:
-    """FLOP (2 per multiply-add) to tag one token: word BiGRU, char BiGRU, dense, Viterbi."""
+    """FLOP (2 per multiply-add) to tag one token: word BiGRU/BiLSTM, character encoder, dense, Viterbi."""
     config = json.loads((model_dir / "config.json").read_text())
     H, Hc, Dc = config["hidden"], config["char_hidden"], config["char_dim"]
-    D = config["word_dim"] + (2 * Hc if Dc > 0 else 0)
+    cell, char_encoder = config.get("cell", "gru"), config.get("char_encoder", "gru")
+    gates = {"gru": 3, "lstm": 4}
+    char_features = 0 if Dc == 0 else Hc if char_encoder == "cnn" else 2 * Hc
+    D = config["word_dim"] + char_features
+    if Dc == 0:
+        char_cost = 0.0
+    elif char_encoder == "cnn":                             # one window of Dc-d characters per filter
+        char_cost = 2 * config.get("char_window", 3) * Dc * Hc * chars_per_token
+    else:                                                   # 2 directions, input and recurrent products
+        char_cost = 2 * 2 * (Dc + Hc) * gates[char_encoder] * Hc * chars_per_token
     parts = {
-        "word BiGRU": 2 * 2 * (D + H) * 3 * H,              # 2 directions, input and recurrent products, 3 gates
-        "char BiGRU": 2 * 2 * (Dc + Hc) * 3 * Hc * chars_per_token if Dc > 0 else 0.0,
+        f"word Bi{cell.upper()}": 2 * 2 * (D + H) * gates[cell] * H,
+        f"char {'CNN' if char_encoder == 'cnn' else 'Bi' + char_encoder.upper()}": char_cost,
         "dense": 2 * 2 * H * n_tags,
         "Viterbi": 2 * n_tags * n_tags,
     }
@@ -232,6 +241,7 @@ def main() -> None:
     parser.add_argument("--spacy-sentences", type=int, default=2000, help="eng.train sentences for spaCy's one epoch")
     parser.add_argument("--crf-sentences", type=int, default=14041, help="eng.train sentences for crfsuite")
     parser.add_argument("--compare", type=Path, help="also time `nertag tag` of this checkout (e.g. an older commit)")
+    parser.add_argument("--compare-model", type=Path, help="also time `nertag tag` with this model directory")
     parser.add_argument("--batch-sizes", default="", help="also time `nertag tag --batch-size B` for these B "
                                                           "(comma-separated, e.g. 32,64,256)")
     parser.add_argument("--repeat", type=int, default=1, help="tag the text this many times over in one process "
@@ -264,6 +274,8 @@ def main() -> None:
         contenders = {"nertag tag": nertag_command(*model_args)}
         if args.compare:
             contenders[f"nertag tag of {args.compare}"] = nertag_command(*model_args, source=args.compare.resolve())
+        if args.compare_model:
+            contenders[f"nertag tag, model {args.compare_model.name}"] = nertag_command("--model", str(args.compare_model))
         for size in filter(None, args.batch_sizes.split(",")):
             contenders[f"nertag tag --batch-size {int(size)}"] = nertag_command(*model_args, "--batch-size", size)
         if nertag_has_option("--jobs"):
@@ -309,6 +321,11 @@ def main() -> None:
           + f"; {chars:.2f} characters per token)")
     print(f"GEMM peak, float32, 1 thread, 1024^3: {peak:.1f} GFLOP/s -> bound {bound:,.0f} tokens/s; "
           f"nertag tag reaches {100 * ours / bound:.0f}% of it")
+    if args.compare_model:
+        other = flop_per_token(args.compare_model, n_tags, chars)["total"]
+        rate = n_tokens / median[f"nertag tag, model {args.compare_model.name}"]
+        print(f"model {args.compare_model}: {other:,.0f} FLOP per token -> bound {peak * 1e9 / other:,.0f} "
+              f"tokens/s; it reaches {100 * rate * other / (peak * 1e9):.0f}% of it")
     if "nertag tag --jobs 2" in median:
         one, two, start = median["nertag tag"], median["nertag tag --jobs 2"], median["nertag tag, one sentence"]
         print(f"--jobs 2 against --jobs 1: {one / two:.2f}x whole process; {(one - start) / (two - start):.2f}x "

@@ -488,7 +488,10 @@ def test_info_summary_card_json_and_system(tmp_path):
                f"test F1 {scores['test']['f1']:.2f}" in line for line in summary)
     assert any(line.startswith("trained on  eng.train (14,041 sentences)") for line in summary)
     full = json.loads(ok(nertag("info", "--json")).stdout)
-    assert full["name"] == "conll2003-en" and full["requires_nertag"] == ">=0.1" and full["config"]["hidden"] == 200
+    bundled_config = json.loads((bundled_model() / "config.json").read_text())
+    assert full["name"] == "conll2003-en" and full["requires_nertag"] == ">=0.1"
+    assert {key: full["config"][key] for key in ("cell", "hidden", "char_encoder")} == \
+        {key: bundled_config[key] for key in ("cell", "hidden", "char_encoder")}
     system = ok(nertag("info", "--system")).stdout
     assert "kernel " in system and "compiled: _crf" in system and "threads" in system
     # a card of any shape (people edit meta.json) is summarised, never a traceback
