@@ -19,7 +19,7 @@ set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 DATA_DIR EMBEDDINGS [OUT_DIR]" >&2; exit 2; }
 data=$1 emb=$2 out=${3:-runs/conll2003}
 all_variants="full wide full_avg wide_avg nochar random nochar_wide_avg random_wide_avg lample ma_hovy
-              distill_wide_avg lample_traindev ma_hovy_traindev distill15_lample"
+              distill_wide_avg lample_traindev ma_hovy_traindev distill15_lample distill15_lample_traindev"
 seeds=${SEEDS:-1 2 3 4 5} variants=${VARIANTS:-$all_variants} parallel=${PARALLEL:-2}
 nertag=${NERTAG:-nertag} python=${PYTHON:-python3}
 # The README table's recipe, spelled out so that a change of the CLI defaults cannot change the table.
@@ -60,6 +60,9 @@ run() {  # variant seed
     # the variant's five runs (chosen on eng.testa), the last epoch's model kept.
     lample_traindev)  extra=("${lample[@]}" --epochs 30) data_files=("${train_and_dev[@]}") ;;
     ma_hovy_traindev) extra=("${ma_hovy[@]}" --epochs 28) data_files=("${train_and_dev[@]}") ;;
+    # distill15_lample's students on eng.train + eng.testa (the teachers tag both), for its mean best epoch.
+    distill15_lample_traindev) extra=("${lample[@]}" --epochs 20) data_files=("${train_and_dev[@]}")
+                               teachers=({wide_avg,lample,ma_hovy}/seed{1,2,3,4,5}) ;;
   esac
   local teacher
   for teacher in "${teachers[@]}"; do
