@@ -13,6 +13,7 @@ recycled by hand, so a forgotten closure can only cost memory, never corrupt a r
 from __future__ import annotations
 
 import sys
+from bisect import bisect_left, bisect_right
 
 import numpy as np
 
@@ -32,7 +33,8 @@ class Workspace:
 
     def __init__(self, max_buffers: int = 24):
         self.max_buffers = max_buffers
-        self._pool: list[np.ndarray] = []
+        self._pool: list[np.ndarray] = []          # smallest first, so the first free fit is the best
+        self._sizes: list[int] = []                # their sizes, for bisect
 
     def take(self, shape, dtype) -> np.ndarray:
         """An uninitialised C-contiguous array of ``shape`` and ``dtype``, a view of a free pooled buffer."""
@@ -41,27 +43,26 @@ class Workspace:
         for s in shape:
             n *= s
         n = int(n)
-        best, best_size = None, 0
         getrefcount = sys.getrefcount
-        for buf in self._pool:                                     # sizes and dtypes first: cheap tests
-            size = buf.size
-            if size >= n and (best is None or size < best_size) and buf.dtype == dtype \
-                    and getrefcount(buf) == _FREE:
-                best, best_size = buf, size
-        if best is None:
-            best = np.empty(n, dtype)
-            self._pool.append(best)
-            self._trim()
+        pool = self._pool
+        for i in range(bisect_left(self._sizes, n), len(pool)):  # the smallest free buffer that fits
+            buf = pool[i]
+            if buf.dtype == dtype and getrefcount(buf) == _FREE:
+                return buf[:n].reshape(shape)
+        best = np.empty(n, dtype)
+        i = bisect_right(self._sizes, n)
+        pool.insert(i, best)
+        self._sizes.insert(i, n)
+        self._trim(best)
         return best[:n].reshape(shape)
 
-    def _trim(self) -> None:
-        """Drop the smallest free buffers while the pool is over its limit."""
+    def _trim(self, new: np.ndarray) -> None:
+        """Drop the smallest free buffers (never ``new``, being handed out) while the pool is over its limit."""
         while len(self._pool) > self.max_buffers:
-            smallest = None
-            for i in range(len(self._pool) - 1):                 # the newest buffer is being handed out
-                buf = self._pool[i]
-                if sys.getrefcount(buf) == _FREE and (smallest is None or buf.size < self._pool[smallest].size):
-                    smallest = i
-            if smallest is None:
+            for i in range(len(self._pool)):                     # smallest first (no enumerate: its
+                buf = self._pool[i]                              # reused tuple would hold a reference)
+                if buf is not new and sys.getrefcount(buf) == _FREE:
+                    del self._pool[i], self._sizes[i]
+                    break
+            else:
                 return
-            del self._pool[smallest]
