@@ -138,24 +138,6 @@ cdef extern from *:
     NT_LSTM_ROW_BACKWARD(nt_lstm_row_backward_f, float)
     NT_LSTM_ROW_BACKWARD(nt_lstm_row_backward_d, double)
 
-    /* out (n, m) = a (m, n)^T, row-major, in tiles of 8 x 8 (the inner loops of fixed length unroll; a
-       tile's rows are 8 cache lines read and 8 written) and the edges entry by entry. */
-    #define NT_LSTM_TRANSPOSE(NAME, T)                                                                    \
-    static void NAME(const T *__restrict a, Py_ssize_t m, Py_ssize_t n, T *__restrict out) {             \
-        Py_ssize_t i0 = 0, j0;                                                                           \
-        for (; i0 + 8 <= m; i0 += 8) {                                                                   \
-            for (j0 = 0; j0 + 8 <= n; j0 += 8)                                                           \
-                for (int j = 0; j < 8; j++)                                                              \
-                    for (int i = 0; i < 8; i++)                                                          \
-                        out[(j0 + j) * m + i0 + i] = a[(i0 + i) * n + j0 + j];                           \
-            for (; j0 < n; j0++)                                                                         \
-                for (int i = 0; i < 8; i++) out[j0 * m + i0 + i] = a[(i0 + i) * n + j0];                 \
-        }                                                                                                \
-        for (; i0 < m; i0++)                                                                             \
-            for (j0 = 0; j0 < n; j0++) out[j0 * m + i0] = a[i0 * n + j0];                                \
-    }
-    NT_LSTM_TRANSPOSE(nt_lstm_transpose_f, float)
-    NT_LSTM_TRANSPOSE(nt_lstm_transpose_d, double)
     """
     void nt_lstm_row_forward_f(Py_ssize_t H, const float *g, const float *a, const float *bias, const float *cp,
                                float *ifog, float *c, float *tc, float *h, float *y) noexcept nogil
@@ -169,8 +151,11 @@ cdef extern from *:
                                 const double *ifog, const double *tc, const double *cp, double *dz,
                                 double *dc_out) noexcept nogil
     float nt_lstm_expf(float x) noexcept nogil
-    void nt_lstm_transpose_f(const float *a, Py_ssize_t m, Py_ssize_t n, float *out) noexcept nogil
-    void nt_lstm_transpose_d(const double *a, Py_ssize_t m, Py_ssize_t n, double *out) noexcept nogil
+
+
+cdef extern from "nt_transpose.h":
+    void nt_transpose_f(const float *a, Py_ssize_t m, Py_ssize_t n, float *out) noexcept nogil
+    void nt_transpose_d(const double *a, Py_ssize_t m, Py_ssize_t n, double *out) noexcept nogil
 
 
 def _expf(float x):
@@ -250,9 +235,9 @@ cdef inline void _step_product_back(Py_ssize_t k, Py_ssize_t H, const floating *
 cdef inline void _transpose(const floating *a, Py_ssize_t m, Py_ssize_t n, floating *out) noexcept nogil:
     """``out (n, m) = a (m, n)^T``, both row-major (once per backward call)."""
     if floating is float:
-        nt_lstm_transpose_f(a, m, n, out)
+        nt_transpose_f(a, m, n, out)
     else:
-        nt_lstm_transpose_d(a, m, n, out)
+        nt_transpose_d(a, m, n, out)
 
 
 cdef inline Py_ssize_t _position(bint reverse, long long length, Py_ssize_t t) noexcept nogil:
