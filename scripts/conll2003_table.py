@@ -28,6 +28,7 @@ NAMES = {"full": "nertag char-BiGRU + GloVe-50d, BiGRU-CRF",
          "lample_traindev": "nertag Lample-style trained on eng.train + eng.testa, 30 epochs (no dev selection)",
          "ma_hovy_traindev": "nertag Ma & Hovy-style trained on eng.train + eng.testa, 28 epochs (no dev selection)",
          "distill15_lample": "nertag Lample-style student distilled from the 15 wide_avg, lample and ma_hovy runs",
+         "distill15_lample_wiki": "nertag distill15_lample students with WikiGold's words teacher-tagged too",
          "distill15_lample_traindev": "nertag distill15_lample students trained on eng.train + eng.testa, 20 epochs "
                                       "(no dev selection)"}
 
