@@ -1,7 +1,7 @@
 /* out (n, m) = a (m, n)^T, both row-major: the transposes of the GRU and LSTM kernels (_recurrent.pyx,
    _lstm.pyx), where step 5 of the backward scans multiplies by U^T. float: 8 x 8 blocks through registers
-   (three rounds of shuffles), the edges one by one; double (the tests' dtype) takes the plain loop. The
-   vector types are GCC's; elsewhere float takes the plain loop too. A transpose only moves values, so
+   (three rounds of shuffles), the edges one by one; double (the tests' dtype) takes the plain loop. With
+   another compiler float takes the plain loop too. A transpose only moves values, so
    every way gives the same bits. Included by the generated C after Python.h (for Py_ssize_t). */
 #ifndef NT_TRANSPOSE_H
 #define NT_TRANSPOSE_H
@@ -12,11 +12,11 @@
 #define NT_TRANSPOSE_CLONES
 #endif
 
-#define NT_TRANSPOSE_PLAIN(T, a, m, n, out, i0)                                                        \
+#define NT_TRANSPOSE_PLAIN(a, m, n, out, i0)                                                           \
     for (Py_ssize_t i = (i0); i < (m); i++)                                                            \
         for (Py_ssize_t j = 0; j < (n); j++) (out)[j * (m) + i] = (a)[i * (n) + j];
 
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(__clang__)      /* __builtin_shuffle is GCC's */
 typedef float nt_tr_v8f __attribute__((vector_size(32)));
 typedef float nt_tr_v8fu __attribute__((vector_size(32), aligned(4), may_alias));
 typedef int nt_tr_v8i __attribute__((vector_size(32)));
@@ -47,16 +47,16 @@ NT_TRANSPOSE_CLONES static void nt_transpose_f(const float *a, Py_ssize_t m, Py_
         for (; j0 < n; j0++)
             for (int i = 0; i < 8; i++) out[j0 * m + i0 + i] = a[(i0 + i) * n + j0];
     }
-    NT_TRANSPOSE_PLAIN(float, a, m, n, out, i0)
+    NT_TRANSPOSE_PLAIN(a, m, n, out, i0)
 }
 #else
 static void nt_transpose_f(const float *a, Py_ssize_t m, Py_ssize_t n, float *out) {
-    NT_TRANSPOSE_PLAIN(float, a, m, n, out, 0)
+    NT_TRANSPOSE_PLAIN(a, m, n, out, 0)
 }
 #endif
 
 static void nt_transpose_d(const double *a, Py_ssize_t m, Py_ssize_t n, double *out) {
-    NT_TRANSPOSE_PLAIN(double, a, m, n, out, 0)
+    NT_TRANSPOSE_PLAIN(a, m, n, out, 0)
 }
 
 #endif
