@@ -42,7 +42,6 @@ import numpy as np
 
 from . import init
 from .kernels import select
-from .padded import as_padded
 from .rnn import Recurrent
 
 # From this batch size on, prediction computes the input products x_t W inside the time loop for the real
@@ -121,24 +120,16 @@ class GRU(Recurrent):
         Equal to ``run(table[ids], ...)[1]`` up to rounding.
         """
         W, U = self.p["W"], self.p["U"]
-        dtype = W.dtype
-        T, B = ids.shape
-        H = self.n_hidden
-        ws = self._workspace
-        padded = as_padded(padded, T, B)                               # (lengths are accepted too)
-        projected = np.asarray(table, dtype) @ W                       # (V, 3H)
-        S = ws.take((padded.T_real + 1, B, H), dtype)                  # S[t + 1] = h_t, sorted rows
-        S[0] = 0
-        none = ws.take((T, B, 0), dtype)                               # no inputs: rows of P stand for them
-        self._kernels.gru_scan_forward(None, none, W, self._input_bias(), U, self.p["c"][2 * H:],
-                                       padded.sorted_lengths, padded.order, reverse, S,
-                                       ws.take((1, B, 3 * H), dtype), ws.take((1, B, H), dtype),
-                                       ws.take((B, 3 * H), dtype), ws.take((B, 3 * H), dtype),
-                                       ws.take((B, 0), dtype), None, projected,
-                                       np.ascontiguousarray(ids, dtype=np.int64))
-        h_last = np.empty((B, H), dtype)
-        h_last[padded.order] = S[padded.sorted_lengths, np.arange(B)]
-        return h_last
+        dtype, B, H, ws = W.dtype, ids.shape[1], self.n_hidden, self._workspace
+
+        def scan(projected, ids, padded, S, none):
+            self._kernels.gru_scan_forward(None, none, W, self._input_bias(), U, self.p["c"][2 * H:],
+                                           padded.sorted_lengths, padded.order, reverse, S,
+                                           ws.take((1, B, 3 * H), dtype), ws.take((1, B, H), dtype),
+                                           ws.take((B, 3 * H), dtype), ws.take((B, 3 * H), dtype),
+                                           ws.take((B, 0), dtype), None, projected, ids)
+
+        return self._final_states_by_lookup(ids, table, padded, scan)
 
     def _scan(self, X, padded, h0, reverse, Y, grad):
         """One direction through the compiled scan or its twin; see :meth:`Recurrent._scan`.

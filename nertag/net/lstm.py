@@ -55,7 +55,6 @@ import numpy as np
 
 from . import init
 from .kernels import select
-from .padded import as_padded
 from .rnn import Recurrent
 
 # From this batch size on, prediction computes the input products x_t W inside the time loop for the real
@@ -118,23 +117,16 @@ class LSTM(Recurrent):
         (T, B, D) inputs and no product per position. Equal to ``run(table[ids], ...)[1]`` up to rounding.
         """
         W, U, b = self.p["W"], self.p["U"], self.p["b"]
-        dtype = W.dtype
-        T, B = ids.shape
-        H = self.n_hidden
-        ws = self._workspace
-        padded = as_padded(padded, T, B)                               # (lengths are accepted too)
-        projected = np.asarray(table, dtype) @ W                       # (V, 4H)
-        S = ws.take((padded.T_real + 1, B, H), dtype)                  # S[t + 1] = h_t, sorted rows
-        S[0] = 0
-        self._kernels.lstm_scan_forward(None, ws.take((T, B, 0), dtype), W, b, U, padded.sorted_lengths,
-                                        padded.order, reverse, S, ws.take((2, B, H), dtype),
-                                        ws.take((1, B, 4 * H), dtype), ws.take((1, B, H), dtype),
-                                        ws.take((B, 4 * H), dtype), ws.take((B, 4 * H), dtype),
-                                        ws.take((B, 0), dtype), None, projected,
-                                        np.ascontiguousarray(ids, dtype=np.int64))
-        h_last = np.empty((B, H), dtype)
-        h_last[padded.order] = S[padded.sorted_lengths, np.arange(B)]
-        return h_last
+        dtype, B, H, ws = W.dtype, ids.shape[1], self.n_hidden, self._workspace
+
+        def scan(projected, ids, padded, S, none):
+            self._kernels.lstm_scan_forward(None, none, W, b, U, padded.sorted_lengths, padded.order, reverse, S,
+                                            ws.take((2, B, H), dtype), ws.take((1, B, 4 * H), dtype),
+                                            ws.take((1, B, H), dtype), ws.take((B, 4 * H), dtype),
+                                            ws.take((B, 4 * H), dtype), ws.take((B, 0), dtype), None,
+                                            projected, ids)
+
+        return self._final_states_by_lookup(ids, table, padded, scan)
 
     def _scan(self, X, padded, h0, reverse, Y, grad):
         """One direction through the compiled scan or its twin; see :meth:`Recurrent._scan`.

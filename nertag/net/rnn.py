@@ -143,6 +143,24 @@ class Recurrent(Layer):
         (``ids`` (T, B) int, ``table`` (V, D)); layers may compute it without gathering the inputs."""
         return self.run(np.asarray(table)[ids], padded, reverse=reverse, grad=False, outputs=False)[1]
 
+    def _final_states_by_lookup(self, ids, table, padded, scan) -> np.ndarray:
+        """``final_states_of_ids`` for a layer whose compiled scan reads its input products from a table:
+        ``scan(P, ids, padded, S, none)`` runs it with ``P = table W`` (V, gates * H), ``ids`` (T, B) int64,
+        ``S`` (T_real + 1, B, H) holding zero initial states, and ``none`` (T, B, 0) standing for the
+        inputs. ``padded`` may be lengths too."""
+        W = self.p["W"]
+        dtype = W.dtype
+        T, B = ids.shape
+        padded = as_padded(padded, T, B)
+        projected = np.asarray(table, dtype) @ W                       # (V, gates * H)
+        S = self._workspace.take((padded.T_real + 1, B, self.n_hidden), dtype)   # S[t + 1] = h_t, sorted rows
+        S[0] = 0
+        none = self._workspace.take((T, B, 0), dtype)                  # no inputs: rows of P stand for them
+        scan(projected, np.ascontiguousarray(ids, dtype=np.int64), padded, S, none)
+        h_last = np.empty((B, self.n_hidden), dtype)
+        h_last[padded.order] = S[padded.sorted_lengths, np.arange(B)]
+        return h_last
+
     def _check_inputs(self, X, lengths, h0) -> tuple[np.ndarray, Padded, np.ndarray | None]:
         """``X`` (T, B, D) in the parameters' dtype, the batch layout, and ``h0`` (B, H) or None."""
         dtype = self.p["W"].dtype
