@@ -271,11 +271,12 @@ def main() -> None:
         text_path.write_text("".join(" ".join(w) + "\n" for w, _ in sentences), encoding="utf-8")
         one_path.write_text("John lives in Berlin .\n", encoding="utf-8")
         model_args = ["--model", str(model_dir)]
+        other_model = f"nertag tag, model {args.compare_model}"       # its directory: model dirs share names
         contenders = {"nertag tag": nertag_command(*model_args)}
         if args.compare:
             contenders[f"nertag tag of {args.compare}"] = nertag_command(*model_args, source=args.compare.resolve())
         if args.compare_model:
-            contenders[f"nertag tag, model {args.compare_model.name}"] = nertag_command("--model", str(args.compare_model))
+            contenders[other_model] = nertag_command("--model", str(args.compare_model))
         for size in filter(None, args.batch_sizes.split(",")):
             contenders[f"nertag tag --batch-size {int(size)}"] = nertag_command(*model_args, "--batch-size", size)
         if nertag_has_option("--jobs"):
@@ -323,7 +324,7 @@ def main() -> None:
           f"nertag tag reaches {100 * ours / bound:.0f}% of it")
     if args.compare_model:
         other = flop_per_token(args.compare_model, n_tags, chars)["total"]
-        rate = n_tokens / median[f"nertag tag, model {args.compare_model.name}"]
+        rate = n_tokens / median[other_model]
         print(f"model {args.compare_model}: {other:,.0f} FLOP per token -> bound {peak * 1e9 / other:,.0f} "
               f"tokens/s; it reaches {100 * rate * other / (peak * 1e9):.0f}% of it")
     if "nertag tag --jobs 2" in median:

@@ -40,6 +40,7 @@ run() {  # variant seed
   local ma_hovy=("${glove[@]}" --char-dim 30 --char-hidden 30 --char-window 3 --lowercase --hidden 200
                  --cell lstm --char-encoder cnn)
   local wide_avg=("${glove[@]}" --char-dim 25 --lowercase --hidden 200 --ema-decay 0.999)
+  local all15=({wide_avg,lample,ma_hovy}/seed{1,2,3,4,5})     # the 15 runs whose ensemble teaches
   case $variant in
     # Words are lowercased for lookup when the char BiGRU sees their case; without it they keep it.
     # The _avg variants evaluate and keep a moving average of the weights (the training is the same).
@@ -56,7 +57,7 @@ run() {  # variant seed
     ma_hovy)  extra=("${ma_hovy[@]}") ;;
     # Students: the gold data plus the tags that their teachers' ensemble (product of CRFs) gives eng.train.
     distill_wide_avg) extra=("${wide_avg[@]}") teachers=(wide_avg/seed{1,2,3,4,5}) ;;
-    distill15_lample) extra=("${lample[@]}") teachers=({wide_avg,lample,ma_hovy}/seed{1,2,3,4,5}) ;;
+    distill15_lample) extra=("${lample[@]}") teachers=("${all15[@]}") ;;
     # Their own rows, never dev-selected ones: trained on eng.train + eng.testa for the mean best epoch of
     # the variant's five runs (chosen on eng.testa), the last epoch's model kept.
     lample_traindev)  extra=("${lample[@]}" --epochs 30) data_files=("${train_and_dev[@]}") ;;
@@ -64,10 +65,10 @@ run() {  # variant seed
     # distill15_lample with more text for the teachers to tag: the words of the bundled WikiGold files
     # (Wikipedia, 39,007 tokens; their gold tags are not used).
     distill15_lample_wiki) extra=("${lample[@]}" --unlabeled "$wiki/train.conll" --unlabeled "$wiki/dev.conll"
-                                  --unlabeled "$wiki/test.conll") teachers=({wide_avg,lample,ma_hovy}/seed{1,2,3,4,5}) ;;
+                                  --unlabeled "$wiki/test.conll") teachers=("${all15[@]}") ;;
     # distill15_lample's students on eng.train + eng.testa (the teachers tag both), for its mean best epoch.
     distill15_lample_traindev) extra=("${lample[@]}" --epochs 20) data_files=("${train_and_dev[@]}")
-                               teachers=({wide_avg,lample,ma_hovy}/seed{1,2,3,4,5}) ;;
+                               teachers=("${all15[@]}") ;;
   esac
   local teacher
   for teacher in "${teachers[@]}"; do
